@@ -1,0 +1,152 @@
+//! Command-line definitions (clap). Each subcommand resolves into a config
+//! struct of `crate::app`; clap types go no further than this file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{Command, LabelsConfig, MergeConfig, Output, StatsConfig};
+use crate::source::Partition;
+
+/// Honest statistics for segmentation masks: what the labels really are,
+/// which loss fits, and how rare each class is.
+#[derive(Debug, Parser)]
+#[command(name = "maskprep", version, about, long_about = None)]
+#[command(after_help = "\
+Examples:
+  maskprep stats fixtures/plates                 table on stdout
+  maskprep stats data/train --json -o stats.json machine output, written atomically
+  maskprep stats data/train --per-image rows.parquet
+  maskprep labels data/train -o labels.toml      detect the label map, to edit
+  maskprep stats data/train --partition 3/16 --json -o part3.json
+  maskprep merge part*.json -o stats.json        exact sum of the pieces
+
+Exit codes: 0 every mask was read; 1 done, but some files were skipped
+(listed in the output and on stderr); 2 the job could not be done.")]
+pub struct Cli {
+    /// Worker threads (default: one per core; RAYON_NUM_THREADS also works).
+    #[arg(short = 'j', long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar or explanations on stderr (errors still shown).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Count what is in the masks: per-class pixels, frequency, images,
+    /// pos_weight, labels per pixel, co-occurrence, undeclared colours, and
+    /// a verdict (single- or multi-label, and the loss that fits).
+    Stats(StatsArgs),
+    /// Detect the label map of a dataset and write it as TOML, to edit and
+    /// pass back with `--labels`.
+    Labels(LabelsArgs),
+    /// Sum partial stats (from `--partition` runs, or other splits) exactly.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct Source {
+    /// A folder of PNG masks, or a dataset root holding `masks/` (and `images/`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Label map: a maskprep `.toml`, a dataset's `labelmap.txt`,
+    /// `label_colors.txt` or `dataset_meta.json`, or a preset: `cityscapes`
+    /// (labelIds), `cityscapes-trainids`, `voc`. Detected when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Print JSON instead of the table (also chosen by `-o *.json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write one row per mask, a column per class count (`.csv` or `.parquet`).
+    #[arg(long, value_name = "FILE")]
+    pub per_image: Option<PathBuf>,
+    /// Flag classes below this fraction of valid pixels as rare.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.01)]
+    pub rare_below: f64,
+    /// Process only piece I of N (1-based; every N-th file in sorted order),
+    /// for cluster array jobs; combine the pieces with `maskprep merge`.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<Partition>,
+    /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelsArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// Write the TOML here (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Stats JSON files written by `maskprep stats --json`.
+    #[arg(required = true, value_name = "STATS.json")]
+    pub inputs: Vec<PathBuf>,
+    /// Print JSON instead of the table (also chosen by `-o *.json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn output(json: bool, path: Option<PathBuf>) -> Output {
+    let json = json
+        || path
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    Output { json, path }
+}
+
+impl Cli {
+    /// Resolves the arguments into the command to run.
+    pub fn into_command(self) -> Command {
+        match self.command {
+            Cmd::Stats(a) => {
+                if !(0.0..=1.0).contains(&a.rare_below) {
+                    return Command::Invalid(format!(
+                        "`--rare-below {}` is not a fraction; expected a number in 0..=1",
+                        a.rare_below
+                    ));
+                }
+                Command::Stats(StatsConfig {
+                    dir: a.source.dir,
+                    labels: a.source.labels,
+                    output: output(a.json, a.output),
+                    per_image: a.per_image,
+                    rare_below: a.rare_below,
+                    partition: a.partition,
+                    strict: a.strict,
+                    quiet: self.quiet,
+                })
+            }
+            Cmd::Labels(a) => Command::Labels(LabelsConfig {
+                dir: a.source.dir,
+                labels: a.source.labels,
+                output: a.output,
+                quiet: self.quiet,
+            }),
+            Cmd::Merge(a) => Command::Merge(MergeConfig {
+                inputs: a.inputs,
+                output: output(a.json, a.output),
+            }),
+        }
+    }
+}

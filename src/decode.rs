@@ -1,0 +1,462 @@
+//! Decode stage: PNG bytes → a code histogram `code -> pixel count`, in one pass.
+//!
+//! A *code* is the raw pixel value: an 8/16-bit index or gray level, or packed
+//! RGB(A). Palette PNGs are read as raw indices, never through their colours.
+//! Counting adds whole runs of equal pixels at once (masks are flat), so it
+//! costs a small fraction of inflating the PNG.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest mask accepted, in pixels (16384 x 16384): a decompression-bomb guard.
+pub const MAX_PIXELS: u64 = 1 << 28;
+/// Most bytes the PNG decoder may allocate for one mask.
+const MAX_DECODER_BYTES: usize = 1 << 30;
+
+/// How a mask stores its pixels, after decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaskFormat {
+    /// 1/2/4/8-bit grayscale (alpha, if any, dropped).
+    Gray8,
+    /// 16-bit grayscale (alpha, if any, dropped).
+    Gray16,
+    /// Palette PNG, read as raw indices.
+    Indexed,
+    /// 8-bit RGB: code = r<<16 | g<<8 | b.
+    Rgb,
+    /// 8-bit RGBA: code = a<<24 | r<<16 | g<<8 | b.
+    Rgba,
+}
+
+impl MaskFormat {
+    /// True for masks whose codes are indices (gray or palette).
+    pub fn is_index(self) -> bool {
+        matches!(self, Self::Gray8 | Self::Gray16 | Self::Indexed)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Gray8 => "8-bit grayscale",
+            Self::Gray16 => "16-bit grayscale",
+            Self::Indexed => "palette (read as indices)",
+            Self::Rgb => "8-bit RGB",
+            Self::Rgba => "8-bit RGBA",
+        }
+    }
+}
+
+/// Why a mask could not be read. Each variant says what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("cannot read the file")]
+    Io(#[source] std::io::Error),
+    #[error("not a readable PNG (truncated, corrupt or another format)")]
+    Png(#[source] png::DecodingError),
+    #[error("mask has zero size ({width}x{height}); expected at least 1x1")]
+    Empty { width: u32, height: u32 },
+    #[error("mask is {width}x{height}, more than the {MAX_PIXELS} pixels allowed")]
+    TooLarge { width: u32, height: u32 },
+    #[error("mask is {0}; expected 8-bit index, palette, 8/16-bit grayscale or 8-bit RGB(A)")]
+    Unsupported(&'static str),
+    #[error("mask is animated (APNG); expected a single frame")]
+    Animated,
+}
+
+/// One mask's histogram: sorted `(code, pixels)` pairs with nonzero counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskHist {
+    pub width: u32,
+    pub height: u32,
+    pub format: MaskFormat,
+    pub codes: Vec<(u32, u64)>,
+}
+
+impl MaskHist {
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+}
+
+/// Per-thread buffers, reused from mask to mask so decoding allocates
+/// only the file bytes and the (small) result.
+#[derive(Default)]
+pub struct Scratch {
+    frame: Vec<u8>,
+    dense: Vec<u64>,
+    table: CodeTable,
+}
+
+/// Decoded pixels: codes of every pixel, row-major. Used by stages that need
+/// pixels (shards, scoring), not by statistics.
+pub struct Frame<'a> {
+    pub width: u32,
+    pub height: u32,
+    pub format: MaskFormat,
+    data: &'a [u8],
+}
+
+impl Frame<'_> {
+    /// The code of every pixel, row-major, into `out` (cleared first).
+    pub fn codes_into(&self, out: &mut Vec<u32>) {
+        out.clear();
+        let n = self.width as usize * self.height as usize;
+        out.reserve(n);
+        match self.format {
+            MaskFormat::Gray8 | MaskFormat::Indexed => {
+                out.extend(self.data[..n].iter().map(|&v| u32::from(v)))
+            }
+            MaskFormat::Gray16 => out.extend(
+                self.data[..2 * n]
+                    .chunks_exact(2)
+                    .map(|p| u32::from(u16::from_be_bytes([p[0], p[1]]))),
+            ),
+            MaskFormat::Rgb => out.extend(self.data[..3 * n].chunks_exact(3).map(rgb_code)),
+            MaskFormat::Rgba => out.extend(self.data[..4 * n].chunks_exact(4).map(rgba_code)),
+        }
+    }
+}
+
+#[inline]
+fn rgb_code(p: &[u8]) -> u32 {
+    u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2])
+}
+
+#[inline]
+fn rgba_code(p: &[u8]) -> u32 {
+    u32::from(p[3]) << 24 | rgb_code(p)
+}
+
+/// Reads and decodes the mask at `path` into its histogram.
+pub fn read_hist(path: &Path, scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
+    let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
+    decode_hist(&bytes, scratch)
+}
+
+/// Decodes PNG `bytes` into the mask's histogram.
+pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
+    let Scratch {
+        frame,
+        dense,
+        table,
+    } = scratch;
+    let f = decode_frame(bytes, frame)?;
+    let codes = histogram(&f, dense, table);
+    Ok(MaskHist {
+        width: f.width,
+        height: f.height,
+        format: f.format,
+        codes,
+    })
+}
+
+/// Decodes PNG `bytes` into `buf`, normalised to one of the [`MaskFormat`]s.
+pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
+    use png::{BitDepth, ColorType};
+    let limits = png::Limits {
+        bytes: MAX_DECODER_BYTES,
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    decoder.set_ignore_text_chunk(true);
+    decoder.set_ignore_iccp_chunk(true);
+    let header = decoder.read_header_info().map_err(DecodeError::Png)?;
+    let (width, height) = (header.width, header.height);
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty { width, height });
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge { width, height });
+    }
+    let (color, depth) = (header.color_type, header.bit_depth);
+    let format = match (color, depth) {
+        (ColorType::Grayscale, BitDepth::Sixteen) => MaskFormat::Gray16,
+        (ColorType::Grayscale, _) => MaskFormat::Gray8,
+        (ColorType::GrayscaleAlpha, BitDepth::Sixteen) => MaskFormat::Gray16,
+        (ColorType::GrayscaleAlpha, _) => MaskFormat::Gray8,
+        (ColorType::Indexed, _) => MaskFormat::Indexed,
+        (ColorType::Rgb, BitDepth::Eight) => MaskFormat::Rgb,
+        (ColorType::Rgba, BitDepth::Eight) => MaskFormat::Rgba,
+        (ColorType::Rgb, _) => return Err(DecodeError::Unsupported("16-bit RGB")),
+        (ColorType::Rgba, _) => return Err(DecodeError::Unsupported("16-bit RGBA")),
+    };
+    let mut reader = decoder.read_info().map_err(DecodeError::Png)?;
+    if reader.info().is_animated() {
+        return Err(DecodeError::Animated);
+    }
+    let size = reader
+        .output_buffer_size()
+        .ok_or(DecodeError::TooLarge { width, height })?;
+    buf.clear();
+    buf.resize(size, 0);
+    let out = reader.next_frame(buf).map_err(DecodeError::Png)?;
+    let (w, h) = (width as usize, height as usize);
+    let line = out.line_size;
+    // Normalise in place to tightly packed samples of the format.
+    match (color, depth) {
+        (ColorType::Grayscale | ColorType::Indexed, BitDepth::Eight | BitDepth::Sixteen) => {}
+        (ColorType::Grayscale | ColorType::Indexed, d) => unpack_bits(buf, w, h, line, d as u8),
+        (ColorType::GrayscaleAlpha, BitDepth::Eight) => drop_alpha(buf, w * h, 1),
+        (ColorType::GrayscaleAlpha, _) => drop_alpha(buf, w * h, 2),
+        _ => {}
+    }
+    Ok(Frame {
+        width,
+        height,
+        format,
+        data: buf,
+    })
+}
+
+/// Expands 1/2/4-bit samples (rows padded to a byte) to one byte each.
+fn unpack_bits(buf: &mut Vec<u8>, w: usize, h: usize, line: usize, bits: u8) {
+    let packed = std::mem::take(buf);
+    buf.reserve(w * h);
+    let per_byte = 8 / bits as usize;
+    let mask = (1u8 << bits) - 1;
+    for row in packed.chunks(line).take(h) {
+        for x in 0..w {
+            let byte = row[x / per_byte];
+            let shift = 8 - bits as usize * (x % per_byte + 1);
+            buf.push((byte >> shift) & mask);
+        }
+    }
+}
+
+/// Keeps the first `sample` bytes of each gray+alpha pixel.
+fn drop_alpha(buf: &mut Vec<u8>, n: usize, sample: usize) {
+    for i in 0..n {
+        for b in 0..sample {
+            buf[i * sample + b] = buf[i * 2 * sample + b];
+        }
+    }
+    buf.truncate(n * sample);
+}
+
+/// Builds the sorted histogram of a frame.
+fn histogram(f: &Frame<'_>, dense: &mut Vec<u64>, table: &mut CodeTable) -> Vec<(u32, u64)> {
+    let n = f.width as usize * f.height as usize;
+    match f.format {
+        MaskFormat::Gray8 | MaskFormat::Indexed => {
+            dense.clear();
+            dense.resize(256, 0);
+            count_u8(&f.data[..n], dense);
+            drain_dense(dense)
+        }
+        MaskFormat::Gray16 => {
+            dense.clear();
+            dense.resize(1 << 16, 0);
+            count_runs::<2>(&f.data[..2 * n], |p, run| {
+                dense[usize::from(u16::from_be_bytes([p[0], p[1]]))] += run
+            });
+            drain_dense(dense)
+        }
+        MaskFormat::Rgb => {
+            table.clear();
+            count_runs::<3>(&f.data[..3 * n], |p, run| table.add(rgb_code(p), run));
+            table.sorted()
+        }
+        MaskFormat::Rgba => {
+            table.clear();
+            count_runs::<4>(&f.data[..4 * n], |p, run| table.add(rgba_code(p), run));
+            table.sorted()
+        }
+    }
+}
+
+fn drain_dense(dense: &[u64]) -> Vec<(u32, u64)> {
+    dense
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c > 0)
+        .map(|(code, &c)| (code as u32, c))
+        .collect()
+}
+
+/// Counts 8-bit samples, adding 8 at a time where a word repeats the run's byte.
+fn count_u8(data: &[u8], dense: &mut [u64]) {
+    let mut cur = data[0];
+    let mut run: u64 = 0;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let word = u64::from_ne_bytes(w.try_into().expect("chunk of 8"));
+        if word == u64::from(cur) * 0x0101_0101_0101_0101 {
+            run += 8;
+            continue;
+        }
+        for &v in w {
+            if v == cur {
+                run += 1;
+            } else {
+                dense[usize::from(cur)] += run;
+                cur = v;
+                run = 1;
+            }
+        }
+    }
+    for &v in words.remainder() {
+        if v == cur {
+            run += 1;
+        } else {
+            dense[usize::from(cur)] += run;
+            cur = v;
+            run = 1;
+        }
+    }
+    dense[usize::from(cur)] += run;
+}
+
+/// Calls `add(pixel, run)` for each maximal run of equal `N`-byte pixels.
+/// Blocks of 8 pixels equal to the current pixel are skipped with one compare.
+#[inline]
+fn count_runs<const N: usize>(data: &[u8], mut add: impl FnMut(&[u8], u64)) {
+    let mut cur = [0u8; N];
+    cur.copy_from_slice(&data[..N]);
+    let mut pattern = [0u8; 64];
+    let block = 8 * N;
+    for i in 0..8 {
+        pattern[i * N..(i + 1) * N].copy_from_slice(&cur);
+    }
+    let mut run: u64 = 0;
+    let mut blocks = data.chunks_exact(block);
+    for b in &mut blocks {
+        if b == &pattern[..block] {
+            run += 8;
+            continue;
+        }
+        for p in b.chunks_exact(N) {
+            if p == cur {
+                run += 1;
+            } else {
+                add(&cur, run);
+                cur.copy_from_slice(p);
+                run = 1;
+            }
+        }
+        for i in 0..8 {
+            pattern[i * N..(i + 1) * N].copy_from_slice(&cur);
+        }
+    }
+    for p in blocks.remainder().chunks_exact(N) {
+        if p == cur {
+            run += 1;
+        } else {
+            add(&cur, run);
+            cur.copy_from_slice(p);
+            run = 1;
+        }
+    }
+    add(&cur, run);
+}
+
+/// Open-addressing `code -> count` table for RGB(A) codes. It is consulted
+/// once per run of equal pixels, and keeps its capacity between masks.
+struct CodeTable {
+    keys: Vec<u32>,
+    counts: Vec<u64>,
+    len: usize,
+    last: usize,
+    /// Count of code `EMPTY` (opaque white RGBA), which cannot be a key.
+    white: u64,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Default for CodeTable {
+    fn default() -> Self {
+        Self {
+            keys: vec![EMPTY; 64],
+            counts: vec![0; 64],
+            len: 0,
+            last: 0,
+            white: 0,
+        }
+    }
+}
+
+impl CodeTable {
+    fn clear(&mut self) {
+        self.keys.fill(EMPTY);
+        self.counts.fill(0);
+        self.len = 0;
+        self.last = 0;
+        self.white = 0;
+    }
+
+    #[inline]
+    fn add(&mut self, code: u32, run: u64) {
+        if code == EMPTY {
+            self.white += run;
+            return;
+        }
+        if self.keys[self.last] == code {
+            self.counts[self.last] += run;
+            return;
+        }
+        let mask = self.keys.len() - 1;
+        let mut i = (code.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask;
+        loop {
+            let k = self.keys[i];
+            if k == code {
+                self.counts[i] += run;
+                self.last = i;
+                return;
+            }
+            if k == EMPTY {
+                self.keys[i] = code;
+                self.counts[i] = run;
+                self.last = i;
+                self.len += 1;
+                if self.len * 2 > self.keys.len() {
+                    self.grow();
+                }
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        let counts = std::mem::take(&mut self.counts);
+        self.keys = vec![EMPTY; keys.len() * 2];
+        self.counts = vec![0; keys.len() * 2];
+        self.len = 0;
+        self.last = 0;
+        for (k, c) in keys.into_iter().zip(counts) {
+            if k != EMPTY {
+                self.add(k, c);
+            }
+        }
+    }
+
+    fn sorted(&self) -> Vec<(u32, u64)> {
+        let mut v: Vec<(u32, u64)> = self
+            .keys
+            .iter()
+            .zip(&self.counts)
+            .filter(|(k, _)| **k != EMPTY)
+            .map(|(&k, &c)| (k, c))
+            .collect();
+        if self.white > 0 {
+            v.push((EMPTY, self.white));
+        }
+        v.sort_unstable();
+        v
+    }
+}
+
+/// The PLTE colours of a palette PNG (headers only, no pixels decoded).
+pub fn palette(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut decoder = png::Decoder::new_with_limits(
+        Cursor::new(bytes),
+        png::Limits {
+            bytes: MAX_DECODER_BYTES,
+        },
+    );
+    decoder.set_ignore_text_chunk(true);
+    let reader = decoder.read_info().ok()?;
+    reader.info().palette.as_ref().map(|p| p.to_vec())
+}

@@ -1,0 +1,497 @@
+//! Label maps: what each code of a mask means.
+//!
+//! A [`LabelSpec`] is the editable form (TOML on disk, JSON inside stats); a
+//! [`LabelMap`] is its compiled form, which resolves a code to a *label set*
+//! (the classes the pixel belongs to), to "ignore", or to "unknown"
+//! (undeclared: counted and reported, never dropped).
+
+pub mod detect;
+pub mod presets;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How the codes of a mask map to classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Each channel (R, G, B, then A) is a class, positive when >= threshold.
+    RgbBits,
+    /// Declared RGB colours, each meaning a set of classes.
+    Palette,
+    /// Gray or palette-index values, one class per value.
+    Index,
+}
+
+/// What a value the spec does not list means (index maps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unlisted {
+    /// Counted and reported as undeclared.
+    #[default]
+    Unknown,
+    /// Excluded like the ignore values.
+    Ignore,
+}
+
+/// An ignore entry: an index value (index maps) or a `#rrggbb` colour (palette).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CodeRef {
+    Value(u32),
+    Colour(String),
+}
+
+/// The editable label map, as written in `labels.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub kind: Kind,
+    /// Class names, in output order. For rgb-bits: one per channel, R, G, B, (A).
+    pub classes: Vec<String>,
+    /// rgb-bits: a channel is positive when its value is >= threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u8>,
+    /// Codes excluded from every count (index values or `#rrggbb` colours).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<CodeRef>,
+    /// palette: `"#rrggbb" = ["class", ...]`; an empty list means "no class".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub colors: BTreeMap<String, Vec<String>>,
+    /// index: explicit `"value" = "class"` pairs; without it value i is class i.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
+    /// index: what values not listed mean.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub unlisted: Unlisted,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A label-map file or spec that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LabelError {
+    #[error("cannot read label map `{path}`")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("malformed label map `{path}`: {message}")]
+    Malformed { path: String, message: String },
+}
+
+impl LabelError {
+    pub fn malformed(path: &str, message: impl Into<String>) -> Self {
+        Self::Malformed {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved<'a> {
+    /// The pixel belongs to these classes (possibly none).
+    Classes(&'a [u16]),
+    Ignore,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Classes { start: u32, len: u16 },
+    Ignore,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+enum Rule {
+    /// Label sets by channel bitmask, `combos[bits]`.
+    RgbBits { threshold: u8, channels: usize },
+    /// Sorted `(rgb, entry)`.
+    Palette(Vec<(u32, Entry)>),
+    /// `lut[value]`; values past the end resolve to `rest`.
+    Index { lut: Vec<Entry>, rest: Entry },
+}
+
+/// A compiled label map.
+#[derive(Debug, Clone)]
+pub struct LabelMap {
+    pub spec: LabelSpec,
+    rule: Rule,
+    pool: Vec<u16>,
+    combos: Vec<Entry>,
+}
+
+/// Most classes a map may declare (co-occurrence is `C x C` per worker).
+pub const MAX_CLASSES: usize = 1024;
+
+/// Maximum channels of an rgb-bits map (R, G, B, A).
+pub const MAX_CHANNELS: usize = 4;
+
+impl LabelMap {
+    /// Checks and compiles a spec; `origin` names it in messages.
+    pub fn compile(spec: LabelSpec, origin: &str) -> Result<Self, LabelError> {
+        let bad = |m: String| LabelError::malformed(origin, m);
+        if spec.classes.is_empty() {
+            return Err(bad(
+                "field `classes`: expected at least one class name".into()
+            ));
+        }
+        if spec.classes.len() > MAX_CLASSES {
+            return Err(bad(format!(
+                "field `classes`: {} classes; expected at most {MAX_CLASSES}",
+                spec.classes.len()
+            )));
+        }
+        let mut seen = BTreeMap::new();
+        for (i, name) in spec.classes.iter().enumerate() {
+            if name.is_empty() {
+                return Err(bad(format!("field `classes`: class {i} has an empty name")));
+            }
+            if let Some(j) = seen.insert(name.as_str(), i) {
+                return Err(bad(format!(
+                    "field `classes`: name `{name}` is used twice (classes {j} and {i})"
+                )));
+            }
+        }
+        let index_of = |name: &str, field: &str| -> Result<u16, LabelError> {
+            seen.get(name).map(|&i| i as u16).ok_or_else(|| {
+                bad(format!(
+                    "field `{field}`: `{name}` is not in `classes`; expected one of {}",
+                    list(&spec.classes)
+                ))
+            })
+        };
+        let mut pool = Vec::new();
+        let mut push = |set: &[u16]| {
+            let start = pool.len() as u32;
+            pool.extend_from_slice(set);
+            Entry::Classes {
+                start,
+                len: set.len() as u16,
+            }
+        };
+        let mut combos = Vec::new();
+        let rule = match spec.kind {
+            Kind::RgbBits => {
+                let channels = spec.classes.len();
+                if channels > MAX_CHANNELS {
+                    return Err(bad(format!(
+                        "field `classes`: rgb-bits has one class per channel (R, G, B, A); got {channels}"
+                    )));
+                }
+                reject_fields(&spec, origin, &["colors", "values", "ignore", "unlisted"])?;
+                for bits in 0..(1usize << channels) {
+                    let set: Vec<u16> = (0..channels)
+                        .filter(|c| bits >> c & 1 == 1)
+                        .map(|c| c as u16)
+                        .collect();
+                    combos.push(push(&set));
+                }
+                Rule::RgbBits {
+                    threshold: spec.threshold.unwrap_or(128),
+                    channels,
+                }
+            }
+            Kind::Palette => {
+                reject_fields(&spec, origin, &["threshold", "values", "unlisted"])?;
+                if spec.colors.is_empty() {
+                    return Err(bad(
+                        "field `colors`: expected `\"#rrggbb\" = [\"class\", ...]` entries".into(),
+                    ));
+                }
+                let mut entries = Vec::new();
+                for (hex, names) in &spec.colors {
+                    let rgb = parse_hex(hex).ok_or_else(|| {
+                        bad(format!(
+                            "field `colors`: key `{hex}` is not a `#rrggbb` colour"
+                        ))
+                    })?;
+                    let mut set = Vec::new();
+                    for n in names {
+                        set.push(index_of(n, &format!("colors.\"{hex}\""))?);
+                    }
+                    set.sort_unstable();
+                    set.dedup();
+                    entries.push((rgb, push(&set)));
+                }
+                for ig in &spec.ignore {
+                    let CodeRef::Colour(hex) = ig else {
+                        return Err(bad(
+                            "field `ignore`: palette maps ignore `#rrggbb` colours, not numbers"
+                                .into(),
+                        ));
+                    };
+                    let rgb = parse_hex(hex).ok_or_else(|| {
+                        bad(format!("field `ignore`: `{hex}` is not a `#rrggbb` colour"))
+                    })?;
+                    if spec.colors.keys().any(|k| parse_hex(k) == Some(rgb)) {
+                        return Err(bad(format!(
+                            "field `ignore`: `{hex}` is also declared in `colors`"
+                        )));
+                    }
+                    entries.push((rgb, Entry::Ignore));
+                }
+                entries.sort_by_key(|e| e.0);
+                if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+                    return Err(bad(format!(
+                        "field `colors`: colour `{}` is declared twice",
+                        hex(w[0].0)
+                    )));
+                }
+                Rule::Palette(entries)
+            }
+            Kind::Index => {
+                reject_fields(&spec, origin, &["threshold", "colors"])?;
+                let rest = match spec.unlisted {
+                    Unlisted::Unknown => Entry::Unknown,
+                    Unlisted::Ignore => Entry::Ignore,
+                };
+                let mut lut: Vec<Entry> = Vec::new();
+                let set = |lut: &mut Vec<Entry>, v: usize, e: Entry| {
+                    if lut.len() <= v {
+                        lut.resize(v + 1, rest);
+                    }
+                    lut[v] = e;
+                };
+                let class_entries: Vec<Entry> =
+                    (0..spec.classes.len()).map(|c| push(&[c as u16])).collect();
+                if spec.values.is_empty() {
+                    for (c, e) in class_entries.iter().enumerate() {
+                        set(&mut lut, c, *e);
+                    }
+                } else {
+                    for (v, name) in &spec.values {
+                        let value = parse_value(v).ok_or_else(|| {
+                            bad(format!(
+                                "field `values`: key `{v}` is not a value in 0..=65535"
+                            ))
+                        })?;
+                        let c = index_of(name, &format!("values.\"{v}\""))?;
+                        set(&mut lut, value, class_entries[usize::from(c)]);
+                    }
+                }
+                for ig in &spec.ignore {
+                    let CodeRef::Value(v) = ig else {
+                        return Err(bad(
+                            "field `ignore`: index maps ignore values (numbers), not colours"
+                                .into(),
+                        ));
+                    };
+                    if *v > 65535 {
+                        return Err(bad(format!(
+                            "field `ignore`: {v} is not a value in 0..=65535"
+                        )));
+                    }
+                    set(&mut lut, *v as usize, Entry::Ignore);
+                }
+                Rule::Index { lut, rest }
+            }
+        };
+        Ok(Self {
+            spec,
+            rule,
+            pool,
+            combos,
+        })
+    }
+
+    /// Reads a label map: our TOML format, or a dataset's own map file
+    /// (`labelmap.txt`, `label_colors.txt`, `dataset_meta.json`), or a
+    /// built-in preset name (see [`presets::NAMES`]).
+    pub fn load(arg: &str) -> Result<Self, LabelError> {
+        let spec = presets::load_spec(arg)?;
+        Self::compile(spec, arg)
+    }
+
+    pub fn classes(&self) -> &[String] {
+        &self.spec.classes
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.spec.classes.len()
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.spec.kind
+    }
+
+    /// Resolves a code of a mask with the given format.
+    #[inline]
+    pub fn resolve(&self, code: u32, format: crate::decode::MaskFormat) -> Resolved<'_> {
+        let entry = match &self.rule {
+            Rule::RgbBits {
+                threshold,
+                channels,
+            } => {
+                let px = if format.is_index() {
+                    // A gray mask under rgb-bits: the value is every channel.
+                    let v = code.min(255);
+                    v << 24 | v << 16 | v << 8 | v
+                } else {
+                    code
+                };
+                let mut bits = 0usize;
+                for c in 0..*channels {
+                    // Channel c: R, G, B at bits 16, 8, 0; A at bits 24.
+                    let shift = [16, 8, 0, 24][c];
+                    if (px >> shift & 0xFF) as u8 >= *threshold {
+                        bits |= 1 << c;
+                    }
+                }
+                self.combos[bits]
+            }
+            Rule::Palette(entries) => {
+                let rgb = code & 0x00FF_FFFF;
+                match entries.binary_search_by_key(&rgb, |e| e.0) {
+                    Ok(i) => entries[i].1,
+                    Err(_) => Entry::Unknown,
+                }
+            }
+            Rule::Index { lut, rest } => lut.get(code as usize).copied().unwrap_or(*rest),
+        };
+        match entry {
+            Entry::Classes { start, len } => {
+                Resolved::Classes(&self.pool[start as usize..start as usize + usize::from(len)])
+            }
+            Entry::Ignore => Resolved::Ignore,
+            Entry::Unknown => Resolved::Unknown,
+        }
+    }
+
+    /// For an undeclared palette colour: the nearest declared colour and
+    /// what it means (squared RGB distance; ties go to the lower colour).
+    pub fn nearest(&self, code: u32) -> Option<String> {
+        let Rule::Palette(entries) = &self.rule else {
+            return None;
+        };
+        let (r, g, b) = split(code);
+        let (rgb, entry) = entries.iter().min_by_key(|(c, _)| {
+            let (r2, g2, b2) = split(*c);
+            let d = |a: u8, b: u8| (i32::from(a) - i32::from(b)).pow(2);
+            (d(r, r2) + d(g, g2) + d(b, b2), *c)
+        })?;
+        let meaning = match *entry {
+            Entry::Ignore => "ignore".to_string(),
+            Entry::Unknown => "unknown".to_string(),
+            Entry::Classes { start, len } => {
+                let set = &self.pool[start as usize..start as usize + usize::from(len)];
+                if set.is_empty() {
+                    "no class".to_string()
+                } else {
+                    set.iter()
+                        .map(|&c| self.spec.classes[usize::from(c)].as_str())
+                        .collect::<Vec<_>>()
+                        .join("+")
+                }
+            }
+        };
+        Some(format!("{} ({meaning})", hex(*rgb)))
+    }
+
+    /// A colour per class where the map defines one (for plots and manifests).
+    pub fn class_colours(&self) -> Vec<Option<[u8; 3]>> {
+        let c = self.num_classes();
+        match &self.rule {
+            Rule::RgbBits { channels, .. } => (0..*channels)
+                .map(|ch| Some([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]][ch]))
+                .collect(),
+            Rule::Palette(entries) => (0..c)
+                .map(|class| {
+                    entries.iter().find_map(|(rgb, e)| match *e {
+                        Entry::Classes { start, len }
+                            if len == 1 && self.pool[start as usize] == class as u16 =>
+                        {
+                            let (r, g, b) = split(*rgb);
+                            Some([r, g, b])
+                        }
+                        _ => None,
+                    })
+                })
+                .collect(),
+            Rule::Index { .. } => vec![None; c],
+        }
+    }
+
+    /// Writes the spec as commented TOML.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string(&self.spec).unwrap_or_default();
+        format!("{}{body}", presets::toml_header(self.spec.kind))
+    }
+}
+
+fn reject_fields(spec: &LabelSpec, origin: &str, fields: &[&str]) -> Result<(), LabelError> {
+    for f in fields {
+        let present = match *f {
+            "threshold" => spec.threshold.is_some(),
+            "ignore" => !spec.ignore.is_empty(),
+            "colors" => !spec.colors.is_empty(),
+            "values" => !spec.values.is_empty(),
+            "unlisted" => spec.unlisted != Unlisted::default(),
+            _ => false,
+        };
+        if present {
+            let kind = serde_json::to_value(spec.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return Err(LabelError::malformed(
+                origin,
+                format!("field `{f}` does not apply to kind `{kind}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn list(names: &[String]) -> String {
+    let shown: Vec<String> = names.iter().take(8).map(|n| format!("`{n}`")).collect();
+    let more = if names.len() > 8 { ", ..." } else { "" };
+    format!("{}{more}", shown.join(", "))
+}
+
+fn parse_value(s: &str) -> Option<usize> {
+    s.trim().parse::<u16>().ok().map(usize::from)
+}
+
+/// Parses `#rrggbb` (the `#` optional) into a packed RGB code.
+pub fn parse_hex(s: &str) -> Option<u32> {
+    let h = s.trim().strip_prefix('#').unwrap_or(s.trim());
+    if h.len() != 6 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(h, 16).ok()
+}
+
+/// Formats a packed RGB code as `#rrggbb`.
+pub fn hex(code: u32) -> String {
+    format!("#{:06x}", code & 0x00FF_FFFF)
+}
+
+fn split(code: u32) -> (u8, u8, u8) {
+    ((code >> 16) as u8, (code >> 8) as u8, code as u8)
+}
+
+/// Formats a code for people: a colour for RGB masks, a number for indices.
+pub fn code_name(code: u32, format: crate::decode::MaskFormat) -> String {
+    if format.is_index() {
+        code.to_string()
+    } else {
+        hex(code)
+    }
+}
+
+/// Reads a whole file, naming it on failure.
+pub(crate) fn read_text(path: &Path) -> Result<String, LabelError> {
+    std::fs::read_to_string(path).map_err(|source| LabelError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}

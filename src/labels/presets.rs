@@ -1,0 +1,427 @@
+//! Label maps from files and presets: maskprep's TOML, a dataset's own map
+//! (VOC `labelmap.txt`, CamVid-style `label_colors.txt`, the
+//! `dataset_meta.json` of the common semantic-segmentation layout) and the
+//! standard Cityscapes and VOC tables. Each becomes a [`LabelSpec`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{CodeRef, Kind, LabelError, LabelSpec, Unlisted, hex, read_text};
+
+/// Built-in preset names accepted by `--labels`.
+pub const NAMES: &[&str] = &["cityscapes", "cityscapes-trainids", "voc"];
+
+/// Loads a spec from a preset name or a file (chosen by its name).
+pub fn load_spec(arg: &str) -> Result<LabelSpec, LabelError> {
+    match arg {
+        "cityscapes" => return Ok(cityscapes_label_ids()),
+        "cityscapes-trainids" => return Ok(cityscapes_train_ids()),
+        "voc" => return Ok(voc_index()),
+        _ => {}
+    }
+    let path = Path::new(arg);
+    let text = read_text(path)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if name.ends_with(".toml") {
+        parse_toml(&text, arg)
+    } else if name.ends_with(".json") {
+        dataset_meta(&text, arg)
+    } else if name == "labelmap.txt" || text.lines().any(|l| l.contains(':')) {
+        voc_labelmap(&text, arg)
+    } else if name.ends_with(".txt") {
+        label_colors(&text, arg)
+    } else {
+        Err(LabelError::malformed(
+            arg,
+            format!(
+                "unknown label-map file; expected a `.toml`, `labelmap.txt`, `label_colors.txt`, \
+                 `dataset_meta.json` or one of the presets {}",
+                NAMES.join(", ")
+            ),
+        ))
+    }
+}
+
+/// Parses maskprep's TOML label map. Errors name the line.
+pub fn parse_toml(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
+    let spec: LabelSpec = toml::from_str(text)
+        .map_err(|e| LabelError::malformed(origin, e.to_string().trim_end().to_string()))?;
+    // Compile now so semantic errors name the line of the offending field.
+    super::LabelMap::compile(spec.clone(), origin).map_err(|e| match e {
+        LabelError::Malformed { path, message } => {
+            let line = field_line(text, &message);
+            let message = match line {
+                Some(l) => format!("line {l}: {message}"),
+                None => message,
+            };
+            LabelError::Malformed { path, message }
+        }
+        other => other,
+    })?;
+    Ok(spec)
+}
+
+/// The line of the field a message names (``field `colors."#ff0000"` ``).
+fn field_line(text: &str, message: &str) -> Option<usize> {
+    let field = message.split('`').nth(1)?;
+    let (table, key) = match field.split_once('.') {
+        Some((t, k)) => (t, k.trim_matches('"')),
+        None => ("", field),
+    };
+    let mut in_table = table.is_empty();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_table = l.trim_matches(['[', ']']).trim() == table;
+            continue;
+        }
+        let lhs = l.split('=').next().unwrap_or("").trim().trim_matches('"');
+        if (in_table || table.is_empty()) && lhs == key && l.contains('=') {
+            return Some(i + 1);
+        }
+        if !table.is_empty() && lhs == table && l.contains('=') {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// The comment block written above a generated `labels.toml`.
+pub fn toml_header(kind: Kind) -> &'static str {
+    match kind {
+        Kind::RgbBits => {
+            "# maskprep label map (kind rgb-bits): each channel is a class, in the order\n\
+             # R, G, B (then A); a channel is positive when its value >= threshold.\n\
+             # A pixel may carry several classes (magenta = red + blue). Rename freely.\n"
+        }
+        Kind::Palette => {
+            "# maskprep label map (kind palette): each colour means a set of classes;\n\
+             # [] means \"no class\"; `ignore` colours are excluded from every count.\n\
+             # Colours not listed are counted and reported as undeclared.\n"
+        }
+        Kind::Index => {
+            "# maskprep label map (kind index): value i is classes[i] (or as listed in\n\
+             # [values]); `ignore` values are excluded from every count. Values not\n\
+             # declared are counted and reported (or ignored with unlisted = \"ignore\").\n"
+        }
+    }
+}
+
+fn rgb(r: u8, g: u8, b: u8) -> u32 {
+    u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b)
+}
+
+fn is_ignore_name(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "ignore" | "ignored" | "void" | "unlabeled" | "unlabelled"
+    )
+}
+
+/// VOC `labelmap.txt`: `name:r,g,b:parts:actions` per line, `#` comments.
+/// A class named `ignored`/`void` becomes the ignore colour.
+pub fn voc_labelmap(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
+    let mut classes = Vec::new();
+    let mut colors = BTreeMap::new();
+    let mut ignore = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let bad = |what: &str| {
+            LabelError::malformed(
+                origin,
+                format!(
+                    "line {}: {what}; expected `name:r,g,b:parts:actions`",
+                    i + 1
+                ),
+            )
+        };
+        let mut fields = l.split(':');
+        let name = fields.next().unwrap_or("").trim();
+        if name.is_empty() {
+            return Err(bad("empty class name"));
+        }
+        let colour = fields.next().ok_or_else(|| bad("no colour field"))?;
+        let code = parse_triplet(colour, ',').ok_or_else(|| {
+            bad(&format!(
+                "colour field `{colour}` is not three numbers 0..=255"
+            ))
+        })?;
+        if is_ignore_name(name) {
+            ignore.push(CodeRef::Colour(hex(code)));
+            continue;
+        }
+        if colors.insert(hex(code), vec![name.to_string()]).is_some() {
+            return Err(bad(&format!("colour `{}` is used twice", hex(code))));
+        }
+        classes.push(name.to_string());
+    }
+    Ok(LabelSpec {
+        kind: Kind::Palette,
+        classes,
+        threshold: None,
+        ignore,
+        colors,
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    })
+}
+
+/// CamVid-style `label_colors.txt`: `r g b name` per line.
+pub fn label_colors(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
+    let mut classes = Vec::new();
+    let mut colors = BTreeMap::new();
+    let mut ignore = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let bad = |what: String| {
+            LabelError::malformed(
+                origin,
+                format!("line {}: {what}; expected `r g b name`", i + 1),
+            )
+        };
+        let mut parts = l.splitn(4, char::is_whitespace).filter(|p| !p.is_empty());
+        let nums: Vec<&str> = (&mut parts).take(3).collect();
+        let name = parts.next().map(str::trim).unwrap_or("");
+        if nums.len() != 3 || name.is_empty() {
+            return Err(bad("need three numbers and a name".into()));
+        }
+        let code = parse_triplet(&nums.join(","), ',')
+            .ok_or_else(|| bad(format!("`{}` is not three numbers 0..=255", nums.join(" "))))?;
+        if is_ignore_name(name) {
+            ignore.push(CodeRef::Colour(hex(code)));
+            continue;
+        }
+        if colors.insert(hex(code), vec![name.to_string()]).is_some() {
+            return Err(bad(format!("colour `{}` is used twice", hex(code))));
+        }
+        classes.push(name.to_string());
+    }
+    Ok(LabelSpec {
+        kind: Kind::Palette,
+        classes,
+        threshold: None,
+        ignore,
+        colors,
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    })
+}
+
+fn parse_triplet(s: &str, sep: char) -> Option<u32> {
+    let v: Vec<u8> = s
+        .split(sep)
+        .map(|p| p.trim().parse::<u8>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    (v.len() == 3).then(|| rgb(v[0], v[1], v[2]))
+}
+
+/// `dataset_meta.json`: `label_map` {"id": "name"} with optional
+/// `segmentation_colors` (one `[r,g,b]` per id, in id order): a palette map
+/// when colours are given, an index map otherwise.
+pub fn dataset_meta(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        label_map: BTreeMap<String, String>,
+        #[serde(default)]
+        segmentation_colors: Vec<[u8; 3]>,
+        #[serde(default)]
+        ignore_index: Option<u32>,
+    }
+    let meta: Meta = serde_json::from_str(text).map_err(|e| {
+        LabelError::malformed(
+            origin,
+            format!("{e}; expected a `dataset_meta.json` with a `label_map` object"),
+        )
+    })?;
+    let mut ids: Vec<(u32, String)> = Vec::new();
+    for (k, name) in meta.label_map {
+        let id = k.trim().parse::<u32>().map_err(|_| {
+            LabelError::malformed(
+                origin,
+                format!("field `label_map`: key `{k}` is not a number"),
+            )
+        })?;
+        ids.push((id, name));
+    }
+    ids.sort();
+    let classes: Vec<String> = ids.iter().map(|(_, n)| n.clone()).collect();
+    if meta.segmentation_colors.is_empty() {
+        let values = ids
+            .iter()
+            .map(|(id, n)| (id.to_string(), n.clone()))
+            .collect();
+        return Ok(LabelSpec {
+            kind: Kind::Index,
+            classes,
+            threshold: None,
+            ignore: meta.ignore_index.map(CodeRef::Value).into_iter().collect(),
+            colors: BTreeMap::new(),
+            values,
+            unlisted: Unlisted::Unknown,
+        });
+    }
+    if meta.segmentation_colors.len() != ids.len() {
+        return Err(LabelError::malformed(
+            origin,
+            format!(
+                "field `segmentation_colors`: {} colours for {} labels; expected one per label",
+                meta.segmentation_colors.len(),
+                ids.len()
+            ),
+        ));
+    }
+    let mut colors = BTreeMap::new();
+    for ([r, g, b], (_, name)) in meta.segmentation_colors.iter().zip(&ids) {
+        if colors
+            .insert(hex(rgb(*r, *g, *b)), vec![name.clone()])
+            .is_some()
+        {
+            return Err(LabelError::malformed(
+                origin,
+                format!("field `segmentation_colors`: colour of `{name}` is used twice"),
+            ));
+        }
+    }
+    Ok(LabelSpec {
+        kind: Kind::Palette,
+        classes,
+        threshold: None,
+        ignore: Vec::new(),
+        colors,
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    })
+}
+
+/// The 19 Cityscapes evaluation classes with their trainId and labelId.
+const CITYSCAPES: [(&str, u8); 19] = [
+    ("road", 7),
+    ("sidewalk", 8),
+    ("building", 11),
+    ("wall", 12),
+    ("fence", 13),
+    ("pole", 17),
+    ("traffic light", 19),
+    ("traffic sign", 20),
+    ("vegetation", 21),
+    ("terrain", 22),
+    ("sky", 23),
+    ("person", 24),
+    ("rider", 25),
+    ("car", 26),
+    ("truck", 27),
+    ("bus", 28),
+    ("train", 31),
+    ("motorcycle", 32),
+    ("bicycle", 33),
+];
+
+fn cityscapes_classes() -> Vec<String> {
+    CITYSCAPES.iter().map(|(n, _)| n.to_string()).collect()
+}
+
+/// Cityscapes `*_labelIds.png`: labelIds 0..=33 mapped to the 19 trainId
+/// classes; every other id (void classes, license plate) is ignored.
+pub fn cityscapes_label_ids() -> LabelSpec {
+    LabelSpec {
+        kind: Kind::Index,
+        classes: cityscapes_classes(),
+        threshold: None,
+        ignore: Vec::new(),
+        colors: BTreeMap::new(),
+        values: CITYSCAPES
+            .iter()
+            .map(|(n, id)| (id.to_string(), n.to_string()))
+            .collect(),
+        unlisted: Unlisted::Ignore,
+    }
+}
+
+/// Cityscapes `*_labelTrainIds.png`: values 0..=18, 255 ignored.
+pub fn cityscapes_train_ids() -> LabelSpec {
+    LabelSpec {
+        kind: Kind::Index,
+        classes: cityscapes_classes(),
+        threshold: None,
+        ignore: vec![CodeRef::Value(255)],
+        colors: BTreeMap::new(),
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// The 21 PASCAL VOC classes, in VOC order.
+pub const VOC_CLASSES: [&str; 21] = [
+    "background",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+];
+
+/// VOC `SegmentationClass` palette PNGs read as indices: 0..=20, 255 ignored.
+pub fn voc_index() -> LabelSpec {
+    LabelSpec {
+        kind: Kind::Index,
+        classes: VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
+        threshold: None,
+        ignore: vec![CodeRef::Value(255)],
+        colors: BTreeMap::new(),
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// The VOC colour of index `i` (the standard bit-interleaved palette).
+pub fn voc_colour(i: u8) -> [u8; 3] {
+    let (mut r, mut g, mut b) = (0u8, 0u8, 0u8);
+    let mut c = i;
+    for j in 0..8 {
+        r |= (c & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
+        c >>= 3;
+    }
+    [r, g, b]
+}
+
+/// A palette/RGB `labelmap.txt` turned into an index map for index masks:
+/// class i is the i-th line (ignore lines excluded), 255 ignored.
+pub fn palette_as_index(spec: &LabelSpec) -> LabelSpec {
+    LabelSpec {
+        kind: Kind::Index,
+        classes: spec.classes.clone(),
+        threshold: None,
+        ignore: vec![CodeRef::Value(255)],
+        colors: BTreeMap::new(),
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}

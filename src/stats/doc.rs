@@ -1,0 +1,479 @@
+//! The stats document: [`Counts`] plus what is derived from them
+//! (frequencies, pos_weight, rare flags, the verdict), as JSON for machines
+//! and as a table for people. A document can be read back into `Counts`, so
+//! partial documents merge exactly (`maskprep merge`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::scan::SizeMismatch;
+use super::{BadFile, Counts, Undeclared};
+use crate::decode::MaskFormat;
+use crate::labels::{LabelMap, LabelSpec, parse_hex};
+use crate::source::Partition;
+
+/// Identifies the document format; another value is rejected on read.
+pub const FORMAT: &str = "maskprep-stats/1";
+
+/// Where the counts came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub dataset: String,
+    pub partition: Option<Partition>,
+    pub labels: LabelSpec,
+    pub labels_origin: String,
+    /// Classes below this fraction of valid pixels are flagged as rare.
+    pub rare_below: f64,
+}
+
+/// Masks found, read and skipped, and pairing problems.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Files {
+    pub masks_found: u64,
+    pub masks_read: u64,
+    pub bad: Vec<BadFile>,
+    pub masks_without_images: Vec<String>,
+    pub images_without_masks: Vec<String>,
+    pub size_mismatches: Vec<SizeMismatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pixels {
+    pub total: u64,
+    /// Neither ignored nor undeclared: the N of every frequency.
+    pub valid: u64,
+    pub ignored: u64,
+    pub undeclared: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassRow {
+    pub name: String,
+    pub pixels: u64,
+    /// pixels / valid pixels.
+    pub frequency: f64,
+    /// Masks holding at least one pixel of the class.
+    pub images: u64,
+    /// (valid - pixels) / pixels; null when the class has no pixels.
+    pub pos_weight: Option<f64>,
+    pub rare: bool,
+}
+
+/// Valid pixels by how many classes they carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Degree {
+    #[serde(rename = "0")]
+    pub zero: u64,
+    #[serde(rename = "1")]
+    pub one: u64,
+    #[serde(rename = "2")]
+    pub two: u64,
+    #[serde(rename = "3+")]
+    pub three_plus: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndeclaredRow {
+    /// `#rrggbb` for RGB masks, the value for index masks.
+    pub code: String,
+    pub pixels: u64,
+    pub images: u64,
+    /// The nearest declared colour and its meaning (palette maps).
+    pub nearest: Option<String>,
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SizeRow {
+    pub width: u32,
+    pub height: u32,
+    pub masks: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// `multi-label`, `single-label` or `empty`.
+    pub kind: String,
+    /// `BCEWithLogitsLoss` or `CrossEntropyLoss`.
+    pub loss: String,
+    /// Share of labelled pixels carrying 2+ classes.
+    pub multi_label_fraction: f64,
+    pub reason: String,
+}
+
+/// The whole stats output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsDoc {
+    pub format: String,
+    pub maskprep_version: String,
+    #[serde(flatten)]
+    pub meta: Meta,
+    pub files: Files,
+    pub pixels: Pixels,
+    pub classes: Vec<ClassRow>,
+    pub label_degree: Degree,
+    /// Pixels carrying both classes, `[a][b]`; the diagonal is each class's pixels.
+    pub cooccurrence: Vec<Vec<u64>>,
+    pub undeclared: Vec<UndeclaredRow>,
+    pub image_sizes: Vec<SizeRow>,
+    pub mask_formats: BTreeMap<MaskFormat, u64>,
+    pub verdict: Verdict,
+    pub warnings: Vec<String>,
+}
+
+/// A ratio that is 0 (not NaN) when the denominator is 0.
+pub fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+impl StatsDoc {
+    /// Derives the document from exact counts.
+    pub fn new(meta: Meta, counts: &Counts, mut files: Files, map: &LabelMap) -> Self {
+        let valid = counts.valid();
+        let names = &meta.labels.classes;
+        let c = counts.classes();
+        let mut warnings = Vec::new();
+        let classes: Vec<ClassRow> = (0..c)
+            .map(|i| {
+                let n = counts.class_pixels[i];
+                let frequency = ratio(n, valid);
+                let rare = frequency < meta.rare_below;
+                let name = names[i].clone();
+                if n == 0 {
+                    warnings.push(format!(
+                        "class `{name}` has no pixels: its pos_weight is undefined (null)"
+                    ));
+                } else if rare {
+                    warnings.push(format!(
+                        "class `{name}` is rare: {} of valid pixels (below {})",
+                        percent(frequency),
+                        percent(meta.rare_below)
+                    ));
+                }
+                ClassRow {
+                    name,
+                    pixels: n,
+                    frequency,
+                    images: counts.class_images[i],
+                    pos_weight: (n > 0).then(|| (valid - n) as f64 / n as f64),
+                    rare,
+                }
+            })
+            .collect();
+        let undeclared: Vec<UndeclaredRow> = counts
+            .undeclared
+            .iter()
+            .map(|(code, u)| UndeclaredRow {
+                code: code.clone(),
+                pixels: u.pixels,
+                images: u.images,
+                nearest: parse_hex(code)
+                    .and_then(|rgb| code.starts_with('#').then(|| map.nearest(rgb)).flatten()),
+                examples: u.examples.clone(),
+            })
+            .collect();
+        if counts.undeclared_pixels > 0 {
+            warnings.push(format!(
+                "{} pixels ({} of all) have {} undeclared code(s); they are excluded from \
+                 frequencies; declare them in the label map",
+                counts.undeclared_pixels,
+                percent(ratio(counts.undeclared_pixels, counts.pixels)),
+                undeclared.len()
+            ));
+        }
+        if !counts.bad.is_empty() {
+            warnings.push(format!("{} mask(s) could not be read", counts.bad.len()));
+        }
+        files.masks_read = counts.masks;
+        files.bad = counts.bad.clone();
+        let d = counts.degree;
+        let cooccurrence = (0..c)
+            .map(|a| counts.cooc[a * c..(a + 1) * c].to_vec())
+            .collect();
+        let verdict = verdict(&counts.degree, valid, meta.labels.kind, counts.ignored > 0);
+        Self {
+            format: FORMAT.to_string(),
+            maskprep_version: env!("CARGO_PKG_VERSION").to_string(),
+            meta,
+            files,
+            pixels: Pixels {
+                total: counts.pixels,
+                valid,
+                ignored: counts.ignored,
+                undeclared: counts.undeclared_pixels,
+            },
+            classes,
+            label_degree: Degree {
+                zero: d[0],
+                one: d[1],
+                two: d[2],
+                three_plus: d[3],
+            },
+            cooccurrence,
+            undeclared,
+            image_sizes: counts
+                .sizes
+                .iter()
+                .map(|(&(width, height), &masks)| SizeRow {
+                    width,
+                    height,
+                    masks,
+                })
+                .collect(),
+            mask_formats: counts.formats.clone(),
+            verdict,
+            warnings,
+        }
+    }
+
+    /// The exact counts behind the document (for merging).
+    pub fn counts(&self) -> Counts {
+        let c = self.classes.len();
+        let d = &self.label_degree;
+        Counts {
+            masks: self.files.masks_read,
+            pixels: self.pixels.total,
+            ignored: self.pixels.ignored,
+            undeclared_pixels: self.pixels.undeclared,
+            class_pixels: self.classes.iter().map(|r| r.pixels).collect(),
+            class_images: self.classes.iter().map(|r| r.images).collect(),
+            degree: [d.zero, d.one, d.two, d.three_plus],
+            cooc: self
+                .cooccurrence
+                .iter()
+                .flat_map(|r| r.iter().copied())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .take(c * c)
+                .collect(),
+            undeclared: self
+                .undeclared
+                .iter()
+                .map(|u| {
+                    (
+                        u.code.clone(),
+                        Undeclared {
+                            pixels: u.pixels,
+                            images: u.images,
+                            examples: u.examples.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            sizes: self
+                .image_sizes
+                .iter()
+                .map(|s| ((s.width, s.height), s.masks))
+                .collect(),
+            formats: self.mask_formats.clone(),
+            bad: self.files.bad.clone(),
+        }
+    }
+
+    /// Did every mask read?
+    pub fn complete(&self) -> bool {
+        self.files.bad.is_empty()
+    }
+}
+
+/// Single- or multi-label, and the loss it implies.
+fn verdict(d: &[u64; 4], valid: u64, kind: crate::labels::Kind, has_ignore: bool) -> Verdict {
+    let labelled = d[1] + d[2] + d[3];
+    let multi = d[2] + d[3];
+    let frac = ratio(multi, labelled);
+    if labelled == 0 {
+        return Verdict {
+            kind: "empty".into(),
+            loss: "none".into(),
+            multi_label_fraction: 0.0,
+            reason: format!(
+                "no valid pixel carries a class ({valid} valid pixels): nothing to train on"
+            ),
+        };
+    }
+    if multi > 0 {
+        return Verdict {
+            kind: "multi-label".into(),
+            loss: "BCEWithLogitsLoss".into(),
+            multi_label_fraction: frac,
+            reason: format!(
+                "{} of labelled pixels carry 2+ classes: multi-label, use BCEWithLogitsLoss \
+                 with pos_weight shaped [C,1,1] and float multi-hot targets [N,C,H,W]",
+                percent(frac)
+            ),
+        };
+    }
+    let ignore = if has_ignore {
+        ", ignore_index for ignored pixels"
+    } else {
+        ""
+    };
+    let overlap_note = if kind == crate::labels::Kind::RgbBits {
+        " (the label map allows overlaps, but none occur in these masks)"
+    } else {
+        ""
+    };
+    let reason = if d[0] > 0 {
+        format!(
+            "no labelled pixel carries 2+ classes: single-label{overlap_note}; {} of valid \
+             pixels carry no class, so use CrossEntropyLoss with a background class added \
+             (C+1 outputs, weight shaped [C+1]), targets as class indices [N,H,W]{ignore}",
+            percent(ratio(d[0], valid))
+        )
+    } else {
+        format!(
+            "every valid pixel carries exactly one class: single-label{overlap_note}, use \
+             CrossEntropyLoss with weight shaped [C], targets as class indices [N,H,W]{ignore}"
+        )
+    };
+    Verdict {
+        kind: "single-label".into(),
+        loss: "CrossEntropyLoss".into(),
+        multi_label_fraction: 0.0,
+        reason,
+    }
+}
+
+/// `12.34%`, with more digits for small shares so rare classes show.
+pub fn percent(f: f64) -> String {
+    let p = f * 100.0;
+    if p != 0.0 && p.abs() < 0.1 {
+        format!("{p:.4}%")
+    } else {
+        format!("{p:.2}%")
+    }
+}
+
+/// The human table.
+pub fn render_table(doc: &StatsDoc) -> String {
+    let mut s = String::new();
+    let m = &doc.meta;
+    let part = m
+        .partition
+        .map(|p| format!(", partition {p}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "maskprep stats: `{}`{part}: {} masks read of {}; labels: {} ({:?})",
+        m.dataset, doc.files.masks_read, doc.files.masks_found, m.labels_origin, m.labels.kind
+    );
+    let p = &doc.pixels;
+    let _ = writeln!(
+        s,
+        "pixels: {} total, {} valid, {} ignored, {} undeclared\n",
+        p.total, p.valid, p.ignored, p.undeclared
+    );
+    let w = doc
+        .classes
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}",
+        "class", "pixels", "frequency", "images", "pos_weight"
+    );
+    for c in &doc.classes {
+        let pw = c
+            .pos_weight
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_else(|| "undefined".into());
+        let rare = if c.rare { "  rare" } else { "" };
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}{rare}",
+            c.name,
+            c.pixels,
+            percent(c.frequency),
+            c.images,
+            pw
+        );
+    }
+    let d = &doc.label_degree;
+    let _ = writeln!(
+        s,
+        "\nlabels per valid pixel: 0: {} ({}), 1: {} ({}), 2: {} ({}), 3+: {} ({})",
+        d.zero,
+        percent(ratio(d.zero, p.valid)),
+        d.one,
+        percent(ratio(d.one, p.valid)),
+        d.two,
+        percent(ratio(d.two, p.valid)),
+        d.three_plus,
+        percent(ratio(d.three_plus, p.valid)),
+    );
+    if doc.classes.len() <= 24 {
+        let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
+        let cw = doc
+            .cooccurrence
+            .iter()
+            .flatten()
+            .map(|v| v.to_string().len())
+            .max()
+            .unwrap_or(1)
+            .max(w.min(12));
+        let _ = write!(s, "{:<w$}", "");
+        for c in &doc.classes {
+            let name: String = c.name.chars().take(cw).collect();
+            let _ = write!(s, "  {name:>cw$}");
+        }
+        s.push('\n');
+        for (c, row) in doc.classes.iter().zip(&doc.cooccurrence) {
+            let _ = write!(s, "{:<w$}", c.name);
+            for v in row {
+                let _ = write!(s, "  {v:>cw$}");
+            }
+            s.push('\n');
+        }
+    }
+    let sizes: Vec<String> = doc
+        .image_sizes
+        .iter()
+        .map(|z| format!("{}x{}: {}", z.width, z.height, z.masks))
+        .collect();
+    let _ = writeln!(s, "\nmask sizes: {}", sizes.join(", "));
+    if !doc.undeclared.is_empty() {
+        let _ = writeln!(s, "\nundeclared codes:");
+        for u in &doc.undeclared {
+            let near = u
+                .nearest
+                .as_ref()
+                .map(|n| format!(", nearest {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  {}: {} pixels in {} masks{near}, e.g. `{}`",
+                u.code,
+                u.pixels,
+                u.images,
+                u.examples.first().map(String::as_str).unwrap_or("")
+            );
+        }
+    }
+    let f = &doc.files;
+    for b in &f.bad {
+        let _ = writeln!(s, "skipped `{}`: {}", b.path, b.reason);
+    }
+    for m in &f.masks_without_images {
+        let _ = writeln!(s, "mask without image: `{m}`");
+    }
+    for i in &f.images_without_masks {
+        let _ = writeln!(s, "image without mask: `{i}`");
+    }
+    for z in &f.size_mismatches {
+        let _ = writeln!(
+            s,
+            "size mismatch: mask `{}` is {}, image `{}` is {}",
+            z.mask, z.mask_size, z.image, z.image_size
+        );
+    }
+    for wmsg in &doc.warnings {
+        let _ = writeln!(s, "warning: {wmsg}");
+    }
+    let _ = writeln!(s, "\nverdict: {}", doc.verdict.reason);
+    s
+}

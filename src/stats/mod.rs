@@ -1,0 +1,197 @@
+//! Stats stage: mask histograms → exact dataset counters.
+//!
+//! [`Counts`] is plain integer data with `AddAssign`: it is summed across
+//! rayon workers, images and machines, and every statistic (frequencies,
+//! pos_weight, verdict) is derived from it afterwards, so merging partial
+//! results is exact. Work per mask is O(distinct codes x classes^2), never
+//! per pixel.
+
+pub mod doc;
+pub mod per_image;
+pub mod scan;
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{MaskFormat, MaskHist};
+use crate::labels::{LabelMap, Resolved, code_name};
+
+/// How many example files are kept per undeclared code.
+pub const EXAMPLES: usize = 3;
+
+/// A mask that could not be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BadFile {
+    pub path: String,
+    pub reason: String,
+}
+
+/// An undeclared code: its pixels, the masks it occurs in, and the first
+/// few of those masks (smallest paths, so the choice is order-independent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undeclared {
+    pub pixels: u64,
+    pub images: u64,
+    pub examples: Vec<String>,
+}
+
+impl AddAssign<&Undeclared> for Undeclared {
+    fn add_assign(&mut self, o: &Undeclared) {
+        self.pixels += o.pixels;
+        self.images += o.images;
+        self.examples.extend(o.examples.iter().cloned());
+        self.examples.sort();
+        self.examples.dedup();
+        self.examples.truncate(EXAMPLES);
+    }
+}
+
+/// Exact counters over a set of masks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Masks read.
+    pub masks: u64,
+    pub pixels: u64,
+    pub ignored: u64,
+    /// Pixels whose code the label map does not declare.
+    pub undeclared_pixels: u64,
+    pub class_pixels: Vec<u64>,
+    /// Masks holding at least one pixel of each class.
+    pub class_images: Vec<u64>,
+    /// Valid pixels carrying 0, 1, 2, 3+ classes.
+    pub degree: [u64; 4],
+    /// Pixels carrying both class a and b, row-major `C x C`; the diagonal
+    /// is `class_pixels`.
+    pub cooc: Vec<u64>,
+    pub undeclared: BTreeMap<String, Undeclared>,
+    pub sizes: BTreeMap<(u32, u32), u64>,
+    pub formats: BTreeMap<MaskFormat, u64>,
+    pub bad: Vec<BadFile>,
+}
+
+impl Counts {
+    pub fn new(classes: usize) -> Self {
+        Self {
+            class_pixels: vec![0; classes],
+            class_images: vec![0; classes],
+            cooc: vec![0; classes * classes],
+            ..Self::default()
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.class_pixels.len()
+    }
+
+    /// Pixels that are neither ignored nor undeclared: the N of every frequency.
+    pub fn valid(&self) -> u64 {
+        self.pixels - self.ignored - self.undeclared_pixels
+    }
+
+    /// Adds one mask; `per_class` receives its per-class pixel counts.
+    pub fn add_mask(
+        &mut self,
+        hist: &MaskHist,
+        map: &LabelMap,
+        path: &str,
+        per_class: &mut Vec<u64>,
+    ) -> MaskTotals {
+        let c = self.classes();
+        per_class.clear();
+        per_class.resize(c, 0);
+        let mut totals = MaskTotals::default();
+        for &(code, n) in &hist.codes {
+            match map.resolve(code, hist.format) {
+                Resolved::Ignore => totals.ignored += n,
+                Resolved::Unknown => {
+                    totals.undeclared += n;
+                    let u = self
+                        .undeclared
+                        .entry(code_name(code, hist.format))
+                        .or_default();
+                    u.pixels += n;
+                    u.images += 1;
+                    if u.examples.len() < EXAMPLES
+                        || u.examples.last().is_some_and(|l| l.as_str() > path)
+                    {
+                        u.examples.push(path.to_string());
+                        u.examples.sort();
+                        u.examples.dedup();
+                        u.examples.truncate(EXAMPLES);
+                    }
+                }
+                Resolved::Classes(set) => {
+                    self.degree[set.len().min(3)] += n;
+                    for &a in set {
+                        per_class[usize::from(a)] += n;
+                        for &b in set {
+                            self.cooc[usize::from(a) * c + usize::from(b)] += n;
+                        }
+                    }
+                }
+            }
+        }
+        self.masks += 1;
+        self.pixels += hist.pixels();
+        self.ignored += totals.ignored;
+        self.undeclared_pixels += totals.undeclared;
+        for (i, &n) in per_class.iter().enumerate() {
+            self.class_pixels[i] += n;
+            self.class_images[i] += u64::from(n > 0);
+        }
+        *self.sizes.entry((hist.width, hist.height)).or_default() += 1;
+        *self.formats.entry(hist.format).or_default() += 1;
+        totals
+    }
+}
+
+/// One mask's excluded pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskTotals {
+    pub ignored: u64,
+    pub undeclared: u64,
+}
+
+fn add_vec(a: &mut Vec<u64>, b: &[u64]) {
+    if a.is_empty() {
+        a.extend_from_slice(b);
+        return;
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+}
+
+impl AddAssign<&Counts> for Counts {
+    fn add_assign(&mut self, o: &Counts) {
+        self.masks += o.masks;
+        self.pixels += o.pixels;
+        self.ignored += o.ignored;
+        self.undeclared_pixels += o.undeclared_pixels;
+        add_vec(&mut self.class_pixels, &o.class_pixels);
+        add_vec(&mut self.class_images, &o.class_images);
+        add_vec(&mut self.cooc, &o.cooc);
+        for i in 0..4 {
+            self.degree[i] += o.degree[i];
+        }
+        for (k, u) in &o.undeclared {
+            *self.undeclared.entry(k.clone()).or_default() += u;
+        }
+        for (k, n) in &o.sizes {
+            *self.sizes.entry(*k).or_default() += n;
+        }
+        for (k, n) in &o.formats {
+            *self.formats.entry(*k).or_default() += n;
+        }
+        self.bad.extend(o.bad.iter().cloned());
+        self.bad.sort();
+    }
+}
+
+impl AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        *self += &o;
+    }
+}

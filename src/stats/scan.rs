@@ -1,0 +1,180 @@
+//! The parallel pass: every mask of a dataset decoded once, in parallel over
+//! files (rayon `fold` + `reduce`), into [`Counts`], optional per-image rows
+//! and the image/mask size check. Memory holds one frame per worker, not
+//! the dataset (per-image rows only when asked).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{BadFile, Counts};
+use crate::decode::{self, MaskHist, Scratch};
+use crate::labels::LabelMap;
+use crate::source::{Dataset, Item};
+
+/// An image whose size differs from its mask's.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SizeMismatch {
+    pub mask: String,
+    pub image: String,
+    /// `WxH` of the mask.
+    pub mask_size: String,
+    /// `WxH` of the image, or why it could not be read.
+    pub image_size: String,
+}
+
+/// One mask's row of the per-image table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRow {
+    pub mask: String,
+    pub width: u32,
+    pub height: u32,
+    pub ignored: u64,
+    pub undeclared: u64,
+    pub class_pixels: Vec<u64>,
+}
+
+/// What one pass produces.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub counts: Counts,
+    pub rows: Vec<ImageRow>,
+    pub mismatches: Vec<SizeMismatch>,
+}
+
+pub struct ScanOptions {
+    pub strict: bool,
+    pub per_image: bool,
+    pub progress: bool,
+}
+
+/// `--strict` stopped at a bad file.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to decode mask `{path}` (`--strict` stops at the first bad file)")]
+pub struct StrictStop {
+    pub path: String,
+    #[source]
+    pub source: decode::DecodeError,
+}
+
+/// Decodes every mask once (`cache` holds masks already decoded, e.g. for
+/// label detection) and counts them.
+pub fn scan(
+    ds: &Dataset,
+    map: &LabelMap,
+    cache: &BTreeMap<PathBuf, MaskHist>,
+    opts: &ScanOptions,
+) -> Result<Scan, StrictStop> {
+    let bar = progress(ds.items.len() as u64, opts.progress);
+    let c = map.num_classes();
+    let init = || Scan {
+        counts: Counts::new(c),
+        ..Scan::default()
+    };
+    let mut scan = ds
+        .items
+        .par_iter()
+        .try_fold(
+            || (init(), Scratch::default(), Vec::new()),
+            |(mut acc, mut scratch, mut per_class), item| {
+                let hist = match cache.get(&item.mask) {
+                    Some(h) => Ok(h.clone()),
+                    None => decode::read_hist(&item.mask, &mut scratch),
+                };
+                let path = item.mask.display().to_string();
+                bar.inc(1);
+                match hist {
+                    Ok(hist) => {
+                        let t = acc.counts.add_mask(&hist, map, &path, &mut per_class);
+                        if let Some(m) = check_image(item, &hist) {
+                            acc.mismatches.push(m);
+                        }
+                        if opts.per_image {
+                            acc.rows.push(ImageRow {
+                                mask: path,
+                                width: hist.width,
+                                height: hist.height,
+                                ignored: t.ignored,
+                                undeclared: t.undeclared,
+                                class_pixels: per_class.clone(),
+                            });
+                        }
+                    }
+                    Err(source) if opts.strict => return Err(StrictStop { path, source }),
+                    Err(e) => acc.counts.bad.push(BadFile {
+                        path,
+                        reason: error_chain(&e),
+                    }),
+                }
+                Ok((acc, scratch, per_class))
+            },
+        )
+        .map(|r| r.map(|(acc, _, _)| acc))
+        .try_reduce(init, |mut a, b| {
+            a.counts += b.counts;
+            a.rows.extend(b.rows);
+            a.mismatches.extend(b.mismatches);
+            Ok(a)
+        })?;
+    bar.finish_and_clear();
+    scan.rows.sort_by(|a, b| a.mask.cmp(&b.mask));
+    scan.mismatches.sort();
+    scan.counts.bad.sort();
+    Ok(scan)
+}
+
+/// Compares the mask's size with its image's (header only).
+fn check_image(item: &Item, hist: &MaskHist) -> Option<SizeMismatch> {
+    let image = item.image.as_ref()?;
+    let size = image_size(image);
+    let mask_size = format!("{}x{}", hist.width, hist.height);
+    let image_size = match size {
+        Ok((w, h)) if (w, h) == (hist.width, hist.height) => return None,
+        Ok((w, h)) => format!("{w}x{h}"),
+        Err(e) => format!("unreadable: {e}"),
+    };
+    Some(SizeMismatch {
+        mask: item.mask.display().to_string(),
+        image: image.display().to_string(),
+        mask_size,
+        image_size,
+    })
+}
+
+fn image_size(path: &Path) -> Result<(u32, u32), String> {
+    image::ImageReader::open(path)
+        .map_err(|e| e.to_string())?
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .into_dimensions()
+        .map_err(|e| e.to_string())
+}
+
+/// `error: cause: cause` on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress(len: u64, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {pos}/{len} masks [{bar:30}] {per_sec} eta {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
