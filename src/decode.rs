@@ -119,6 +119,31 @@ impl Frame<'_> {
     }
 }
 
+impl Frame<'_> {
+    /// Calls `f(code, run)` for each maximal run of equal pixels, in
+    /// row-major order (runs may cross rows).
+    pub fn runs(&self, mut f: impl FnMut(u32, u64)) {
+        let n = self.width as usize * self.height as usize;
+        match self.format {
+            MaskFormat::Gray8 | MaskFormat::Indexed => {
+                count_runs::<1>(&self.data[..n], |p, run| f(u32::from(p[0]), run))
+            }
+            MaskFormat::Gray16 => count_runs::<2>(&self.data[..2 * n], |p, run| {
+                f(u32::from(u16::from_be_bytes([p[0], p[1]])), run)
+            }),
+            MaskFormat::Rgb => count_runs::<3>(&self.data[..3 * n], |p, run| f(rgb_code(p), run)),
+            MaskFormat::Rgba => {
+                count_runs::<4>(&self.data[..4 * n], |p, run| f(rgba_code(p), run))
+            }
+        }
+    }
+
+    /// The decoded samples, tightly packed in the frame's format.
+    pub fn data(&self) -> &[u8] {
+        self.data
+    }
+}
+
 #[inline]
 fn rgb_code(p: &[u8]) -> u32 {
     u32::from(p[0]) << 16 | u32::from(p[1]) << 8 | u32::from(p[2])

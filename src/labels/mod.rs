@@ -366,6 +366,37 @@ impl LabelMap {
         }
     }
 
+    /// Multi-hot planes of a decoded mask: `planes` gets `C x H x W` bytes
+    /// (1 where the pixel carries the class), `excluded` gets `H x W` bytes
+    /// (1 where the pixel is ignored or undeclared; its planes are all 0).
+    /// Codes are resolved once per run of equal pixels, not per pixel.
+    pub fn planes(
+        &self,
+        frame: &crate::decode::Frame<'_>,
+        planes: &mut Vec<u8>,
+        excluded: &mut Vec<u8>,
+    ) {
+        let hw = frame.width as usize * frame.height as usize;
+        planes.clear();
+        planes.resize(self.num_classes() * hw, 0);
+        excluded.clear();
+        excluded.resize(hw, 0);
+        let mut at = 0usize;
+        frame.runs(|code, run| {
+            let run = run as usize;
+            match self.resolve(code, frame.format) {
+                Resolved::Classes(set) => {
+                    for &c in set {
+                        let base = usize::from(c) * hw + at;
+                        planes[base..base + run].fill(1);
+                    }
+                }
+                Resolved::Ignore | Resolved::Unknown => excluded[at..at + run].fill(1),
+            }
+            at += run;
+        });
+    }
+
     /// For an undeclared palette colour: the nearest declared colour and
     /// what it means (squared RGB distance; ties go to the lower colour).
     pub fn nearest(&self, code: u32) -> Option<String> {
