@@ -132,9 +132,7 @@ impl Frame<'_> {
                 f(u32::from(u16::from_be_bytes([p[0], p[1]])), run)
             }),
             MaskFormat::Rgb => count_runs::<3>(&self.data[..3 * n], |p, run| f(rgb_code(p), run)),
-            MaskFormat::Rgba => {
-                count_runs::<4>(&self.data[..4 * n], |p, run| f(rgba_code(p), run))
-            }
+            MaskFormat::Rgba => count_runs::<4>(&self.data[..4 * n], |p, run| f(rgba_code(p), run)),
         }
     }
 

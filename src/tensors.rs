@@ -64,7 +64,11 @@ impl TensorOut<'static> {
         Self {
             dtype: DType::F32,
             shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>().into(),
+            bytes: values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 
@@ -72,7 +76,11 @@ impl TensorOut<'static> {
         Self {
             dtype: DType::I64,
             shape,
-            bytes: values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>().into(),
+            bytes: values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<_>>()
+                .into(),
         }
     }
 }
@@ -93,7 +101,11 @@ pub fn npy_header(dtype: DType, shape: &[usize]) -> Vec<u8> {
         [one] => format!("({one},)"),
         _ => format!(
             "({})",
-            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let dict = format!(
@@ -306,7 +318,10 @@ mod tests {
     #[test]
     fn safetensors_round_trip_with_metadata() {
         let mut ts = BTreeMap::new();
-        ts.insert("pos_weight".to_string(), TensorOut::f32(vec![2, 1, 1], &[1.5, 3.0]));
+        ts.insert(
+            "pos_weight".to_string(),
+            TensorOut::f32(vec![2, 1, 1], &[1.5, 3.0]),
+        );
         ts.insert("weight".to_string(), TensorOut::f32(vec![2], &[0.5, 2.0]));
         let mut meta = BTreeMap::new();
         meta.insert("classes".to_string(), "[\"a\",\"b\"]".to_string());
@@ -320,7 +335,10 @@ mod tests {
             m.metadata().as_ref().unwrap().get("classes").unwrap(),
             "[\"a\",\"b\"]"
         );
-        assert_eq!(read_safetensors(&bytes, "weight").unwrap().values, vec![0.5, 2.0]);
+        assert_eq!(
+            read_safetensors(&bytes, "weight").unwrap().values,
+            vec![0.5, 2.0]
+        );
         // Same input, same bytes.
         assert_eq!(bytes, safetensors_bytes(&ts, &meta));
     }

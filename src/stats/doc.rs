@@ -56,6 +56,8 @@ pub struct ClassRow {
     pub frequency: f64,
     /// Masks holding at least one pixel of the class.
     pub images: u64,
+    /// Valid pixels of those masks (S_c of median-frequency weighting).
+    pub image_pixels: u64,
     /// (valid - pixels) / pixels; null when the class has no pixels.
     pub pos_weight: Option<f64>,
     pub rare: bool,
@@ -157,6 +159,7 @@ impl StatsDoc {
                     pixels: n,
                     frequency,
                     images: counts.class_images[i],
+                    image_pixels: counts.class_image_pixels[i],
                     pos_weight: (n > 0).then(|| (valid - n) as f64 / n as f64),
                     rare,
                 }
@@ -239,6 +242,7 @@ impl StatsDoc {
             undeclared_pixels: self.pixels.undeclared,
             class_pixels: self.classes.iter().map(|r| r.pixels).collect(),
             class_images: self.classes.iter().map(|r| r.images).collect(),
+            class_image_pixels: self.classes.iter().map(|r| r.image_pixels).collect(),
             degree: [d.zero, d.one, d.two, d.three_plus],
             cooc: self
                 .cooccurrence

@@ -60,6 +60,8 @@ pub struct Counts {
     pub class_pixels: Vec<u64>,
     /// Masks holding at least one pixel of each class.
     pub class_images: Vec<u64>,
+    /// Valid pixels of the masks holding each class (S_c of median frequency).
+    pub class_image_pixels: Vec<u64>,
     /// Valid pixels carrying 0, 1, 2, 3+ classes.
     pub degree: [u64; 4],
     /// Pixels carrying both class a and b, row-major `C x C`; the diagonal
@@ -76,6 +78,7 @@ impl Counts {
         Self {
             class_pixels: vec![0; classes],
             class_images: vec![0; classes],
+            class_image_pixels: vec![0; classes],
             cooc: vec![0; classes * classes],
             ..Self::default()
         }
@@ -137,9 +140,13 @@ impl Counts {
         self.pixels += hist.pixels();
         self.ignored += totals.ignored;
         self.undeclared_pixels += totals.undeclared;
+        let valid = hist.pixels() - totals.ignored - totals.undeclared;
         for (i, &n) in per_class.iter().enumerate() {
             self.class_pixels[i] += n;
-            self.class_images[i] += u64::from(n > 0);
+            if n > 0 {
+                self.class_images[i] += 1;
+                self.class_image_pixels[i] += valid;
+            }
         }
         *self.sizes.entry((hist.width, hist.height)).or_default() += 1;
         *self.formats.entry(hist.format).or_default() += 1;
@@ -172,6 +179,7 @@ impl AddAssign<&Counts> for Counts {
         self.undeclared_pixels += o.undeclared_pixels;
         add_vec(&mut self.class_pixels, &o.class_pixels);
         add_vec(&mut self.class_images, &o.class_images);
+        add_vec(&mut self.class_image_pixels, &o.class_image_pixels);
         add_vec(&mut self.cooc, &o.cooc);
         for i in 0..4 {
             self.degree[i] += o.degree[i];
