@@ -483,3 +483,77 @@ pub fn palette(bytes: &[u8]) -> Option<Vec<u8>> {
     let reader = decoder.read_info().ok()?;
     reader.info().palette.as_ref().map(|p| p.to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Naive per-pixel count, the reference for the run-adding counters.
+    fn naive<const N: usize>(data: &[u8], code: impl Fn(&[u8]) -> u32) -> Vec<(u32, u64)> {
+        let mut m = std::collections::BTreeMap::new();
+        for p in data.chunks_exact(N) {
+            *m.entry(code(p)).or_insert(0u64) += 1;
+        }
+        m.into_iter().collect()
+    }
+
+    /// Pseudo-random flat data: runs of random length and value.
+    fn flat(len: usize, values: u8, seed: u64) -> Vec<u8> {
+        let mut s = seed;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            let v = (next() % u64::from(values)) as u8;
+            let run = (next() % 40) as usize + 1;
+            out.extend(std::iter::repeat_n(v, run.min(len - out.len())));
+        }
+        out
+    }
+
+    #[test]
+    fn run_counting_equals_naive_counting() {
+        for seed in 1..40u64 {
+            let len = 1 + (seed as usize * 97) % 3000;
+            let g = flat(len, 4, seed);
+            let mut dense = vec![0u64; 256];
+            count_u8(&g, &mut dense);
+            assert_eq!(drain_dense(&dense), naive::<1>(&g, |p| u32::from(p[0])));
+
+            let rgb: Vec<u8> = flat(len * 3, 3, seed).iter().map(|v| v * 127).collect();
+            let mut t = CodeTable::default();
+            count_runs::<3>(&rgb, |p, run| t.add(rgb_code(p), run));
+            assert_eq!(t.sorted(), naive::<3>(&rgb, rgb_code));
+
+            // RGBA including opaque white, whose code is the table's EMPTY.
+            let rgba: Vec<u8> = flat(len * 4, 2, seed).iter().map(|v| v * 255).collect();
+            let mut t = CodeTable::default();
+            count_runs::<4>(&rgba, |p, run| t.add(rgba_code(p), run));
+            assert_eq!(t.sorted(), naive::<4>(&rgba, rgba_code));
+        }
+    }
+
+    #[test]
+    fn code_table_grows_past_its_first_capacity() {
+        let mut t = CodeTable::default();
+        for c in 0..5000u32 {
+            t.add(c * 7919, 1);
+            t.add(c * 7919, 2);
+        }
+        let v = t.sorted();
+        assert_eq!(v.len(), 5000);
+        assert!(v.iter().all(|&(_, n)| n == 3));
+    }
+
+    #[test]
+    fn sub_byte_gray_is_unpacked_to_values() {
+        // 2-bit gray, 3 pixels per row (row padded to a byte), 2 rows.
+        let mut buf = vec![0b00_01_10_00, 0b11_10_01_00];
+        unpack_bits(&mut buf, 3, 2, 1, 2);
+        assert_eq!(buf, vec![0, 1, 2, 3, 2, 1]);
+    }
+}

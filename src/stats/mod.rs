@@ -203,3 +203,79 @@ impl AddAssign for Counts {
         *self += &o;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::{Kind, LabelSpec};
+
+    fn map() -> LabelMap {
+        let spec = LabelSpec {
+            kind: Kind::RgbBits,
+            classes: vec!["r".into(), "g".into(), "b".into()],
+            threshold: Some(128),
+            ignore: Vec::new(),
+            colors: Default::default(),
+            values: Default::default(),
+            unlisted: Default::default(),
+        };
+        LabelMap::compile(spec, "test").unwrap()
+    }
+
+    fn hists() -> Vec<MaskHist> {
+        let mut s = 7u64;
+        (0..12)
+            .map(|_| {
+                let mut codes = std::collections::BTreeMap::new();
+                for _ in 0..5 {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let code = [0x000000, 0xFF0000, 0x00FF00, 0x0000FF, 0xFF00FF, 0xFFFFFF]
+                        [(s >> 33) as usize % 6];
+                    *codes.entry(code).or_insert(0u64) += (s >> 40) % 50 + 1;
+                }
+                let total: u64 = codes.values().sum();
+                MaskHist {
+                    width: total as u32,
+                    height: 1,
+                    format: MaskFormat::Rgb,
+                    codes: codes.into_iter().collect(),
+                }
+            })
+            .collect()
+    }
+
+    fn count(hs: &[MaskHist], map: &LabelMap) -> Counts {
+        let mut c = Counts::new(map.num_classes());
+        let mut per = Vec::new();
+        for (i, h) in hs.iter().enumerate() {
+            c.add_mask(h, map, &format!("{i:02}.png"), &mut per);
+        }
+        c
+    }
+
+    #[test]
+    fn merging_any_split_equals_counting_all() {
+        let map = map();
+        let hs = hists();
+        let whole = count(&hs, &map);
+        for cut in [0, 1, 5, 11, 12] {
+            let mut a = count(&hs[..cut], &map);
+            let b = count(&hs[cut..], &map);
+            a += &b;
+            assert_eq!(a, whole, "cut {cut}");
+            let mut b2 = count(&hs[cut..], &map);
+            b2 += &count(&hs[..cut], &map);
+            assert_eq!(b2, whole, "reversed cut {cut}");
+        }
+        // Class totals are consistent with pixel totals.
+        let d = whole.degree;
+        let labels: u64 = whole.class_pixels.iter().sum();
+        assert_eq!(d.iter().sum::<u64>(), whole.valid());
+        assert_eq!(labels, d[1] + 2 * d[2] + 3 * d[3]);
+        for c in 0..3 {
+            assert_eq!(whole.cooc[c * 3 + c], whole.class_pixels[c]);
+        }
+    }
+}
