@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::app::{Command, LabelsConfig, MergeConfig, Output, StatsConfig};
 use crate::source::Partition;
+use crate::weights::run::{CountsFrom, WeightsConfig};
+use crate::weights::{Options as WeightOptions, Scheme};
 
 /// Honest statistics for segmentation masks: what the labels really are,
 /// which loss fits, and how rare each class is.
@@ -45,6 +47,11 @@ pub enum Cmd {
     Labels(LabelsArgs),
     /// Sum partial stats (from `--partition` runs, or other splits) exactly.
     Merge(MergeArgs),
+    /// Loss weights to load in PyTorch: pos_weight for BCEWithLogitsLoss
+    /// (shaped [C,1,1]) and class weights for CrossEntropyLoss under every
+    /// scheme, with advice on which loss fits.
+    #[command(after_long_help = WEIGHTS_HELP)]
+    Weights(WeightsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +113,110 @@ pub struct MergeArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Formulas, normalisations and the rules for hard cases (`weights --help`).
+const WEIGHTS_HELP: &str = "\
+With n_c the pixels of class c, N the valid pixels (ignored and undeclared
+pixels count nowhere), f_c = n_c / N, S_c the valid pixels of the masks
+holding c, K the classes the weights cover:
+  pos_weight         (N - n_c) / n_c, float32 [C,1,1]
+  balanced           T / (K n_c), T = sum of n_c: scikit-learn's
+                     compute_class_weight('balanced'); T = N for single-label
+                     data. No other normalisation (sum n_c w_c = T)
+  inverse-frequency  1 / f_c, raw
+  inverse-sqrt       1 / sqrt(f_c), raw
+  median-frequency   median(n_c/S_c) / (n_c/S_c): the median class gets 1
+  enet               1 / ln(c + f_c), raw (c = --enet-c)
+  effective-number   (1 - beta) / (1 - beta^n_c), scaled to sum to the number
+                     of classes with pixels (beta = --beta)
+
+Hard cases:
+  a class with no pixels gets 1 (neutral) everywhere, never inf or NaN,
+    is left out of medians and normalisations, and is warned about
+  a class on every valid pixel gets pos_weight 1 (0 would silence it)
+  single-label masks with pixels that carry no class: `weight` gets one
+    more entry, last, for those pixels (target index C)
+  --max-weight caps every value last, after normalisation
+
+Writes with -o DIR: weights.json, weights.safetensors (pos_weight [C,1,1],
+weight [K], class names in the metadata), README.md (a PyTorch snippet),
+and with --npy pos_weight.npy and weight.npy.
+
+Examples:
+  maskprep weights data/train -o weights/
+  maskprep weights data/train --scheme median-frequency --json
+  maskprep weights --from stats.json -o weights/";
+
+/// The class-weight scheme written as `weight`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SchemeArg {
+    /// scikit-learn's: T / (K n_c), sum of n_c w_c = T.
+    Balanced,
+    /// 1 / f_c, raw.
+    InverseFrequency,
+    /// 1 / sqrt(f_c), raw.
+    InverseSqrt,
+    /// median(n_c/S_c) / (n_c/S_c): the median class gets 1.
+    MedianFrequency,
+    /// 1 / ln(c + f_c), raw.
+    Enet,
+    /// (1 - beta) / (1 - beta^n_c), scaled to sum to the classes with pixels.
+    EffectiveNumber,
+}
+
+impl From<SchemeArg> for Scheme {
+    fn from(s: SchemeArg) -> Self {
+        match s {
+            SchemeArg::Balanced => Self::Balanced,
+            SchemeArg::InverseFrequency => Self::InverseFrequency,
+            SchemeArg::InverseSqrt => Self::InverseSqrt,
+            SchemeArg::MedianFrequency => Self::MedianFrequency,
+            SchemeArg::Enet => Self::Enet,
+            SchemeArg::EffectiveNumber => Self::EffectiveNumber,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    /// A folder of PNG masks, or a dataset root holding `masks/`.
+    #[arg(value_name = "DIR", required_unless_present = "from")]
+    pub dir: Option<PathBuf>,
+    /// Take the counts from a stats JSON (`maskprep stats --json` or
+    /// `maskprep merge`) instead of scanning DIR.
+    #[arg(long, value_name = "STATS.json", conflicts_with_all = ["dir", "labels", "strict"])]
+    pub from: Option<PathBuf>,
+    /// Label map, as for `maskprep stats`. Detected when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+    /// Write weights.json, weights.safetensors and README.md in this folder
+    /// (atomically).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Print weights.json on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// The scheme written as `weight` (every scheme is in weights.json).
+    #[arg(long, value_enum, default_value = "balanced")]
+    pub scheme: SchemeArg,
+    /// c of ENet weighting, 1 / ln(c + f_c); above 1.
+    #[arg(long, value_name = "C", default_value_t = crate::weights::ENET_C)]
+    pub enet_c: f64,
+    /// beta of effective-number weighting, 0 <= beta < 1. Classes above
+    /// about 7/(1-beta) pixels get about the same weight: raise it for
+    /// large datasets.
+    #[arg(long, value_name = "BETA", default_value_t = crate::weights::BETA)]
+    pub beta: f64,
+    /// Cap every weight (pos_weight and every scheme) at this value.
+    #[arg(long, value_name = "W")]
+    pub max_weight: Option<f64>,
+    /// Also write pos_weight.npy and weight.npy (needs -o).
+    #[arg(long, requires = "output")]
+    pub npy: bool,
+    /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
 fn output(json: bool, path: Option<PathBuf>) -> Output {
     let json = json
         || path
@@ -146,6 +257,26 @@ impl Cli {
             Cmd::Merge(a) => Command::Merge(MergeConfig {
                 inputs: a.inputs,
                 output: output(a.json, a.output),
+            }),
+            Cmd::Weights(a) => Command::Weights(WeightsConfig {
+                counts: match (a.from, a.dir) {
+                    (Some(path), _) => CountsFrom::From(path),
+                    (None, dir) => CountsFrom::Scan {
+                        dir: dir.unwrap_or_default(),
+                        labels: a.labels,
+                        strict: a.strict,
+                    },
+                },
+                options: WeightOptions {
+                    scheme: a.scheme.into(),
+                    enet_c: a.enet_c,
+                    beta: a.beta,
+                    max_weight: a.max_weight,
+                },
+                output: a.output,
+                npy: a.npy,
+                json: a.json,
+                quiet: self.quiet,
             }),
         }
     }

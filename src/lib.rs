@@ -12,6 +12,7 @@ pub mod output;
 pub mod source;
 pub mod stats;
 pub mod tensors;
+pub mod weights;
 
 /// Runs a parsed command line; returns the exit code (0 all read, 1 some
 /// files skipped). An `Err` means the job could not be done (exit code 2).
