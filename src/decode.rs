@@ -158,25 +158,64 @@ pub fn read_hist(path: &Path, scratch: &mut Scratch) -> Result<MaskHist, DecodeE
     decode_hist(&bytes, scratch)
 }
 
-/// Decodes PNG `bytes` into the mask's histogram.
+/// Decodes PNG `bytes` into the mask's histogram. Non-interlaced 8/16-bit
+/// masks are counted row by row while each row is still in cache, without
+/// building the frame; other layouts go through [`decode_frame`].
 pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
     let Scratch {
         frame,
         dense,
         table,
     } = scratch;
-    let f = decode_frame(bytes, frame)?;
-    let codes = histogram(&f, dense, table);
+    let mut png = open(bytes)?;
+    let (width, height, format) = (png.width, png.height, png.format);
+    let by_rows = !png.reader.info().interlaced && !png.needs_normalising();
+    let codes = if by_rows {
+        start_counting(format, dense, table);
+        while let Some(row) = png.reader.next_row().map_err(DecodeError::Png)? {
+            count_rows(row.data(), format, dense, table);
+        }
+        finish_counting(format, dense, table)
+    } else {
+        let f = read_frame(png, frame)?;
+        start_counting(format, dense, table);
+        count_rows(f.data, format, dense, table);
+        finish_counting(format, dense, table)
+    };
     Ok(MaskHist {
-        width: f.width,
-        height: f.height,
-        format: f.format,
+        width,
+        height,
+        format,
         codes,
     })
 }
 
-/// Decodes PNG `bytes` into `buf`, normalised to one of the [`MaskFormat`]s.
-pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
+/// A PNG whose header has been checked, ready to decode.
+struct Opened<'b> {
+    reader: png::Reader<Cursor<&'b [u8]>>,
+    width: u32,
+    height: u32,
+    format: MaskFormat,
+    color: png::ColorType,
+    depth: png::BitDepth,
+}
+
+impl Opened<'_> {
+    /// Sub-byte samples and gray+alpha need unpacking before counting.
+    fn needs_normalising(&self) -> bool {
+        use png::{BitDepth, ColorType};
+        matches!(
+            (self.color, self.depth),
+            (
+                ColorType::Grayscale | ColorType::Indexed,
+                BitDepth::One | BitDepth::Two | BitDepth::Four
+            ) | (ColorType::GrayscaleAlpha, _)
+        )
+    }
+}
+
+/// Reads the header with decoder limits and refuses what is not a mask.
+fn open(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
     use png::{BitDepth, ColorType};
     let limits = png::Limits {
         bytes: MAX_DECODER_BYTES,
@@ -205,32 +244,61 @@ pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>,
         (ColorType::Rgb, _) => return Err(DecodeError::Unsupported("16-bit RGB")),
         (ColorType::Rgba, _) => return Err(DecodeError::Unsupported("16-bit RGBA")),
     };
-    let mut reader = decoder.read_info().map_err(DecodeError::Png)?;
+    let reader = decoder.read_info().map_err(DecodeError::Png)?;
     if reader.info().is_animated() {
         return Err(DecodeError::Animated);
     }
-    let size = reader
+    Ok(Opened {
+        reader,
+        width,
+        height,
+        format,
+        color,
+        depth,
+    })
+}
+
+/// Decodes PNG `bytes` into `buf`, normalised to one of the [`MaskFormat`]s.
+pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
+    read_frame(open(bytes)?, buf)
+}
+
+fn read_frame<'a>(mut png: Opened<'_>, buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
+    use png::{BitDepth, ColorType};
+    let (width, height, format) = (png.width, png.height, png.format);
+    let size = png
+        .reader
         .output_buffer_size()
         .ok_or(DecodeError::TooLarge { width, height })?;
     buf.clear();
     buf.resize(size, 0);
-    let out = reader.next_frame(buf).map_err(DecodeError::Png)?;
+    let out = png.reader.next_frame(buf).map_err(DecodeError::Png)?;
     let (w, h) = (width as usize, height as usize);
     let line = out.line_size;
     // Normalise in place to tightly packed samples of the format.
-    match (color, depth) {
+    match (png.color, png.depth) {
         (ColorType::Grayscale | ColorType::Indexed, BitDepth::Eight | BitDepth::Sixteen) => {}
         (ColorType::Grayscale | ColorType::Indexed, d) => unpack_bits(buf, w, h, line, d as u8),
         (ColorType::GrayscaleAlpha, BitDepth::Eight) => drop_alpha(buf, w * h, 1),
         (ColorType::GrayscaleAlpha, _) => drop_alpha(buf, w * h, 2),
         _ => {}
     }
+    buf.truncate(w * h * sample_bytes(format));
     Ok(Frame {
         width,
         height,
         format,
         data: buf,
     })
+}
+
+fn sample_bytes(format: MaskFormat) -> usize {
+    match format {
+        MaskFormat::Gray8 | MaskFormat::Indexed => 1,
+        MaskFormat::Gray16 => 2,
+        MaskFormat::Rgb => 3,
+        MaskFormat::Rgba => 4,
+    }
 }
 
 /// Expands 1/2/4-bit samples (rows padded to a byte) to one byte each.
@@ -258,34 +326,42 @@ fn drop_alpha(buf: &mut Vec<u8>, n: usize, sample: usize) {
     buf.truncate(n * sample);
 }
 
-/// Builds the sorted histogram of a frame.
-fn histogram(f: &Frame<'_>, dense: &mut Vec<u64>, table: &mut CodeTable) -> Vec<(u32, u64)> {
-    let n = f.width as usize * f.height as usize;
-    match f.format {
+/// Clears the counters for a mask of `format`.
+fn start_counting(format: MaskFormat, dense: &mut Vec<u64>, table: &mut CodeTable) {
+    match format {
         MaskFormat::Gray8 | MaskFormat::Indexed => {
             dense.clear();
             dense.resize(256, 0);
-            count_u8(&f.data[..n], dense);
-            drain_dense(dense)
         }
         MaskFormat::Gray16 => {
             dense.clear();
             dense.resize(1 << 16, 0);
-            count_runs::<2>(&f.data[..2 * n], |p, run| {
-                dense[usize::from(u16::from_be_bytes([p[0], p[1]]))] += run
-            });
-            drain_dense(dense)
         }
-        MaskFormat::Rgb => {
-            table.clear();
-            count_runs::<3>(&f.data[..3 * n], |p, run| table.add(rgb_code(p), run));
-            table.sorted()
-        }
-        MaskFormat::Rgba => {
-            table.clear();
-            count_runs::<4>(&f.data[..4 * n], |p, run| table.add(rgba_code(p), run));
-            table.sorted()
-        }
+        MaskFormat::Rgb | MaskFormat::Rgba => table.clear(),
+    }
+}
+
+/// Adds packed samples (one row or many) to the counters.
+#[inline]
+fn count_rows(data: &[u8], format: MaskFormat, dense: &mut [u64], table: &mut CodeTable) {
+    if data.is_empty() {
+        return;
+    }
+    match format {
+        MaskFormat::Gray8 | MaskFormat::Indexed => count_u8(data, dense),
+        MaskFormat::Gray16 => count_runs::<2>(data, |p, run| {
+            dense[usize::from(u16::from_be_bytes([p[0], p[1]]))] += run
+        }),
+        MaskFormat::Rgb => count_runs::<3>(data, |p, run| table.add(rgb_code(p), run)),
+        MaskFormat::Rgba => count_runs::<4>(data, |p, run| table.add(rgba_code(p), run)),
+    }
+}
+
+/// The sorted histogram of what was counted.
+fn finish_counting(format: MaskFormat, dense: &[u64], table: &CodeTable) -> Vec<(u32, u64)> {
+    match format {
+        MaskFormat::Gray8 | MaskFormat::Indexed | MaskFormat::Gray16 => drain_dense(dense),
+        MaskFormat::Rgb | MaskFormat::Rgba => table.sorted(),
     }
 }
 
