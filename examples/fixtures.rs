@@ -301,14 +301,16 @@ fn bad(dir: &Path) {
             None,
         ),
     );
-    write(&dir.join("huge.png"), &huge_header());
+    write(&dir.join("huge.png"), &header_only(100_000, 100_000));
+    write(&dir.join("zero-size.png"), &header_only(0, 8));
 }
 
-/// A PNG whose header claims 100000 x 100000 pixels (a decompression bomb).
-fn huge_header() -> Vec<u8> {
+/// A gray PNG whose header claims `w x h` pixels with almost no data: a
+/// decompression bomb (huge) or an empty image (zero).
+fn header_only(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     chunk(&mut out, b"IHDR", &ihdr);

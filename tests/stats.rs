@@ -260,7 +260,8 @@ fn bad_files_are_listed_and_the_run_continues() {
     assert!(reason("not-a-png.png").contains("not a readable PNG"));
     assert!(reason("rgb16.png").contains("16-bit RGB; expected 8-bit"));
     assert!(reason("huge.png").contains("100000x100000, more than"));
-    assert_eq!(bad.len(), 4);
+    assert!(reason("zero-size.png").contains("Invalid image dimensions"));
+    assert_eq!(bad.len(), 5);
     // good.png (64 blue), gray-alpha.png (alpha dropped: 32 black, 32 white)
     // and rgba.png (alpha ignored: 16 magenta, 48 blue) are read.
     assert_eq!(d["files"]["masks_read"], 3);
@@ -455,4 +456,19 @@ fn bad_partition_argument_is_explained() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn masks_of_different_sizes_are_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("plates/masks/0001.png"), dir.path().join("a.png")).unwrap();
+    std::fs::copy(fixture("bad/good.png"), dir.path().join("b.png")).unwrap();
+    let o = maskprep(&["stats", path_str(dir.path()), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let d = json(&o);
+    assert_eq!(
+        d["image_sizes"],
+        serde_json::json!([{"width": 8, "height": 8, "masks": 1}, {"width": 64, "height": 48, "masks": 1}])
+    );
+    assert_eq!(d["pixels"]["total"], 64 + 64 * 48);
 }
