@@ -71,7 +71,7 @@ fn plates(dir: &Path) {
         for y in 0..h {
             for x in 0..w {
                 let i = (y * w + x) as usize;
-                let plate = x >= 6 + k % 3 && x < 58 - k % 2 && y >= 5 && y < 43;
+                let plate = x >= 6 + k % 3 && x < 58 - k % 2 && (5..43).contains(&y);
                 let qx = 14 + 3 * k;
                 let qr = x >= qx && x < qx + 12 && y >= 12 + k % 4 && y < 24 + k % 4;
                 if plate {
@@ -242,7 +242,7 @@ fn index(dir: &Path) {
 /// Files that must be reported, not crash the run.
 fn bad(dir: &Path) {
     let (w, h) = (8u32, 8u32);
-    let good = rgb_png(w, h, &vec![BLUE; 64]);
+    let good = rgb_png(w, h, &[BLUE; 64]);
     write(&dir.join("good.png"), &good);
     write(&dir.join("truncated.png"), &good[..good.len() / 2]);
     write(

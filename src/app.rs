@@ -25,6 +25,7 @@ pub enum Command {
     Stats(StatsConfig),
     Labels(LabelsConfig),
     Merge(MergeConfig),
+    Shards(crate::shards::Job),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -69,6 +70,7 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Stats(c) => stats(&c),
         Command::Labels(c) => labels(&c),
         Command::Merge(c) => merge(&c),
+        Command::Shards(j) => crate::shards::execute(j),
         Command::Invalid(msg) => bail!(msg),
     }
 }

@@ -175,6 +175,28 @@ pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, Deco
     })
 }
 
+/// Decodes PNG `bytes` once into both its frame (pixels) and its histogram,
+/// for stages that need pixels and exact counts of the same mask (shards).
+pub fn decode_frame_hist<'a>(
+    bytes: &[u8],
+    scratch: &'a mut Scratch,
+) -> Result<(Frame<'a>, MaskHist), DecodeError> {
+    let Scratch {
+        frame,
+        dense,
+        table,
+    } = scratch;
+    let f = decode_frame(bytes, frame)?;
+    let codes = histogram(&f, dense, table);
+    let hist = MaskHist {
+        width: f.width,
+        height: f.height,
+        format: f.format,
+        codes,
+    };
+    Ok((f, hist))
+}
+
 /// Decodes PNG `bytes` into `buf`, normalised to one of the [`MaskFormat`]s.
 pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
     use png::{BitDepth, ColorType};

@@ -283,7 +283,7 @@ pub fn read_safetensors(bytes: &[u8], name: &str) -> Result<Array, TensorError> 
     let names = st.names();
     let pick = if names.len() == 1 {
         names[0].to_string()
-    } else if names.iter().any(|n| *n == name) {
+    } else if names.contains(&name) {
         name.to_string()
     } else {
         return Err(TensorError::Which(names.len(), name.to_string()));
