@@ -1,8 +1,8 @@
 //! `cargo bench --bench shards`: shard writing throughput against a plain
 //! copy of the same files.
 //!
-//! Generates (once, under `target/bench-data/`) a dataset of RGB images
-//! (PNG) and RGB-bit masks, 512x512 by default, then times over the same
+//! Generates (once, under `target/bench-data/`) a dataset of noisy RGB
+//! images (PNG, about photo-sized) and RGB-bit masks, 512x512 by default, then times over the same
 //! files, page cache warm:
 //! - copy: `fs::copy` of every image and mask into a fresh folder (the floor
 //!   for moving the bytes);
@@ -34,7 +34,9 @@ fn main() {
     let runs = env("MASKPREP_BENCH_RUNS", 3);
     let side = 512u32;
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    let data = target.join("bench-data").join(format!("shards-{n}x{side}"));
+    let data = target
+        .join("bench-data")
+        .join(format!("shards-v2-{n}x{side}"));
     generate(&data, n, side);
     let files: Vec<PathBuf> = ["images", "masks"]
         .iter()
@@ -177,7 +179,11 @@ fn generate(dir: &Path, n: usize, side: u32) {
                 mask[i] = if code { 255 } else { 0 };
                 mask[i + 1] = if chip { 255 } else { 0 };
                 mask[i + 2] = if plate { 255 } else { 0 };
-                let tex = ((x * 7 + y * 13 + k as u32) % 9) as u8;
+                // Sensor-like noise, so the PNGs compress like photos do (poorly).
+                let h = (x.wrapping_mul(0x9E37_79B1) ^ y.wrapping_mul(0x85EB_CA77))
+                    .wrapping_add(k as u32)
+                    .wrapping_mul(0xC2B2_AE3D);
+                let tex = (h >> 27) as u8;
                 img[i] = (x / 2) as u8 ^ tex;
                 img[i + 1] = (y / 2) as u8 + if plate { 40 } else { 0 };
                 img[i + 2] = if code { 20 } else { 200 } + tex;

@@ -175,26 +175,43 @@ thread_local! {
     static WORKER: RefCell<Worker> = RefCell::new(Worker::default());
 }
 
+/// A pair, encoded or rejected.
+type Pair = Result<Encoded, BadFile>;
+
 /// Encodes a shard's pairs in parallel, a chunk at a time, and hands them
-/// to `sink` in plan order.
+/// to `sink` in plan order; `sink` takes one chunk while the next encodes.
 fn encode_in_order(
     ctx: &Ctx<'_>,
     plan: &Plan,
     shard: &ShardPlan,
-    mut sink: impl FnMut(usize, Result<Encoded, BadFile>) -> anyhow::Result<()>,
+    mut sink: impl FnMut(usize, Result<Encoded, BadFile>) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<()> {
     let split = &plan.splits[shard.split].0;
     let chunk = (4 * rayon::current_num_threads()).max(8);
-    for part in shard.sources.chunks(chunk) {
-        let done: Vec<Result<Encoded, BadFile>> = part
-            .par_iter()
+    let encode_part = |part: &[usize]| -> Vec<Pair> {
+        part.par_iter()
             .map(|&i| {
                 WORKER.with(|w| encode::encode(ctx, &plan.sources[i], split, &mut w.borrow_mut()))
             })
-            .collect();
-        for (&i, r) in part.iter().zip(done) {
-            sink(i, r)?;
-        }
+            .collect()
+    };
+    let mut ready: Option<(&[usize], Vec<Pair>)> = None;
+    let parts = shard.sources.chunks(chunk).map(Some).chain([None]);
+    for part in parts {
+        let prev = ready.take();
+        let (sunk, next) = rayon::join(
+            || -> anyhow::Result<()> {
+                if let Some((p, done)) = prev {
+                    for (&i, r) in p.iter().zip(done) {
+                        sink(i, r)?;
+                    }
+                }
+                Ok(())
+            },
+            || part.map(|p| (p, encode_part(p))),
+        );
+        sunk?;
+        ready = next;
     }
     Ok(())
 }
@@ -228,7 +245,7 @@ fn write_shard(
     ctx: &Ctx<'_>,
     path: &Path,
     abort: &mut Abort,
-    progress: &dyn Fn(),
+    progress: &(dyn Fn() + Sync),
 ) -> anyhow::Result<ShardRecord> {
     let map = &prep.map;
     let c = map.num_classes();
