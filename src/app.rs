@@ -26,6 +26,7 @@ pub enum Command {
     Labels(LabelsConfig),
     Merge(MergeConfig),
     Weights(crate::weights::run::WeightsConfig),
+    Shards(crate::shards::Job),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -71,6 +72,7 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Labels(c) => labels(&c),
         Command::Merge(c) => merge(&c),
         Command::Weights(c) => crate::weights::run::run(&c),
+        Command::Shards(j) => crate::shards::execute(j),
         Command::Invalid(msg) => bail!(msg),
     }
 }

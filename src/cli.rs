@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{Command, LabelsConfig, MergeConfig, Output, StatsConfig};
+use crate::shards;
 use crate::source::Partition;
 use crate::weights::run::{CountsFrom, WeightsConfig};
 use crate::weights::{Options as WeightOptions, Scheme};
@@ -52,6 +53,9 @@ pub enum Cmd {
     /// scheme, with advice on which loss fits.
     #[command(after_long_help = WEIGHTS_HELP)]
     Weights(WeightsArgs),
+    /// Write images and multi-hot masks as training shards (WebDataset tar
+    /// or safetensors) with a manifest; `shards verify DIR` re-reads them.
+    Shards(ShardsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +221,80 @@ pub struct WeightsArgs {
     pub strict: bool,
 }
 
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+#[command(after_help = "\
+Examples:
+  maskprep shards data/train -o shards/ --format webdataset --shard-size 256MB
+  maskprep shards data/train -o shards/ --format safetensors --size 512x512 --samples-per-shard 256
+  maskprep shards data/ -o shards/ --split val=0.1 --seed 7     train/ and val/ shard sets
+  maskprep shards verify shards/                                 re-read and check everything
+
+Rerunning the same command after an interruption keeps the finished shards
+and rewrites the rest.")]
+pub struct ShardsArgs {
+    #[command(subcommand)]
+    pub verify: Option<ShardsCmd>,
+    /// A dataset root holding `masks/` and `images/` (paired by name).
+    #[arg(value_name = "DIR", required = true)]
+    pub dir: Option<PathBuf>,
+    /// Label map (as for `stats`); detected when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+    /// Output folder: one subfolder of shards per split, and `index.json`.
+    #[arg(short, long, value_name = "OUT", required = true)]
+    pub output: Option<PathBuf>,
+    /// `webdataset` (tar: image bytes as they are, mask `.npy`, `.json`) or
+    /// `safetensors` (`images` [N,3,H,W], `masks` [N,C,H,W], uint8).
+    #[arg(long, value_name = "FORMAT", default_value = "webdataset")]
+    pub format: crate::shards::Format,
+    /// Close a shard before it passes this size (e.g. 256MB, 1GiB);
+    /// 256MB when neither limit is given.
+    #[arg(long, value_name = "SIZE")]
+    pub shard_size: Option<crate::shards::ByteSize>,
+    /// Close a shard at this many samples.
+    #[arg(long, value_name = "N")]
+    pub samples_per_shard: Option<usize>,
+    /// safetensors: resize to WxH (images bilinear, masks nearest).
+    #[arg(long, value_name = "WxH", conflicts_with = "tile")]
+    pub size: Option<crate::shards::Dims>,
+    /// safetensors: cut into WxH tiles (the last row and column are shifted
+    /// to end at the edge).
+    #[arg(long, value_name = "WxH")]
+    pub tile: Option<crate::shards::Dims>,
+    /// Hold out a split, e.g. `val=0.1` (repeat or comma-separate for more);
+    /// `train` gets the rest.
+    #[arg(long, value_name = "NAME=FRACTION", value_delimiter = ',')]
+    pub split: Vec<crate::shards::SplitArg>,
+    /// Seed of the split (and of `--shuffle`).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Keep every class in every split by iterative stratification on
+    /// per-image class presence (the default).
+    #[arg(long, overrides_with = "no_stratify")]
+    pub stratify: bool,
+    /// Draw the split at random instead (each mask is then decoded once).
+    #[arg(long, overrides_with = "stratify")]
+    pub no_stratify: bool,
+    /// Write each split's samples in seeded random order (default: by name).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Stop at the first unusable pair (exit code 2) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShardsCmd {
+    /// Re-read every shard and check sizes, checksums, sample counts and
+    /// contents against `index.json`; exit 1 on any difference.
+    Verify {
+        /// A folder written by `maskprep shards`.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
 fn output(json: bool, path: Option<PathBuf>) -> Output {
     let json = json
         || path
@@ -278,6 +356,34 @@ impl Cli {
                 json: a.json,
                 quiet: self.quiet,
             }),
+            Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
         }
     }
+}
+
+fn shards_job(a: ShardsArgs, quiet: bool) -> shards::Job {
+    if let Some(ShardsCmd::Verify { dir }) = a.verify {
+        return shards::Job::Verify(shards::VerifyConfig { dir, quiet });
+    }
+    let geometry = match (a.size, a.tile) {
+        (Some(d), _) => shards::Geometry::Resize(d),
+        (None, Some(d)) => shards::Geometry::Tile(d),
+        (None, None) => shards::Geometry::Native,
+    };
+    shards::Job::Write(shards::ShardsConfig {
+        dir: a.dir.unwrap_or_default(),
+        labels: a.labels,
+        out: a.output.unwrap_or_default(),
+        format: a.format,
+        shard_bytes: a.shard_size.map(|s| s.0),
+        shard_samples: a.samples_per_shard,
+        geometry,
+        splits: a.split,
+        seed: a.seed,
+        stratify: !a.no_stratify,
+        shuffle: a.shuffle,
+        strict: a.strict,
+        quiet,
+        command: std::env::args().collect(),
+    })
 }

@@ -190,6 +190,29 @@ pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, Deco
     })
 }
 
+/// Decodes PNG `bytes` once into both its frame (pixels) and its histogram,
+/// for stages that need pixels and exact counts of the same mask (shards).
+pub fn decode_frame_hist<'a>(
+    bytes: &[u8],
+    scratch: &'a mut Scratch,
+) -> Result<(Frame<'a>, MaskHist), DecodeError> {
+    let Scratch {
+        frame,
+        dense,
+        table,
+    } = scratch;
+    let f = decode_frame(bytes, frame)?;
+    start_counting(f.format, dense, table);
+    count_rows(f.data, f.format, dense, table);
+    let hist = MaskHist {
+        width: f.width,
+        height: f.height,
+        format: f.format,
+        codes: finish_counting(f.format, dense, table),
+    };
+    Ok((f, hist))
+}
+
 /// A PNG whose header has been checked, ready to decode.
 struct Opened<'b> {
     reader: png::Reader<Cursor<&'b [u8]>>,

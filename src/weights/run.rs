@@ -72,46 +72,14 @@ pub fn run(cfg: &WeightsConfig) -> anyhow::Result<u8> {
             (doc, Some(path.display().to_string()))
         }
     };
-    let input = Input::from_doc(&stats).with_context(|| match &from {
+    let context = match &from {
         Some(path) => format!("cannot compute weights from `{path}`"),
         None => format!("cannot compute weights for `{}`", stats.meta.dataset),
-    })?;
-    let weights = compute(&input, &cfg.options);
+    };
     for b in &stats.files.bad {
         eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
     }
-    let mut warnings = Vec::new();
-    if stats.pixels.undeclared > 0 {
-        warnings.push(format!(
-            "{} undeclared pixels are left out of the counts; declare their codes in the label \
-             map (see `maskprep stats`)",
-            stats.pixels.undeclared
-        ));
-    }
-    if !stats.files.bad.is_empty() {
-        warnings.push(format!(
-            "{} mask(s) could not be read and are left out of the counts",
-            stats.files.bad.len()
-        ));
-    }
-    let doc = WeightsDoc::new(Parts {
-        source: Source {
-            dataset: stats.meta.dataset.clone(),
-            stats: from,
-            labels: stats.meta.labels.clone(),
-            labels_origin: stats.meta.labels_origin.clone(),
-            masks_read: stats.files.masks_read,
-            skipped: stats.files.bad.clone(),
-        },
-        input: &input,
-        ignored: stats.pixels.ignored,
-        undeclared: stats.pixels.undeclared,
-        class_images: stats.classes.iter().map(|c| c.images).collect(),
-        verdict: stats.verdict.clone(),
-        weights: &weights,
-        opts: &cfg.options,
-        warnings,
-    });
+    let doc = weights_doc(&stats, from, &cfg.options).context(context)?;
     for w in &doc.warnings {
         note(cfg.quiet, &format!("warning: {w}"));
     }
@@ -216,4 +184,47 @@ fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
         doc::render_readme(doc, &st_path).as_bytes(),
     )?;
     Ok(())
+}
+
+/// The weights document of a stats document: the one way every stage
+/// (`weights`, the shards manifest, pipelines) turns counts into weights.
+pub fn weights_doc(
+    stats: &StatsDoc,
+    from: Option<String>,
+    opts: &crate::weights::Options,
+) -> anyhow::Result<WeightsDoc> {
+    let input = Input::from_doc(stats)?;
+    let weights = compute(&input, opts);
+    let mut warnings = Vec::new();
+    if stats.pixels.undeclared > 0 {
+        warnings.push(format!(
+            "{} undeclared pixels are left out of the counts; declare their codes in the label \
+             map (see `maskprep stats`)",
+            stats.pixels.undeclared
+        ));
+    }
+    if !stats.files.bad.is_empty() {
+        warnings.push(format!(
+            "{} mask(s) could not be read and are left out of the counts",
+            stats.files.bad.len()
+        ));
+    }
+    Ok(WeightsDoc::new(Parts {
+        source: Source {
+            dataset: stats.meta.dataset.clone(),
+            stats: from,
+            labels: stats.meta.labels.clone(),
+            labels_origin: stats.meta.labels_origin.clone(),
+            masks_read: stats.files.masks_read,
+            skipped: stats.files.bad.clone(),
+        },
+        input: &input,
+        ignored: stats.pixels.ignored,
+        undeclared: stats.pixels.undeclared,
+        class_images: stats.classes.iter().map(|c| c.images).collect(),
+        verdict: stats.verdict.clone(),
+        weights: &weights,
+        opts,
+        warnings,
+    }))
 }
