@@ -27,6 +27,7 @@ pub enum Command {
     Merge(MergeConfig),
     Weights(crate::weights::run::WeightsConfig),
     Shards(crate::shards::Job),
+    Report(crate::report::run::ReportConfig),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -49,6 +50,8 @@ pub struct StatsConfig {
     pub partition: Option<Partition>,
     pub strict: bool,
     pub quiet: bool,
+    /// Also write the HTML report into this folder.
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -73,6 +76,7 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Merge(c) => merge(&c),
         Command::Weights(c) => crate::weights::run::run(&c),
         Command::Shards(j) => crate::shards::execute(j),
+        Command::Report(c) => crate::report::run::run(&c),
         Command::Invalid(msg) => bail!(msg),
     }
 }
@@ -158,6 +162,31 @@ fn note(quiet: bool, msg: &str) {
 }
 
 fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
+    if let Some(out) = &cfg.report {
+        crate::report::check_output(out)?;
+    }
+    let (doc, rows) = stats_doc(cfg, cfg.per_image.is_some() || cfg.report.is_some())?;
+    if let Some(path) = &cfg.per_image {
+        per_image::write(path, &rows, &doc.meta.labels.classes)?;
+    }
+    report_problems(&doc, cfg.quiet);
+    emit(&doc, &cfg.output)?;
+    if let Some(out) = &cfg.report {
+        crate::report::run::stats_report(out, &doc, Some(&rows), None)?;
+        note(
+            cfg.quiet,
+            &format!(
+                "wrote the report `{}`",
+                out.join(crate::report::INDEX).display()
+            ),
+        );
+    }
+    Ok(if doc.complete() { 0 } else { 1 })
+}
+
+/// Scans a dataset into its stats document, with one row per mask when
+/// `rows` is set (for `--per-image` and reports).
+pub fn stats_doc(cfg: &StatsConfig, rows: bool) -> anyhow::Result<(StatsDoc, Vec<scan::ImageRow>)> {
     let dir = cfg.dir.display();
     let part = cfg.partition.unwrap_or(Partition::WHOLE);
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), part)
@@ -167,7 +196,7 @@ fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
     }
     let opts = ScanOptions {
         strict: cfg.strict,
-        per_image: cfg.per_image.is_some(),
+        per_image: rows,
         progress: !cfg.quiet && std::io::stderr().is_terminal(),
     };
     let scan = scan::scan(&prep.dataset, &prep.map, &prep.cache, &opts)
@@ -197,12 +226,7 @@ fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
         rare_below: cfg.rare_below,
     };
     let doc = StatsDoc::new(meta, &scan.counts, files, &prep.map);
-    if let Some(path) = &cfg.per_image {
-        per_image::write(path, &scan.rows, prep.map.classes())?;
-    }
-    report_problems(&doc, cfg.quiet);
-    emit(&doc, &cfg.output)?;
-    Ok(if doc.complete() { 0 } else { 1 })
+    Ok((doc, scan.rows))
 }
 
 /// Lists skipped files and pairing problems on stderr.

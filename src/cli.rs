@@ -56,6 +56,10 @@ pub enum Cmd {
     /// Write images and multi-hot masks as training shards (WebDataset tar
     /// or safetensors) with a manifest; `shards verify DIR` re-reads them.
     Shards(ShardsArgs),
+    /// A self-contained HTML report with PNG plots: class imbalance, labels
+    /// per pixel, co-occurrence, loss weights (from a dataset or a stats
+    /// file), or per-class and per-image scores (from a score file).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +97,10 @@ pub struct StatsArgs {
     /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also write the HTML report (plots, tables, weights) into this folder,
+    /// from the same scan.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -324,6 +332,7 @@ impl Cli {
                     partition: a.partition,
                     strict: a.strict,
                     quiet: self.quiet,
+                    report: a.report,
                 })
             }
             Cmd::Labels(a) => Command::Labels(LabelsConfig {
@@ -357,8 +366,76 @@ impl Cli {
                 quiet: self.quiet,
             }),
             Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
+            Cmd::Report(a) => report_config(a, self.quiet),
         }
     }
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["dir", "stats", "score"])))]
+#[command(after_help = "\
+Examples:
+  maskprep report data/train -o reports/train/           imbalance report (scans the masks)
+  maskprep report --stats stats.json -o reports/train/   from saved stats, no re-scan
+  maskprep report --score score.json -o reports/run42/   per-class and per-image scores
+  maskprep stats data/train --json -o stats.json --report reports/train/
+
+The folder holds index.html, its PNG plots and the JSON behind them; it works
+offline. It is replaced whole on every run (written beside it, then renamed).")]
+pub struct ReportArgs {
+    /// A dataset to scan (a folder of PNG masks, or a root holding `masks/`).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Read the counts from a stats JSON (`maskprep stats --json`) instead of
+    /// scanning; the per-image plot needs a scan and is left out.
+    #[arg(long, value_name = "STATS.json", conflicts_with_all = ["dir", "score", "labels", "strict"])]
+    pub stats: Option<PathBuf>,
+    /// Report a score JSON (`maskprep score --json`); the worst images are
+    /// shown by re-reading the truth and prediction masks it names.
+    #[arg(long, value_name = "SCORE.json", conflicts_with_all = ["dir", "labels", "strict"])]
+    pub score: Option<PathBuf>,
+    /// Label map for DIR, as for `maskprep stats`. Detected when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+    /// The report folder (index.html and PNG files).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Flag classes below this fraction of valid pixels as rare (DIR;
+    /// default 0.01; a stats file keeps its own).
+    #[arg(long, value_name = "FRACTION", conflicts_with_all = ["stats", "score"])]
+    pub rare_below: Option<f64>,
+    /// How many of the lowest-scoring images to show with thumbnails.
+    #[arg(long, value_name = "N", default_value_t = crate::report::score::WORST)]
+    pub worst: usize,
+    /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn report_config(a: ReportArgs, quiet: bool) -> Command {
+    use crate::report::run::{ReportConfig, ReportInput};
+    let rare_below = a.rare_below.unwrap_or(0.01);
+    if !(0.0..=1.0).contains(&rare_below) {
+        return Command::Invalid(format!(
+            "`--rare-below {rare_below}` is not a fraction; expected a number in 0..=1"
+        ));
+    }
+    let input = match (a.stats, a.score, a.dir) {
+        (Some(p), _, _) => ReportInput::Stats(p),
+        (None, Some(p), _) => ReportInput::Score(p),
+        (None, None, dir) => ReportInput::Scan {
+            dir: dir.unwrap_or_default(),
+            labels: a.labels,
+            strict: a.strict,
+        },
+    };
+    Command::Report(ReportConfig {
+        input,
+        output: a.output,
+        rare_below,
+        worst: a.worst,
+        quiet,
+    })
 }
 
 fn shards_job(a: ShardsArgs, quiet: bool) -> shards::Job {
