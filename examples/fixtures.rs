@@ -25,6 +25,7 @@ pub fn generate(root: &Path) {
     plates(&root.join("plates"));
     palette(&root.join("palette"));
     index(&root.join("index"));
+    voc(&root.join("voc"));
     bad(&root.join("bad"));
 }
 
@@ -241,6 +242,62 @@ fn index(dir: &Path) {
         None,
     );
     write(&dir.join("gray16").join("000.png"), &bytes);
+}
+
+/// The standard VOC palette entry of index `i`.
+fn voc_colour(i: u8) -> Rgb {
+    let (mut r, mut g, mut b, mut c) = (0u8, 0u8, 0u8, i);
+    for j in 0..8 {
+        r |= (c & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
+        c >>= 3;
+    }
+    [r, g, b]
+}
+
+/// A VOC-style dataset: `SegmentationClass`-like palette PNGs with the VOC
+/// palette (background 0, dog 12, person 15, a 255 "void" border around
+/// objects), with photos.
+fn voc(dir: &Path) {
+    let (w, h) = (48u32, 36u32);
+    let plte: Vec<u8> = (0..=255u8).flat_map(voc_colour).collect();
+    for k in 0..6u32 {
+        let mut m = vec![0u8; (w * h) as usize];
+        let mut img = vec![[90u8, 120, 150]; (w * h) as usize];
+        let (cx, cy) = (12 + 4 * k as i32, 18);
+        for y in 0..h as i32 {
+            for x in 0..w as i32 {
+                let i = (y as u32 * w + x as u32) as usize;
+                let d = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+                // A person (a disk) with a void ring; a dog in every other image.
+                if d < 64 {
+                    m[i] = 15;
+                    img[i] = [200, 150, 120];
+                } else if d < 81 {
+                    m[i] = 255;
+                }
+                if k % 2 == 0 && (34..44).contains(&x) && (24..32).contains(&y) {
+                    m[i] = 12;
+                    img[i] = [120, 80, 40];
+                }
+            }
+        }
+        let name = format!("2011_{:06}", k + 1);
+        let bytes = encode(
+            w,
+            h,
+            png::ColorType::Indexed,
+            png::BitDepth::Eight,
+            &m,
+            Some(&plte),
+        );
+        write(&dir.join("masks").join(format!("{name}.png")), &bytes);
+        write(
+            &dir.join("images").join(format!("{name}.png")),
+            &rgb_png(w, h, &img),
+        );
+    }
 }
 
 /// Files that must be reported, not crash the run.

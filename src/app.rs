@@ -27,6 +27,18 @@ pub enum Command {
     Merge(MergeConfig),
     Weights(crate::weights::run::WeightsConfig),
     Shards(crate::shards::Job),
+    Run {
+        pipeline: PathBuf,
+        partition: Option<String>,
+        output: Option<PathBuf>,
+        quiet: bool,
+    },
+    MergeRun {
+        parts: PathBuf,
+        output: PathBuf,
+        pipeline: Option<PathBuf>,
+        quiet: bool,
+    },
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -73,6 +85,26 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Merge(c) => merge(&c),
         Command::Weights(c) => crate::weights::run::run(&c),
         Command::Shards(j) => crate::shards::execute(j),
+        Command::Run {
+            pipeline,
+            partition,
+            output,
+            quiet,
+        } => {
+            let part = partition
+                .as_deref()
+                .map(crate::pipeline::parse_partition)
+                .transpose()?;
+            crate::pipeline::run(&pipeline, part, output.as_deref(), quiet)
+                .with_context(|| format!("cannot run pipeline `{}`", pipeline.display()))
+        }
+        Command::MergeRun {
+            parts,
+            output,
+            pipeline,
+            quiet,
+        } => crate::pipeline::merge_run(&parts, &output, pipeline.as_deref(), quiet)
+            .with_context(|| format!("cannot merge the runs in `{}`", parts.display())),
         Command::Invalid(msg) => bail!(msg),
     }
 }
@@ -158,6 +190,20 @@ fn note(quiet: bool, msg: &str) {
 }
 
 fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
+    let (doc, rows, map) = compute_stats(cfg)?;
+    if let Some(path) = &cfg.per_image {
+        per_image::write(path, &rows, map.classes())?;
+    }
+    report_problems(&doc, cfg.quiet);
+    emit(&doc, &cfg.output)?;
+    Ok(if doc.complete() { 0 } else { 1 })
+}
+
+/// Scans a dataset into its stats document, per-image rows (when
+/// `per_image` is set) and label map; nothing is written.
+pub fn compute_stats(
+    cfg: &StatsConfig,
+) -> anyhow::Result<(StatsDoc, Vec<scan::ImageRow>, LabelMap)> {
     let dir = cfg.dir.display();
     let part = cfg.partition.unwrap_or(Partition::WHOLE);
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), part)
@@ -197,16 +243,11 @@ fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
         rare_below: cfg.rare_below,
     };
     let doc = StatsDoc::new(meta, &scan.counts, files, &prep.map);
-    if let Some(path) = &cfg.per_image {
-        per_image::write(path, &scan.rows, prep.map.classes())?;
-    }
-    report_problems(&doc, cfg.quiet);
-    emit(&doc, &cfg.output)?;
-    Ok(if doc.complete() { 0 } else { 1 })
+    Ok((doc, scan.rows, prep.map))
 }
 
 /// Lists skipped files and pairing problems on stderr.
-fn report_problems(doc: &StatsDoc, quiet: bool) {
+pub fn report_problems(doc: &StatsDoc, quiet: bool) {
     for b in &doc.files.bad {
         eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
     }
@@ -231,7 +272,7 @@ fn report_problems(doc: &StatsDoc, quiet: bool) {
 }
 
 /// Writes a stats document as JSON or a table, to stdout or a file.
-fn emit(doc: &StatsDoc, out: &Output) -> anyhow::Result<()> {
+pub fn emit(doc: &StatsDoc, out: &Output) -> anyhow::Result<()> {
     let text = if out.json {
         let mut s = serde_json::to_string_pretty(doc).context("cannot serialise stats")?;
         s.push('\n');

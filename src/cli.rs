@@ -56,6 +56,52 @@ pub enum Cmd {
     /// Write images and multi-hot masks as training shards (WebDataset tar
     /// or safetensors) with a manifest; `shards verify DIR` re-reads them.
     Shards(ShardsArgs),
+    /// Run a declared pipeline (`pipelines/NAME.toml`): stats, weights and
+    /// shards in one pass over the masks; `--partition I/N` runs one piece.
+    Run(RunArgs),
+    /// Combine the pieces of `run --partition` into the outputs of one run.
+    MergeRun(MergeRunArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Pipeline file (TOML; unknown keys are errors naming their line):
+  [source]   dir = \"fixtures/plates\"   labels = \"...\" (optional)
+  [output]   dir = \"out/plates\"
+  [stats]    rare_below, per_image = \"per_image.csv\", strict
+  [weights]  scheme, enet_c, beta, max_weight, npy
+  [shards]   format, shard_size, samples_per_shard, size, tile,
+             split = { val = 0.1 }, seed, stratify, shuffle, strict
+Paths are relative to the working directory.
+
+Cluster runs: `--partition I/N` writes OUT/parts/I-of-N/; in a Slurm job
+array or a Kubernetes Indexed Job `--partition auto` (or `auto/N`) reads
+SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX. Then `maskprep merge-run
+OUT/parts -o OUT`.")]
+pub struct RunArgs {
+    /// The pipeline file.
+    #[arg(value_name = "PIPELINE.toml")]
+    pub pipeline: PathBuf,
+    /// Run piece I of N (1-based), or `auto` / `auto/N` from the scheduler's
+    /// environment.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<String>,
+    /// Output folder, instead of the pipeline's `[output] dir`.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeRunArgs {
+    /// The `parts/` folder that `run --partition` wrote.
+    #[arg(value_name = "PARTS")]
+    pub parts: PathBuf,
+    /// Output folder (usually the pipeline's output folder).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// The pipeline (default: the copy each part keeps).
+    #[arg(long, value_name = "PIPELINE.toml")]
+    pub pipeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +403,18 @@ impl Cli {
                 quiet: self.quiet,
             }),
             Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
+            Cmd::Run(a) => Command::Run {
+                pipeline: a.pipeline,
+                partition: a.partition,
+                output: a.output,
+                quiet: self.quiet,
+            },
+            Cmd::MergeRun(a) => Command::MergeRun {
+                parts: a.parts,
+                output: a.output,
+                pipeline: a.pipeline,
+                quiet: self.quiet,
+            },
         }
     }
 }
@@ -385,5 +443,6 @@ fn shards_job(a: ShardsArgs, quiet: bool) -> shards::Job {
         strict: a.strict,
         quiet,
         command: std::env::args().collect(),
+        partition: Partition::WHOLE,
     })
 }
