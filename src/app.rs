@@ -27,6 +27,7 @@ pub enum Command {
     Merge(MergeConfig),
     Weights(crate::weights::run::WeightsConfig),
     Shards(crate::shards::Job),
+    Score(crate::score::ScoreConfig),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -73,6 +74,7 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Merge(c) => merge(&c),
         Command::Weights(c) => crate::weights::run::run(&c),
         Command::Shards(j) => crate::shards::execute(j),
+        Command::Score(c) => crate::score::command::run(&c),
         Command::Invalid(msg) => bail!(msg),
     }
 }

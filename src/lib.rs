@@ -9,6 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod labels;
 pub mod output;
+pub mod score;
 pub mod shards;
 pub mod source;
 pub mod stats;
