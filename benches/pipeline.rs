@@ -106,7 +106,12 @@ fn generate(dir: &Path, n: usize, side: u32) {
         let disks: Vec<(i64, i64, i64, usize)> = (0..3 + rnd(4))
             .map(|_| {
                 let r = 10 + rnd(s / 5);
-                (i64::from(rnd(s)), i64::from(rnd(s)), i64::from(r * r), rnd(3) as usize)
+                (
+                    i64::from(rnd(s)),
+                    i64::from(rnd(s)),
+                    i64::from(r * r),
+                    rnd(3) as usize,
+                )
             })
             .collect();
         let mut mask = vec![0u8; (s * s * 3) as usize];

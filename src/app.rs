@@ -39,6 +39,7 @@ pub enum Command {
         pipeline: Option<PathBuf>,
         quiet: bool,
     },
+    Score(crate::score::ScoreConfig),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -105,6 +106,7 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
             quiet,
         } => crate::pipeline::merge_run(&parts, &output, pipeline.as_deref(), quiet)
             .with_context(|| format!("cannot merge the runs in `{}`", parts.display())),
+        Command::Score(c) => crate::score::command::run(&c),
         Command::Invalid(msg) => bail!(msg),
     }
 }

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod labels;
 pub mod output;
 pub mod pipeline;
+pub mod score;
 pub mod shards;
 pub mod source;
 pub mod stats;
