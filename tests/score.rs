@@ -11,13 +11,9 @@ use serde_json::Value;
 mod common;
 use common::{python, stderr, stdout};
 
-/// The binary under test: `MASKPREP_BIN` (another build, e.g. a copy when
-/// the target dir is shared), else the one cargo built for this test.
+/// The binary cargo built for this test.
 fn bin() -> Command {
-    match std::env::var_os("MASKPREP_BIN") {
-        Some(p) => Command::new(p),
-        None => Command::new(env!("CARGO_BIN_EXE_maskprep")),
-    }
+    Command::new(env!("CARGO_BIN_EXE_maskprep"))
 }
 
 fn run(args: &[&str]) -> Output {
