@@ -23,6 +23,7 @@ fn main() {
 /// Writes every fixture under `root`.
 pub fn generate(root: &Path) {
     plates(&root.join("plates"));
+    plates_pred(&root.join("plates-pred"), &root.join("plates"));
     palette(&root.join("palette"));
     index(&root.join("index"));
     voc(&root.join("voc"));
@@ -137,6 +138,49 @@ classes = [\"qr_code\", \"scratch\", \"plate\"]
 threshold = 128
 ";
     write(&dir.join("labels.toml"), toml.as_bytes());
+}
+
+/// A model's predictions for `plates/` as RGB-bit PNGs: the plate one pixel
+/// too wide on the right, the QR code shifted down a row, scratches missed
+/// except in image 5, and a false scratch in image 8.
+fn plates_pred(dir: &Path, plates: &Path) {
+    let (w, h) = (64u32, 48u32);
+    for k in 0..8u32 {
+        let name = format!("{:04}.png", k + 1);
+        let truth = decode_rgb(&plates.join("masks").join(&name));
+        let mut m = vec![BLACK; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) as usize;
+                let at = |xx: u32, yy: u32| truth[(yy * w + xx) as usize];
+                let mut p = [0u8; 3];
+                // plate (blue): widened by one pixel to the right.
+                if at(x, y)[2] == 255 || (x > 0 && at(x - 1, y)[2] == 255) {
+                    p[2] = 255;
+                }
+                // QR code (red): shifted down one row.
+                if y > 0 && at(x, y - 1)[0] == 255 {
+                    p[0] = 255;
+                }
+                // scratch (green): only image 5's, plus a false one in image 8.
+                if (k == 4 && at(x, y)[1] == 255) || (k == 7 && x < 2 && y < 2) {
+                    p[1] = 255;
+                }
+                m[i] = p;
+            }
+        }
+        write(&dir.join(&name), &rgb_png(w, h, &m));
+    }
+}
+
+fn decode_rgb(path: &Path) -> Vec<Rgb> {
+    let bytes = fs::read(path).expect("read");
+    let mut dec = png::Decoder::new(std::io::Cursor::new(&bytes[..]));
+    dec.set_transformations(png::Transformations::IDENTITY);
+    let mut r = dec.read_info().expect("info");
+    let mut buf = vec![0u8; r.output_buffer_size().expect("size")];
+    r.next_frame(&mut buf).expect("frame");
+    buf.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
 }
 
 /// Colour-coded masks with a palette label map: one colour means two

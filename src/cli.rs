@@ -99,6 +99,8 @@ Pipeline file (TOML; unknown keys are errors naming their line):
   [weights]  scheme, enet_c, beta, max_weight, npy
   [shards]   format, shard_size, samples_per_shard, size, tile,
              split = { val = 0.1 }, seed, stratify, shuffle, strict
+  [score]    truth, pred, pred_kind, threshold, argmax, tensor, empty_as,
+             backend, per_image, strict
 Paths are relative to the working directory.
 
 Cluster runs: `--partition I/N` writes OUT/parts/I-of-N/; in a Slurm job

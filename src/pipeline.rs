@@ -29,6 +29,7 @@ pub const STATS_FILE: &str = "stats.json";
 pub const WEIGHTS_DIR: &str = "weights";
 pub const SHARDS_DIR: &str = "shards";
 pub const PARTS_DIR: &str = "parts";
+pub const SCORE_FILE: &str = "score.json";
 /// The pipeline file copied into each part folder.
 pub const PIPELINE_FILE: &str = "pipeline.toml";
 
@@ -42,6 +43,40 @@ pub struct Pipeline {
     pub stats: Option<StatsStage>,
     pub weights: Option<WeightsStage>,
     pub shards: Option<ShardsStage>,
+    pub score: Option<ScoreStage>,
+}
+
+/// `[score]`: predictions against truth masks, in a pass of its own (truth
+/// and prediction decoded together, once each).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreStage {
+    /// Truth masks (default: the source's masks).
+    pub truth: Option<PathBuf>,
+    pub pred: PathBuf,
+    pub pred_kind: Option<crate::score::PredKind>,
+    pub threshold: Option<f32>,
+    #[serde(default)]
+    pub argmax: bool,
+    pub tensor: Option<String>,
+    #[serde(default)]
+    pub empty_as: crate::score::EmptyAs,
+    #[serde(default)]
+    pub backend: BackendChoice,
+    /// Per-image table (`.csv` or `.parquet`) in the output folder.
+    pub per_image: Option<String>,
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// `backend = "cpu" | "gpu" | "auto"`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendChoice {
+    #[default]
+    Cpu,
+    Gpu,
+    Auto,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,10 +174,15 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
         )
     })?;
     let bad = |msg: String| anyhow::anyhow!("invalid pipeline `{}`: {msg}", path.display());
-    if p.stats.is_none() && p.weights.is_none() && p.shards.is_none() {
+    if p.stats.is_none() && p.weights.is_none() && p.shards.is_none() && p.score.is_none() {
         return Err(bad(
-            "no stage; expected at least one of [stats], [weights], [shards]".into(),
+            "no stage; expected at least one of [stats], [weights], [shards], [score]".into(),
         ));
+    }
+    if let Some(sc) = &p.score
+        && sc.threshold.is_some_and(|t| !t.is_finite())
+    {
+        return Err(bad("[score] threshold: expected a finite number".into()));
     }
     if let Some(s) = &p.stats
         && !(0.0..=1.0).contains(&s.rare_below)
@@ -223,6 +263,17 @@ pub fn run(
             .join(format!("{}-of-{}", pt.index, pt.count)),
         None => p.output.dir.clone(),
     };
+    let mut code = 0;
+    if let Some(sc) = &p.score {
+        if part.is_some() {
+            bail!("[score] does not take `--partition`; run the score stage without it");
+        }
+        code = code.max(score(&p, sc, &out, quiet)?);
+    }
+    let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
+    if !counts_stages {
+        return Ok(code);
+    }
     let stats = match &p.shards {
         Some(sh) => stats_from_shards(&p, sh, &out, part, quiet)?,
         None => {
@@ -252,7 +303,40 @@ pub fn run(
     };
     crate::app::report_problems(&stats, quiet);
     finish(&p, &stats, &out, part.is_none(), quiet)?;
-    Ok(if stats.complete() { 0 } else { 1 })
+    Ok(code.max(if stats.complete() { 0 } else { 1 }))
+}
+
+/// Runs the score stage into `OUT/score.json`.
+fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Result<u8> {
+    use crate::score::{Backend, ScoreConfig};
+    let cfg = ScoreConfig {
+        truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
+        pred: sc.pred.clone(),
+        labels: p.source.labels.clone(),
+        pred_kind: sc.pred_kind,
+        threshold: sc.threshold,
+        argmax: sc.argmax,
+        tensor: sc.tensor.clone(),
+        empty_as: sc.empty_as,
+        backend: match sc.backend {
+            BackendChoice::Cpu => Backend::Cpu,
+            BackendChoice::Gpu => Backend::Gpu,
+            BackendChoice::Auto => Backend::Auto,
+        },
+        output: Output {
+            json: true,
+            path: Some(out.join(SCORE_FILE)),
+        },
+        per_image: sc.per_image.as_ref().map(|f| out.join(f)),
+        strict: sc.strict,
+        quiet,
+    };
+    let code = crate::score::command::run(&cfg).context("cannot run the score stage")?;
+    note(
+        quiet,
+        &format!("wrote `{}`", out.join(SCORE_FILE).display()),
+    );
+    Ok(code)
 }
 
 /// Writes stats (always: parts need them to merge) and, for a whole run,
