@@ -103,99 +103,8 @@ pub fn count_joint(
     (conf, tally)
 }
 
-/// Open-addressing `(truth, pred) -> pixels` table, consulted once per run
-/// of equal pixel pairs; it keeps its capacity between images.
-struct JointTable {
-    keys: Vec<u64>,
-    counts: Vec<u64>,
-    len: usize,
-    last: usize,
-    /// Count of the key `EMPTY` (opaque white RGBA in both), which cannot
-    /// be stored as a key.
-    white: u64,
-}
-
-const EMPTY: u64 = u64::MAX;
-
-impl Default for JointTable {
-    fn default() -> Self {
-        Self {
-            keys: vec![EMPTY; 64],
-            counts: vec![0; 64],
-            len: 0,
-            last: 0,
-            white: 0,
-        }
-    }
-}
-
-impl JointTable {
-    fn clear(&mut self) {
-        self.keys.fill(EMPTY);
-        self.counts.fill(0);
-        self.len = 0;
-        self.last = 0;
-        self.white = 0;
-    }
-
-    #[inline]
-    fn add(&mut self, key: u64, n: u64) {
-        if key == EMPTY {
-            self.white += n;
-            return;
-        }
-        if self.keys[self.last] == key {
-            self.counts[self.last] += n;
-            return;
-        }
-        let mask = self.keys.len() - 1;
-        let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask;
-        loop {
-            let k = self.keys[i];
-            if k == key {
-                self.counts[i] += n;
-                self.last = i;
-                return;
-            }
-            if k == EMPTY {
-                self.keys[i] = key;
-                self.counts[i] = n;
-                self.last = i;
-                self.len += 1;
-                if self.len * 2 > self.keys.len() {
-                    self.grow();
-                }
-                return;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    fn grow(&mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        let counts = std::mem::take(&mut self.counts);
-        self.keys = vec![EMPTY; keys.len() * 2];
-        self.counts = vec![0; keys.len() * 2];
-        self.len = 0;
-        self.last = 0;
-        for (k, c) in keys.into_iter().zip(counts) {
-            if k != EMPTY {
-                self.add(k, c);
-            }
-        }
-    }
-
-    fn for_each(&self, mut f: impl FnMut(u64, u64)) {
-        for (&k, &n) in self.keys.iter().zip(&self.counts) {
-            if k != EMPTY {
-                f(k, n);
-            }
-        }
-        if self.white > 0 {
-            f(EMPTY, self.white);
-        }
-    }
-}
+/// `(truth code, pred code) -> pixels`, one key per pair of codes.
+type JointTable = crate::decode::CountTable<u64>;
 
 /// The reference scorer for truth planes and predictions.
 #[derive(Debug, Clone, Copy, Default)]
@@ -470,7 +379,7 @@ mod tests {
             t.add(k * 7919, 1);
             t.add(k * 7919, 2);
         }
-        t.add(EMPTY, 5);
+        t.add(u64::MAX, 5);
         let (mut n, mut sum) = (0, 0);
         t.for_each(|_, c| {
             n += 1;

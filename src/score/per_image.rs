@@ -8,12 +8,10 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use polars::prelude::*;
 
 use super::metrics::round6;
 use super::scan::ImageRow;
-use crate::output::write_atomic;
 
 fn floats(v: impl Iterator<Item = Option<f64>>) -> Vec<Option<f64>> {
     v.map(|x| x.map(round6)).collect()
@@ -71,27 +69,5 @@ pub fn table(rows: &[ImageRow], classes: &[String]) -> PolarsResult<DataFrame> {
 
 /// Writes the table to `path` (`.csv` or `.parquet`), atomically.
 pub fn write(path: &Path, rows: &[ImageRow], classes: &[String]) -> anyhow::Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ext != "csv" && ext != "parquet" {
-        bail!(
-            "cannot write the per-image table to `{}`: expected a `.csv` or `.parquet` file name",
-            path.display()
-        );
-    }
-    let mut df = table(rows, classes)
-        .map_err(|e| anyhow::anyhow!(e).context("cannot build the per-image score table"))?;
-    write_atomic(path, |w| -> anyhow::Result<()> {
-        if ext == "csv" {
-            CsvWriter::new(w).finish(&mut df)?;
-        } else {
-            ParquetWriter::new(w)
-                .with_compression(ParquetCompression::Uncompressed)
-                .finish(&mut df)?;
-        }
-        Ok(())
-    })
+    crate::stats::per_image::write_frame(path, "per-image score table", || table(rows, classes))
 }
