@@ -15,6 +15,8 @@ test-quick:
 # benchmarks: stats vs decode-only on 1,000 generated 512x512 masks
 bench:
     cargo bench -j2 --bench stats
+    cargo bench -j2 --bench shards
+    cargo bench -j2 --bench pipeline
 
 # format and lint, as CI checks them
 lint:
@@ -27,6 +29,20 @@ fmt:
 # regenerate fixtures/ (then `cargo test` checks the bytes and numbers)
 fixtures:
     cargo run -j2 --example fixtures -- fixtures
+
+# the shipped pipelines (outputs under out/)
+plates:
+    cargo run -j2 --release -- run pipelines/plates.toml
+
+voc:
+    cargo run -j2 --release -- run pipelines/voc.toml
+
+# run the plates pipeline as 3 partitions, then merge them
+plates-partitioned:
+    cargo run -j2 --release -- run pipelines/plates.toml --partition 1/3
+    cargo run -j2 --release -- run pipelines/plates.toml --partition 2/3
+    cargo run -j2 --release -- run pipelines/plates.toml --partition 3/3
+    cargo run -j2 --release -- merge-run out/plates/parts -o out/plates
 
 # the main job on the shipped fixture
 demo:

@@ -69,6 +69,7 @@ fn main() {
         strict: true,
         quiet: true,
         command: vec!["bench".into()],
+        partition: maskprep::source::Partition::WHOLE,
     };
     let (mut copy_t, mut wds_t, mut st_t, mut resume_t) = (vec![], vec![], vec![], vec![]);
     let (mut wds_bytes, mut st_bytes) = (0u64, 0u64);

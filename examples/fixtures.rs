@@ -23,8 +23,10 @@ fn main() {
 /// Writes every fixture under `root`.
 pub fn generate(root: &Path) {
     plates(&root.join("plates"));
+    plates_pred(&root.join("plates-pred"), &root.join("plates"));
     palette(&root.join("palette"));
     index(&root.join("index"));
+    voc(&root.join("voc"));
     bad(&root.join("bad"));
 }
 
@@ -138,6 +140,49 @@ threshold = 128
     write(&dir.join("labels.toml"), toml.as_bytes());
 }
 
+/// A model's predictions for `plates/` as RGB-bit PNGs: the plate one pixel
+/// too wide on the right, the QR code shifted down a row, scratches missed
+/// except in image 5, and a false scratch in image 8.
+fn plates_pred(dir: &Path, plates: &Path) {
+    let (w, h) = (64u32, 48u32);
+    for k in 0..8u32 {
+        let name = format!("{:04}.png", k + 1);
+        let truth = decode_rgb(&plates.join("masks").join(&name));
+        let mut m = vec![BLACK; (w * h) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) as usize;
+                let at = |xx: u32, yy: u32| truth[(yy * w + xx) as usize];
+                let mut p = [0u8; 3];
+                // plate (blue): widened by one pixel to the right.
+                if at(x, y)[2] == 255 || (x > 0 && at(x - 1, y)[2] == 255) {
+                    p[2] = 255;
+                }
+                // QR code (red): shifted down one row.
+                if y > 0 && at(x, y - 1)[0] == 255 {
+                    p[0] = 255;
+                }
+                // scratch (green): only image 5's, plus a false one in image 8.
+                if (k == 4 && at(x, y)[1] == 255) || (k == 7 && x < 2 && y < 2) {
+                    p[1] = 255;
+                }
+                m[i] = p;
+            }
+        }
+        write(&dir.join(&name), &rgb_png(w, h, &m));
+    }
+}
+
+fn decode_rgb(path: &Path) -> Vec<Rgb> {
+    let bytes = fs::read(path).expect("read");
+    let mut dec = png::Decoder::new(std::io::Cursor::new(&bytes[..]));
+    dec.set_transformations(png::Transformations::IDENTITY);
+    let mut r = dec.read_info().expect("info");
+    let mut buf = vec![0u8; r.output_buffer_size().expect("size")];
+    r.next_frame(&mut buf).expect("frame");
+    buf.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect()
+}
+
 /// Colour-coded masks with a palette label map: one colour means two
 /// classes, one is ignored, and a few pixels use an undeclared colour.
 fn palette(dir: &Path) {
@@ -241,6 +286,62 @@ fn index(dir: &Path) {
         None,
     );
     write(&dir.join("gray16").join("000.png"), &bytes);
+}
+
+/// The standard VOC palette entry of index `i`.
+fn voc_colour(i: u8) -> Rgb {
+    let (mut r, mut g, mut b, mut c) = (0u8, 0u8, 0u8, i);
+    for j in 0..8 {
+        r |= (c & 1) << (7 - j);
+        g |= ((c >> 1) & 1) << (7 - j);
+        b |= ((c >> 2) & 1) << (7 - j);
+        c >>= 3;
+    }
+    [r, g, b]
+}
+
+/// A VOC-style dataset: `SegmentationClass`-like palette PNGs with the VOC
+/// palette (background 0, dog 12, person 15, a 255 "void" border around
+/// objects), with photos.
+fn voc(dir: &Path) {
+    let (w, h) = (48u32, 36u32);
+    let plte: Vec<u8> = (0..=255u8).flat_map(voc_colour).collect();
+    for k in 0..6u32 {
+        let mut m = vec![0u8; (w * h) as usize];
+        let mut img = vec![[90u8, 120, 150]; (w * h) as usize];
+        let (cx, cy) = (12 + 4 * k as i32, 18);
+        for y in 0..h as i32 {
+            for x in 0..w as i32 {
+                let i = (y as u32 * w + x as u32) as usize;
+                let d = (x - cx) * (x - cx) + (y - cy) * (y - cy);
+                // A person (a disk) with a void ring; a dog in every other image.
+                if d < 64 {
+                    m[i] = 15;
+                    img[i] = [200, 150, 120];
+                } else if d < 81 {
+                    m[i] = 255;
+                }
+                if k % 2 == 0 && (34..44).contains(&x) && (24..32).contains(&y) {
+                    m[i] = 12;
+                    img[i] = [120, 80, 40];
+                }
+            }
+        }
+        let name = format!("2011_{:06}", k + 1);
+        let bytes = encode(
+            w,
+            h,
+            png::ColorType::Indexed,
+            png::BitDepth::Eight,
+            &m,
+            Some(&plte),
+        );
+        write(&dir.join("masks").join(format!("{name}.png")), &bytes);
+        write(
+            &dir.join("images").join(format!("{name}.png")),
+            &rgb_png(w, h, &img),
+        );
+    }
 }
 
 /// Files that must be reported, not crash the run.

@@ -28,6 +28,19 @@ pub enum Command {
     Weights(crate::weights::run::WeightsConfig),
     Shards(crate::shards::Job),
     Report(crate::report::run::ReportConfig),
+    Run {
+        pipeline: PathBuf,
+        partition: Option<String>,
+        output: Option<PathBuf>,
+        quiet: bool,
+    },
+    MergeRun {
+        parts: PathBuf,
+        output: PathBuf,
+        pipeline: Option<PathBuf>,
+        quiet: bool,
+    },
+    Score(crate::score::ScoreConfig),
     /// Arguments that parse but cannot be used.
     Invalid(String),
 }
@@ -77,6 +90,27 @@ pub fn execute(cmd: Command) -> anyhow::Result<u8> {
         Command::Weights(c) => crate::weights::run::run(&c),
         Command::Shards(j) => crate::shards::execute(j),
         Command::Report(c) => crate::report::run::run(&c),
+        Command::Run {
+            pipeline,
+            partition,
+            output,
+            quiet,
+        } => {
+            let part = partition
+                .as_deref()
+                .map(crate::pipeline::parse_partition)
+                .transpose()?;
+            crate::pipeline::run(&pipeline, part, output.as_deref(), quiet)
+                .with_context(|| format!("cannot run pipeline `{}`", pipeline.display()))
+        }
+        Command::MergeRun {
+            parts,
+            output,
+            pipeline,
+            quiet,
+        } => crate::pipeline::merge_run(&parts, &output, pipeline.as_deref(), quiet)
+            .with_context(|| format!("cannot merge the runs in `{}`", parts.display())),
+        Command::Score(c) => crate::score::command::run(&c),
         Command::Invalid(msg) => bail!(msg),
     }
 }
@@ -165,9 +199,9 @@ fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
     if let Some(out) = &cfg.report {
         crate::report::check_output(out)?;
     }
-    let (doc, rows) = stats_doc(cfg, cfg.per_image.is_some() || cfg.report.is_some())?;
+    let (doc, rows, map) = compute_stats(cfg)?;
     if let Some(path) = &cfg.per_image {
-        per_image::write(path, &rows, &doc.meta.labels.classes)?;
+        per_image::write(path, &rows, map.classes())?;
     }
     report_problems(&doc, cfg.quiet);
     emit(&doc, &cfg.output)?;
@@ -184,9 +218,11 @@ fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
     Ok(if doc.complete() { 0 } else { 1 })
 }
 
-/// Scans a dataset into its stats document, with one row per mask when
-/// `rows` is set (for `--per-image` and reports).
-pub fn stats_doc(cfg: &StatsConfig, rows: bool) -> anyhow::Result<(StatsDoc, Vec<scan::ImageRow>)> {
+/// Scans a dataset into its stats document, per-image rows (when
+/// `per_image` or `report` is set) and label map; nothing is written.
+pub fn compute_stats(
+    cfg: &StatsConfig,
+) -> anyhow::Result<(StatsDoc, Vec<scan::ImageRow>, LabelMap)> {
     let dir = cfg.dir.display();
     let part = cfg.partition.unwrap_or(Partition::WHOLE);
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), part)
@@ -196,7 +232,7 @@ pub fn stats_doc(cfg: &StatsConfig, rows: bool) -> anyhow::Result<(StatsDoc, Vec
     }
     let opts = ScanOptions {
         strict: cfg.strict,
-        per_image: rows,
+        per_image: cfg.per_image.is_some() || cfg.report.is_some(),
         progress: !cfg.quiet && std::io::stderr().is_terminal(),
     };
     let scan = scan::scan(&prep.dataset, &prep.map, &prep.cache, &opts)
@@ -226,11 +262,11 @@ pub fn stats_doc(cfg: &StatsConfig, rows: bool) -> anyhow::Result<(StatsDoc, Vec
         rare_below: cfg.rare_below,
     };
     let doc = StatsDoc::new(meta, &scan.counts, files, &prep.map);
-    Ok((doc, scan.rows))
+    Ok((doc, scan.rows, prep.map))
 }
 
 /// Lists skipped files and pairing problems on stderr.
-fn report_problems(doc: &StatsDoc, quiet: bool) {
+pub fn report_problems(doc: &StatsDoc, quiet: bool) {
     for b in &doc.files.bad {
         eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
     }
@@ -255,7 +291,7 @@ fn report_problems(doc: &StatsDoc, quiet: bool) {
 }
 
 /// Writes a stats document as JSON or a table, to stdout or a file.
-fn emit(doc: &StatsDoc, out: &Output) -> anyhow::Result<()> {
+pub fn emit(doc: &StatsDoc, out: &Output) -> anyhow::Result<()> {
     let text = if out.json {
         let mut s = serde_json::to_string_pretty(doc).context("cannot serialise stats")?;
         s.push('\n');

@@ -60,6 +60,81 @@ pub enum Cmd {
     /// per pixel, co-occurrence, loss weights (from a dataset or a stats
     /// file), or per-class and per-image scores (from a score file).
     Report(ReportArgs),
+    /// Score predictions against truth masks: per-class TP/FP/FN/TN, IoU,
+    /// Dice, precision, recall and accuracy, under named reductions.
+    ///
+    /// Predictions pair with truth masks by relative path without extension.
+    /// Ignored and undeclared truth pixels count nowhere. A metric whose
+    /// ratio is 0/0 (IoU of a class absent from truth and prediction) is
+    /// undefined: shown as such, null in JSON, left out of means, and
+    /// counted (`--empty-as` changes this).
+    ///
+    /// Accuracy counts true negatives: (TP+TN)/(TP+FP+FN+TN), so an absent,
+    /// unpredicted class scores 1.0 accuracy and undefined IoU.
+    #[command(after_help = "\
+Examples:
+  maskprep score --truth data/val/masks --pred runs/42/pred_png
+  maskprep score --truth data/val/masks --pred runs/42/logits        .npy/.safetensors [C,H,W]
+  maskprep score --truth data/val --pred runs/42/probs --pred-kind probs
+  maskprep score ... --json -o score.json --per-image score_per_image.csv
+
+Reductions: macro (dataset-level: counts summed over images, then divided;
+mean over classes: mmsegmentation), micro (pooled over classes), per-image
+mean (mean over classes per image, then over images: MONAI). Overall pixel
+accuracy is sum TP / sum (TP+FN) (mmsegmentation aAcc).
+
+Exit codes: 0 every truth mask was paired and scored; 1 done, but some
+predictions were missing, extra, of another size or unreadable (listed);
+2 the job could not be done.")]
+    Score(ScoreArgs),
+    /// Run a declared pipeline (`pipelines/NAME.toml`): stats, weights and
+    /// shards in one pass over the masks; `--partition I/N` runs one piece.
+    Run(RunArgs),
+    /// Combine the pieces of `run --partition` into the outputs of one run.
+    MergeRun(MergeRunArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Pipeline file (TOML; unknown keys are errors naming their line):
+  [source]   dir = \"fixtures/plates\"   labels = \"...\" (optional)
+  [output]   dir = \"out/plates\"
+  [stats]    rare_below, per_image = \"per_image.csv\", strict
+  [weights]  scheme, enet_c, beta, max_weight, npy
+  [shards]   format, shard_size, samples_per_shard, size, tile,
+             split = { val = 0.1 }, seed, stratify, shuffle, strict
+  [score]    truth, pred, pred_kind, threshold, argmax, tensor, empty_as,
+             backend, per_image, strict
+Paths are relative to the working directory.
+
+Cluster runs: `--partition I/N` writes OUT/parts/I-of-N/; in a Slurm job
+array or a Kubernetes Indexed Job `--partition auto` (or `auto/N`) reads
+SLURM_ARRAY_TASK_ID / JOB_COMPLETION_INDEX. Then `maskprep merge-run
+OUT/parts -o OUT`.")]
+pub struct RunArgs {
+    /// The pipeline file.
+    #[arg(value_name = "PIPELINE.toml")]
+    pub pipeline: PathBuf,
+    /// Run piece I of N (1-based), or `auto` / `auto/N` from the scheduler's
+    /// environment.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<String>,
+    /// Output folder, instead of the pipeline's `[output] dir`.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeRunArgs {
+    /// The `parts/` folder that `run --partition` wrote.
+    #[arg(value_name = "PARTS")]
+    pub parts: PathBuf,
+    /// Output folder (usually the pipeline's output folder).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// The pipeline (default: the copy each part keeps).
+    #[arg(long, value_name = "PIPELINE.toml")]
+    pub pipeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +378,91 @@ pub enum ShardsCmd {
     },
 }
 
+/// What prediction files hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PredKindArg {
+    /// PNG masks in the truth's label map.
+    Mask,
+    /// Float scores; a class is positive where score > 0.
+    Logits,
+    /// Float probabilities; a class is positive where score > 0.5.
+    Probs,
+}
+
+/// How a 0/0 metric (e.g. IoU of a class absent from truth and prediction)
+/// is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmptyAsArg {
+    /// Undefined (null), left out of means, and counted.
+    Skip,
+    /// Counted as 1 (a perfect score) in means.
+    One,
+    /// Counted as 0 in means.
+    Zero,
+}
+
+/// Which implementation counts float predictions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The CPU reference.
+    Cpu,
+    /// The GPU (builds with `--features gpu`).
+    Gpu,
+    /// The GPU when this build has one, else the CPU (said on stderr).
+    Auto,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Truth masks: a folder of PNG masks, or a dataset root holding `masks/`.
+    #[arg(long, value_name = "DIR")]
+    pub truth: PathBuf,
+    /// Predictions: PNG masks in the truth's label map, or float arrays
+    /// [C,H,W] per image (`.npy` or `.safetensors`, float32 or float16).
+    #[arg(long, value_name = "DIR")]
+    pub pred: PathBuf,
+    /// Label map, as for `stats` (a `.toml`, a dataset's map file or a
+    /// preset). Detected from the truth when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+    /// What the predictions hold [default: mask for PNG, logits for arrays].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub pred_kind: Option<PredKindArg>,
+    /// Float predictions: a class is positive where score > T (compared in
+    /// float32; NaN is negative) [default: 0 for logits, 0.5 for probs].
+    #[arg(long, value_name = "T", conflicts_with = "argmax")]
+    pub threshold: Option<f32>,
+    /// Single-label data: each pixel predicts the one class with the largest
+    /// score (ties to the lowest class; NaN counts as largest, as numpy).
+    #[arg(long)]
+    pub argmax: bool,
+    /// The tensor to score in `.safetensors` files holding several
+    /// [default: the only one, else `logits` or `probs` by kind].
+    #[arg(long, value_name = "NAME")]
+    pub tensor: Option<String>,
+    /// What a 0/0 metric becomes.
+    #[arg(long, value_enum, value_name = "RULE", default_value = "skip")]
+    pub empty_as: EmptyAsArg,
+    /// Which implementation counts float predictions (mask predictions are
+    /// always counted from joint histograms on the CPU).
+    #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]
+    pub backend: BackendArg,
+    /// Print JSON instead of the table (also chosen by `-o *.json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write one row per image: mIoU, IoU per class and exact counts
+    /// (`.csv` or `.parquet`; sort it to find the worst images).
+    #[arg(long, value_name = "FILE")]
+    pub per_image: Option<PathBuf>,
+    /// Stop at the first pair that cannot be scored (exit code 2) instead
+    /// of skipping it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
 fn output(json: bool, path: Option<PathBuf>) -> Output {
     let json = json
         || path
@@ -367,6 +527,53 @@ impl Cli {
             }),
             Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
             Cmd::Report(a) => report_config(a, self.quiet),
+            Cmd::Run(a) => Command::Run {
+                pipeline: a.pipeline,
+                partition: a.partition,
+                output: a.output,
+                quiet: self.quiet,
+            },
+            Cmd::MergeRun(a) => Command::MergeRun {
+                parts: a.parts,
+                output: a.output,
+                pipeline: a.pipeline,
+                quiet: self.quiet,
+            },
+            Cmd::Score(a) => {
+                use crate::score::{Backend, EmptyAs, PredKind, ScoreConfig};
+                if let Some(t) = a.threshold.filter(|t| !t.is_finite()) {
+                    return Command::Invalid(format!(
+                        "`--threshold {t}` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities"
+                    ));
+                }
+                Command::Score(ScoreConfig {
+                    truth: a.truth,
+                    pred: a.pred,
+                    labels: a.labels,
+                    pred_kind: a.pred_kind.map(|k| match k {
+                        PredKindArg::Mask => PredKind::Mask,
+                        PredKindArg::Logits => PredKind::Logits,
+                        PredKindArg::Probs => PredKind::Probs,
+                    }),
+                    threshold: a.threshold,
+                    argmax: a.argmax,
+                    tensor: a.tensor,
+                    empty_as: match a.empty_as {
+                        EmptyAsArg::Skip => EmptyAs::Skip,
+                        EmptyAsArg::One => EmptyAs::One,
+                        EmptyAsArg::Zero => EmptyAs::Zero,
+                    },
+                    backend: match a.backend {
+                        BackendArg::Cpu => Backend::Cpu,
+                        BackendArg::Gpu => Backend::Gpu,
+                        BackendArg::Auto => Backend::Auto,
+                    },
+                    output: output(a.json, a.output),
+                    per_image: a.per_image,
+                    strict: a.strict,
+                    quiet: self.quiet,
+                })
+            }
         }
     }
 }
@@ -462,5 +669,6 @@ fn shards_job(a: ShardsArgs, quiet: bool) -> shards::Job {
         strict: a.strict,
         quiet,
         command: std::env::args().collect(),
+        partition: Partition::WHOLE,
     })
 }

@@ -473,61 +473,86 @@ fn count_runs<const N: usize>(data: &[u8], mut add: impl FnMut(&[u8], u64)) {
     add(&cur, run);
 }
 
-/// Open-addressing `code -> count` table for RGB(A) codes. It is consulted
-/// once per run of equal pixels, and keeps its capacity between masks.
-struct CodeTable {
-    keys: Vec<u32>,
+/// A key of a [`CountTable`]: `EMPTY` (all bits set) marks a free slot.
+pub trait TableKey: Copy + Eq + Ord {
+    const EMPTY: Self;
+    fn slot(self, mask: usize) -> usize;
+}
+
+impl TableKey for u32 {
+    const EMPTY: Self = u32::MAX;
+    #[inline]
+    fn slot(self, mask: usize) -> usize {
+        (self.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask
+    }
+}
+
+impl TableKey for u64 {
+    const EMPTY: Self = u64::MAX;
+    #[inline]
+    fn slot(self, mask: usize) -> usize {
+        (self.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize & mask
+    }
+}
+
+/// Open-addressing `key -> count` table (RGB(A) codes here, (truth, pred)
+/// code pairs when scoring). It is consulted once per run of equal pixels,
+/// remembers the last slot hit, and keeps its capacity between masks.
+pub struct CountTable<K: TableKey> {
+    keys: Vec<K>,
     counts: Vec<u64>,
     len: usize,
     last: usize,
-    /// Count of code `EMPTY` (opaque white RGBA), which cannot be a key.
-    white: u64,
+    /// Count of the key `EMPTY` itself (e.g. opaque white RGBA), which
+    /// cannot be stored as a key.
+    empty_key: u64,
 }
 
-const EMPTY: u32 = u32::MAX;
+/// The code table of RGB(A) masks.
+type CodeTable = CountTable<u32>;
 
-impl Default for CodeTable {
+impl<K: TableKey> Default for CountTable<K> {
     fn default() -> Self {
         Self {
-            keys: vec![EMPTY; 64],
+            keys: vec![K::EMPTY; 64],
             counts: vec![0; 64],
             len: 0,
             last: 0,
-            white: 0,
+            empty_key: 0,
         }
     }
 }
 
-impl CodeTable {
-    fn clear(&mut self) {
-        self.keys.fill(EMPTY);
+impl<K: TableKey> CountTable<K> {
+    pub fn clear(&mut self) {
+        self.keys.fill(K::EMPTY);
         self.counts.fill(0);
         self.len = 0;
         self.last = 0;
-        self.white = 0;
+        self.empty_key = 0;
     }
 
     #[inline]
-    fn add(&mut self, code: u32, run: u64) {
-        if code == EMPTY {
-            self.white += run;
+    pub fn add(&mut self, key: K, run: u64) {
+        if key == K::EMPTY {
+            self.empty_key += run;
             return;
         }
-        if self.keys[self.last] == code {
+        if self.keys[self.last] == key {
             self.counts[self.last] += run;
             return;
         }
         let mask = self.keys.len() - 1;
-        let mut i = (code.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask;
+        let mut i = key.slot(mask);
         loop {
             let k = self.keys[i];
-            if k == code {
+            if k == key {
                 self.counts[i] += run;
                 self.last = i;
                 return;
             }
-            if k == EMPTY {
-                self.keys[i] = code;
+            if k == K::EMPTY {
+                self.keys[i] = key;
                 self.counts[i] = run;
                 self.last = i;
                 self.len += 1;
@@ -543,28 +568,33 @@ impl CodeTable {
     fn grow(&mut self) {
         let keys = std::mem::take(&mut self.keys);
         let counts = std::mem::take(&mut self.counts);
-        self.keys = vec![EMPTY; keys.len() * 2];
+        self.keys = vec![K::EMPTY; keys.len() * 2];
         self.counts = vec![0; keys.len() * 2];
         self.len = 0;
         self.last = 0;
         for (k, c) in keys.into_iter().zip(counts) {
-            if k != EMPTY {
+            if k != K::EMPTY {
                 self.add(k, c);
             }
         }
     }
 
-    fn sorted(&self) -> Vec<(u32, u64)> {
-        let mut v: Vec<(u32, u64)> = self
-            .keys
-            .iter()
-            .zip(&self.counts)
-            .filter(|(k, _)| **k != EMPTY)
-            .map(|(&k, &c)| (k, c))
-            .collect();
-        if self.white > 0 {
-            v.push((EMPTY, self.white));
+    /// Calls `f(key, count)` for every key counted, in no particular order.
+    pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
+        for (&k, &n) in self.keys.iter().zip(&self.counts) {
+            if k != K::EMPTY {
+                f(k, n);
+            }
         }
+        if self.empty_key > 0 {
+            f(K::EMPTY, self.empty_key);
+        }
+    }
+
+    /// The counted keys, sorted.
+    pub fn sorted(&self) -> Vec<(K, u64)> {
+        let mut v = Vec::with_capacity(self.len + 1);
+        self.for_each(|k, n| v.push((k, n)));
         v.sort_unstable();
         v
     }

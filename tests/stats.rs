@@ -109,7 +109,7 @@ fn sixteen_bit_gray_values_are_classes() {
 #[test]
 fn numpy_agrees_on_every_fixture() {
     let dir = tempfile::tempdir().unwrap();
-    for fx in ["plates", "palette", "index/p", "index/gray16"] {
+    for fx in ["plates", "palette", "index/p", "index/gray16", "voc"] {
         let out = dir.path().join(format!("{}.json", fx.replace('/', "_")));
         let o = maskprep(&[
             "-q",

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::stats::{self as stats_report_mod, Input, Origin};
 use super::{check_output, score, write_folder};
-use crate::app::{Output, StatsConfig, read_stats, stats_doc};
+use crate::app::{Output, StatsConfig, compute_stats, read_stats};
 use crate::stats::doc::StatsDoc;
 use crate::stats::scan::ImageRow;
 use crate::weights::Options;
@@ -62,9 +62,10 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
                 partition: None,
                 strict: *strict,
                 quiet: cfg.quiet,
-                report: None,
+                // Asks the scan for per-image rows; written below.
+                report: Some(cfg.output.clone()),
             };
-            let (doc, rows) = stats_doc(&stats_cfg, true)?;
+            let (doc, rows, _) = compute_stats(&stats_cfg)?;
             for b in &doc.files.bad {
                 eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
             }

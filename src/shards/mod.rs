@@ -12,6 +12,7 @@
 
 pub mod encode;
 pub mod manifest;
+pub mod merge;
 pub mod plan;
 pub mod split;
 pub mod verify;
@@ -203,6 +204,8 @@ pub struct ShardsConfig {
     pub quiet: bool,
     /// The command line, recorded in the manifest.
     pub command: Vec<String>,
+    /// The piece of the dataset to write (pipelines on a cluster).
+    pub partition: crate::source::Partition,
 }
 
 /// Default shard size when neither limit is given.

@@ -25,7 +25,6 @@ use super::{ABORT_ENV, FORMAT, Format, INDEX, MASK_LAYOUT, STATE_DIR, ShardsConf
 use crate::app::{Prepared, prepare};
 use crate::labels::LabelMap;
 use crate::output::{write_atomic, write_bytes};
-use crate::source::Partition;
 use crate::stats::doc::{Files, Meta, StatsDoc};
 use crate::stats::{BadFile, Counts};
 use crate::tensors::{TensorOut, safetensors_bytes};
@@ -59,7 +58,7 @@ struct ShardRecord {
 pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     cfg.check()?;
     let splits = cfg.split_table()?;
-    let prep = prepare(&cfg.dir, cfg.labels.as_deref(), Partition::WHOLE)?;
+    let prep = prepare(&cfg.dir, cfg.labels.as_deref(), cfg.partition)?;
     if prep.dataset.image_dir.is_none() {
         bail!(
             "`{}` has no `images/` folder; expected a dataset root holding `images/` and `masks/` \

@@ -50,6 +50,17 @@ pub fn table(rows: &[ImageRow], classes: &[String]) -> PolarsResult<DataFrame> {
 
 /// Writes the table to `path` (`.csv` or `.parquet`), atomically.
 pub fn write(path: &Path, rows: &[ImageRow], classes: &[String]) -> anyhow::Result<()> {
+    write_frame(path, "per-image table", || table(rows, classes))
+}
+
+/// Writes a data frame to `path` as CSV or Parquet (by the extension),
+/// atomically; `what` names it in messages. The frame is built only once
+/// the file name has been checked.
+pub fn write_frame(
+    path: &Path,
+    what: &str,
+    build: impl FnOnce() -> PolarsResult<DataFrame>,
+) -> anyhow::Result<()> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -57,12 +68,12 @@ pub fn write(path: &Path, rows: &[ImageRow], classes: &[String]) -> anyhow::Resu
         .to_ascii_lowercase();
     if ext != "csv" && ext != "parquet" {
         bail!(
-            "cannot write the per-image table to `{}`: expected a `.csv` or `.parquet` file name",
+            "cannot write the {what} to `{}`: expected a `.csv` or `.parquet` file name",
             path.display()
         );
     }
-    let mut df = table(rows, classes)
-        .map_err(|e| anyhow::anyhow!(e).context("cannot build the per-image table"))?;
+    let mut df =
+        build().map_err(|e| anyhow::anyhow!(e).context(format!("cannot build the {what}")))?;
     write_atomic(path, |w| -> anyhow::Result<()> {
         if ext == "csv" {
             CsvWriter::new(w).finish(&mut df)?;

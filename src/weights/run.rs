@@ -170,7 +170,7 @@ fn check_output(out: &Path) -> anyhow::Result<()> {
 }
 
 /// Writes every file atomically.
-fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
+pub fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
     write_bytes(&out.join(doc::JSON_FILE), doc.to_json().as_bytes())?;
     write_bytes(&out.join(doc::SAFETENSORS_FILE), &doc.safetensors())?;
     if npy {

@@ -1,0 +1,452 @@
+//! The score document: exact counts plus the metrics derived from them,
+//! each reduction named with its convention; as JSON for machines (format
+//! tag [`FORMAT`], fixed key order, floats rounded to 6 decimals) and as a
+//! table for people.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::metrics::{self, Metrics, MetricsMean, fixed, show};
+use super::pairs::PredFile;
+use super::scan::{Scan, SizeMismatch, Skipped};
+use super::{ClassCounts, EmptyAs, PredKind};
+use crate::labels::LabelSpec;
+
+/// Identifies the document format.
+pub const FORMAT: &str = "maskprep-score/1";
+
+/// The conventions, word for word as written in the output.
+pub const MACRO: &str = "dataset-level: counts summed over all images, then divided per class \
+                         (mmsegmentation); mean over classes with a defined value";
+pub const MICRO: &str = "counts summed over all images and all classes, then divided";
+pub const PER_IMAGE: &str = "per image: mean over classes with a defined value; then mean over \
+                             images with any defined value (MONAI MeanIoU reduction \"mean\")";
+pub const PIXEL_ACCURACY: &str = "sum over classes of TP / sum of (TP + FN) (mmsegmentation aAcc); for single-label truth, \
+     the share of labelled pixels whose class is predicted";
+pub const ACCURACY: &str = "(TP + TN) / (TP + FP + FN + TN): true negatives count, so a class \
+                            absent from truth and prediction scores 1";
+
+/// What the predictions are and how they were decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub kind: PredKind,
+    pub files: PredFile,
+    /// The rule in words: `label map code` or `score > T ...` or argmax.
+    pub rule: String,
+    /// The `>` threshold, for thresholded float predictions.
+    pub threshold: Option<f32>,
+    pub argmax: bool,
+    /// The tensor named by `--tensor` for `.safetensors` files; null: the
+    /// only tensor of each file, else the one named `logits` or `probs`.
+    pub tensor: Option<String>,
+}
+
+/// Files found, scored and not scored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Files {
+    pub truth_masks: u64,
+    pub pairs: u64,
+    pub images_scored: u64,
+    /// Truth masks with no prediction.
+    pub missing_predictions: Vec<String>,
+    /// Predictions with no truth mask.
+    pub extra_predictions: Vec<String>,
+    pub size_mismatches: Vec<SizeMismatch>,
+    /// Pairs not scored (unreadable file, wrong shape), with the reason.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Files {
+    /// Was every truth mask paired and scored, with no extra prediction?
+    pub fn complete(&self) -> bool {
+        self.missing_predictions.is_empty()
+            && self.extra_predictions.is_empty()
+            && self.size_mismatches.is_empty()
+            && self.skipped.is_empty()
+    }
+}
+
+/// Pixels of the images scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pixels {
+    pub total: u64,
+    /// Neither ignored nor undeclared in the truth: the pixels counted.
+    pub valid: u64,
+    pub ignored: u64,
+    pub undeclared: u64,
+    /// Valid pixels predicted with a code the label map ignores or does not
+    /// declare (mask predictions): counted as predicting no class.
+    pub pred_unlabelled: u64,
+}
+
+/// One class: exact counts, dataset-level metrics, per-image mean IoU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassRow {
+    pub name: String,
+    #[serde(flatten)]
+    pub counts: ClassCounts,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// Mean over images of the class's per-image IoU (images where defined).
+    #[serde(serialize_with = "fixed")]
+    pub per_image_iou: Option<f64>,
+    /// Absent from truth and prediction in every image scored.
+    pub empty: bool,
+}
+
+/// A reduction of the five metrics, with its convention.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reduction {
+    pub convention: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    /// How many values the IoU mean is over: classes (macro) or images
+    /// (per image); null for micro, which pools counts instead.
+    pub averaged_over: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reductions {
+    #[serde(rename = "macro")]
+    pub macro_: Reduction,
+    pub micro: Reduction,
+    pub per_image: Reduction,
+}
+
+/// The headline numbers, each named for its reduction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Mean over classes of dataset-level IoU (`reductions.macro.iou`).
+    #[serde(serialize_with = "fixed")]
+    pub miou: Option<f64>,
+    /// Mean over classes of dataset-level accuracy, with TN.
+    #[serde(serialize_with = "fixed")]
+    pub mean_accuracy: Option<f64>,
+    /// See [`PIXEL_ACCURACY`].
+    #[serde(serialize_with = "fixed")]
+    pub pixel_accuracy: Option<f64>,
+    pub pixel_accuracy_convention: String,
+    pub accuracy_convention: String,
+    /// `reductions.per_image.iou`.
+    #[serde(serialize_with = "fixed")]
+    pub per_image_miou: Option<f64>,
+    /// `reductions.micro.iou`.
+    #[serde(serialize_with = "fixed")]
+    pub micro_iou: Option<f64>,
+    /// Classes absent from truth and prediction over the whole run.
+    pub empty_classes: Vec<String>,
+    /// (image, class) pairs with the class absent from both.
+    pub empty_image_classes: u64,
+    /// What happened to 0/0 ratios.
+    pub empty_as: EmptyAs,
+}
+
+/// The whole score output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreDoc {
+    pub format: String,
+    pub maskprep_version: String,
+    pub truth: String,
+    pub pred: String,
+    pub labels: LabelSpec,
+    pub labels_origin: String,
+    pub prediction: Prediction,
+    pub backend: String,
+    pub files: Files,
+    pub pixels: Pixels,
+    pub classes: Vec<ClassRow>,
+    pub reductions: Reductions,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+/// Where the scores came from.
+pub struct Meta {
+    pub truth: String,
+    pub pred: String,
+    pub labels: LabelSpec,
+    pub labels_origin: String,
+    pub prediction: Prediction,
+    pub backend: String,
+    pub empty_as: EmptyAs,
+}
+
+impl ScoreDoc {
+    /// Derives the document from a scan's exact counts.
+    pub fn new(meta: Meta, scan: &Scan, mut files: Files) -> Self {
+        let empty_as = meta.empty_as;
+        let total = &scan.total;
+        let classes: Vec<ClassRow> = meta
+            .labels
+            .classes
+            .iter()
+            .zip(&total.classes)
+            .zip(&scan.per_image.classes)
+            .map(|((name, counts), per)| ClassRow {
+                name: name.clone(),
+                counts: *counts,
+                metrics: Metrics::of(counts, empty_as),
+                per_image_iou: per.get().iou,
+                empty: metrics::is_empty(counts),
+            })
+            .collect();
+        let macro_mean = MetricsMean::of(classes.iter().map(|r| &r.metrics));
+        let micro = Metrics::micro(&total.classes, empty_as);
+        let macro_ = Reduction {
+            convention: MACRO.to_string(),
+            metrics: macro_mean.get(),
+            averaged_over: Some(macro_mean.iou_count()),
+        };
+        let per_image = Reduction {
+            convention: PER_IMAGE.to_string(),
+            metrics: scan.per_image.means.get(),
+            averaged_over: Some(scan.per_image.means.iou_count()),
+        };
+        let micro = Reduction {
+            convention: MICRO.to_string(),
+            metrics: micro,
+            averaged_over: None,
+        };
+        let empty_classes: Vec<String> = classes
+            .iter()
+            .filter(|r| r.empty)
+            .map(|r| r.name.clone())
+            .collect();
+        files.images_scored = scan.images();
+        files.size_mismatches = scan.size_mismatches.clone();
+        files.skipped = scan.skipped.clone();
+        let pixels = Pixels {
+            total: scan.pixels,
+            valid: total.valid,
+            ignored: scan.tally.ignored,
+            undeclared: scan.tally.undeclared,
+            pred_unlabelled: scan.tally.pred_unlabelled,
+        };
+        let warnings = warnings(&files, &pixels, &empty_classes, empty_as);
+        let summary = Summary {
+            miou: macro_.metrics.iou,
+            mean_accuracy: macro_.metrics.accuracy,
+            pixel_accuracy: metrics::pixel_accuracy(&total.classes),
+            pixel_accuracy_convention: PIXEL_ACCURACY.to_string(),
+            accuracy_convention: ACCURACY.to_string(),
+            per_image_miou: per_image.metrics.iou,
+            micro_iou: micro.metrics.iou,
+            empty_classes,
+            empty_image_classes: scan.per_image.empty,
+            empty_as,
+        };
+        Self {
+            format: FORMAT.to_string(),
+            maskprep_version: env!("CARGO_PKG_VERSION").to_string(),
+            truth: meta.truth,
+            pred: meta.pred,
+            labels: meta.labels,
+            labels_origin: meta.labels_origin,
+            prediction: meta.prediction,
+            backend: meta.backend,
+            files,
+            pixels,
+            classes,
+            reductions: Reductions {
+                macro_,
+                micro,
+                per_image,
+            },
+            summary,
+            warnings,
+        }
+    }
+
+    /// Was every truth mask paired and scored?
+    pub fn complete(&self) -> bool {
+        self.files.complete()
+    }
+}
+
+fn warnings(files: &Files, pixels: &Pixels, empty: &[String], empty_as: EmptyAs) -> Vec<String> {
+    let mut w = Vec::new();
+    if !empty.is_empty() {
+        let names: Vec<String> = empty.iter().map(|n| format!("`{n}`")).collect();
+        let rule = match empty_as {
+            EmptyAs::Skip => "undefined, left out of means",
+            EmptyAs::One => "set to 1 by `--empty-as one`",
+            EmptyAs::Zero => "set to 0 by `--empty-as zero`",
+        };
+        w.push(format!(
+            "{} absent from truth and prediction: IoU, Dice, precision and recall are 0/0 ({rule}); accuracy is 1",
+            names.join(", ")
+        ));
+    }
+    if pixels.pred_unlabelled > 0 {
+        w.push(format!(
+            "{} valid pixels were predicted with codes the label map ignores or does not declare; \
+             they count as predicting no class",
+            pixels.pred_unlabelled
+        ));
+    }
+    let n = |v: usize, what: &str| (v > 0).then(|| format!("{v} {what}"));
+    let problems: Vec<String> = [
+        n(
+            files.missing_predictions.len(),
+            "truth mask(s) without prediction",
+        ),
+        n(
+            files.extra_predictions.len(),
+            "prediction(s) without truth mask",
+        ),
+        n(files.size_mismatches.len(), "size mismatch(es)"),
+        n(files.skipped.len(), "pair(s) that could not be read"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !problems.is_empty() {
+        w.push(format!(
+            "not every image was scored: {} (listed under `files`)",
+            problems.join(", ")
+        ));
+    }
+    w
+}
+
+/// The human table.
+pub fn render_table(doc: &ScoreDoc) -> String {
+    let mut s = String::new();
+    let p = &doc.prediction;
+    let _ = writeln!(
+        s,
+        "maskprep score: truth `{}`, predictions `{}`",
+        doc.truth, doc.pred
+    );
+    let _ = writeln!(
+        s,
+        "predictions: {} ({}); {}",
+        p.kind.name(),
+        p.files,
+        p.rule
+    );
+    let _ = writeln!(
+        s,
+        "labels: {} ({:?}); {} images scored of {} truth masks; backend {}",
+        doc.labels_origin,
+        doc.labels.kind,
+        doc.files.images_scored,
+        doc.files.truth_masks,
+        doc.backend
+    );
+    let px = &doc.pixels;
+    let _ = writeln!(
+        s,
+        "pixels: {} total, {} valid, {} ignored, {} undeclared (ignored and undeclared count nowhere)\n",
+        px.total, px.valid, px.ignored, px.undeclared
+    );
+    let w = doc
+        .classes
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let nw = doc
+        .classes
+        .iter()
+        .flat_map(|c| [c.counts.tp, c.counts.fp, c.counts.fn_, c.counts.tn])
+        .map(|v| v.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+        "class",
+        "TP",
+        "FP",
+        "FN",
+        "TN",
+        "IoU",
+        "Dice",
+        "precision",
+        "recall",
+        "accuracy",
+        "IoU/image"
+    );
+    for c in &doc.classes {
+        let m = &c.metrics;
+        let _ = writeln!(
+            s,
+            "{:<w$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            c.name,
+            c.counts.tp,
+            c.counts.fp,
+            c.counts.fn_,
+            c.counts.tn,
+            show(m.iou),
+            show(m.dice),
+            show(m.precision),
+            show(m.recall),
+            show(m.accuracy),
+            show(c.per_image_iou)
+        );
+    }
+    let r = &doc.reductions;
+    let _ = writeln!(s, "\nreductions:");
+    for (name, red) in [
+        ("macro", &r.macro_),
+        ("micro", &r.micro),
+        ("per-image", &r.per_image),
+    ] {
+        let m = &red.metrics;
+        let _ = writeln!(
+            s,
+            "  {name:<9}  IoU {}  Dice {}  precision {}  recall {}  accuracy {}\n             ({})",
+            show(m.iou),
+            show(m.dice),
+            show(m.precision),
+            show(m.recall),
+            show(m.accuracy),
+            red.convention
+        );
+    }
+    let sm = &doc.summary;
+    let _ = writeln!(
+        s,
+        "\nmIoU (dataset-level, macro) {}   per-image mIoU {}   micro IoU {}",
+        show(sm.miou),
+        show(sm.per_image_miou),
+        show(sm.micro_iou)
+    );
+    let _ = writeln!(
+        s,
+        "mean accuracy {}   ({})",
+        show(sm.mean_accuracy),
+        sm.accuracy_convention
+    );
+    let _ = writeln!(
+        s,
+        "overall pixel accuracy {}   ({})",
+        show(sm.pixel_accuracy),
+        sm.pixel_accuracy_convention
+    );
+    let f = &doc.files;
+    for m in &f.missing_predictions {
+        let _ = writeln!(s, "truth without prediction: `{m}`");
+    }
+    for e in &f.extra_predictions {
+        let _ = writeln!(s, "prediction without truth: `{e}`");
+    }
+    for z in &f.size_mismatches {
+        let _ = writeln!(
+            s,
+            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
+            z.truth, z.truth_size, z.pred, z.pred_size
+        );
+    }
+    for k in &f.skipped {
+        let _ = writeln!(s, "skipped: {}", k.reason);
+    }
+    for wmsg in &doc.warnings {
+        let _ = writeln!(s, "warning: {wmsg}");
+    }
+    s
+}

@@ -1,0 +1,164 @@
+//! Pairing: each truth mask with its prediction, by relative path without
+//! extension (`val/0001.png` ↔ `val/0001.npy`), as `source` pairs masks
+//! with images. Truth without a prediction and predictions without truth
+//! are listed, never silently dropped. Everything is sorted by key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::source::Dataset;
+
+/// The file type of the predictions (one type per folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PredFile {
+    /// PNG masks.
+    Png,
+    /// NumPy `.npy` arrays.
+    Npy,
+    /// `.safetensors` files.
+    Safetensors,
+}
+
+impl PredFile {
+    fn from_ext(ext: &str) -> Option<Self> {
+        match ext.to_ascii_lowercase().as_str() {
+            "png" => Some(Self::Png),
+            "npy" => Some(Self::Npy),
+            "safetensors" => Some(Self::Safetensors),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for PredFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Png => "`.png` masks",
+            Self::Npy => "`.npy` arrays",
+            Self::Safetensors => "`.safetensors` arrays",
+        })
+    }
+}
+
+/// A truth mask and its prediction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    /// Relative path without extension, `/`-separated.
+    pub key: String,
+    pub truth: PathBuf,
+    pub pred: PathBuf,
+}
+
+/// The pairs, and the files that have no partner.
+#[derive(Debug, Clone)]
+pub struct Pairing {
+    pub pred_file: PredFile,
+    pub pairs: Vec<Pair>,
+    /// Truth masks with no prediction.
+    pub missing: Vec<PathBuf>,
+    /// Predictions with no truth mask.
+    pub extra: Vec<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error(
+        "`{0}` does not exist or is not a folder; expected a folder of predictions (`.png` masks, or `.npy` / `.safetensors` arrays)"
+    )]
+    NotADir(PathBuf),
+    #[error("no predictions (`*.png`, `*.npy` or `*.safetensors`) found under `{0}`")]
+    Empty(PathBuf),
+    #[error(
+        "`{dir}` mixes prediction types: {a} (e.g. `{a_path}`) and {b} (e.g. `{b_path}`); expected one type"
+    )]
+    Mixed {
+        dir: PathBuf,
+        a: PredFile,
+        a_path: PathBuf,
+        b: PredFile,
+        b_path: PathBuf,
+    },
+    #[error("cannot list `{path}`")]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: walkdir::Error,
+    },
+}
+
+/// Pairs the masks of `truth` with the predictions under `pred_dir`.
+pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
+    if !pred_dir.is_dir() {
+        return Err(PairError::NotADir(pred_dir.to_path_buf()));
+    }
+    let mut preds: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut first: Option<(PredFile, PathBuf)> = None;
+    for entry in walkdir::WalkDir::new(pred_dir)
+        .sort_by_file_name()
+        .follow_links(true)
+    {
+        let entry = entry.map_err(|source| PairError::Walk {
+            path: pred_dir.to_path_buf(),
+            source,
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let Some(kind) = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(PredFile::from_ext)
+        else {
+            continue;
+        };
+        match &first {
+            None => first = Some((kind, path.to_path_buf())),
+            Some((k, p)) if *k != kind => {
+                return Err(PairError::Mixed {
+                    dir: pred_dir.to_path_buf(),
+                    a: *k,
+                    a_path: p.clone(),
+                    b: kind,
+                    b_path: path.to_path_buf(),
+                });
+            }
+            Some(_) => {}
+        }
+        preds.insert(key(pred_dir, path), path.to_path_buf());
+    }
+    let Some((pred_file, _)) = first else {
+        return Err(PairError::Empty(pred_dir.to_path_buf()));
+    };
+    let mut pairs = Vec::new();
+    let mut missing = Vec::new();
+    for item in &truth.items {
+        match preds.remove(&item.key) {
+            Some(pred) => pairs.push(Pair {
+                key: item.key.clone(),
+                truth: item.mask.clone(),
+                pred,
+            }),
+            None => missing.push(item.mask.clone()),
+        }
+    }
+    Ok(Pairing {
+        pred_file,
+        pairs,
+        missing,
+        extra: preds.into_values().collect(),
+    })
+}
+
+/// `dir/a/b.npy` → `a/b`.
+fn key(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,361 @@
+//! The scoring pass: every pair decoded once, in parallel over images
+//! (rayon `fold` + `reduce`), into summed [`Confusion`] counts, the
+//! per-image reduction, and optional per-image rows. Memory holds a few
+//! frames per worker, not the dataset (rows only when asked).
+
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::cpu::{self, JointScratch, Tally};
+use super::metrics::{ImageMetrics, PerImage};
+use super::pairs::{Pair, PredFile};
+use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
+use crate::decode::{self, DecodeError, Frame, MaskFormat};
+use crate::labels::{LabelMap, Resolved};
+use crate::stats::scan::{error_chain, progress};
+use crate::tensors::{self, Array};
+
+/// A pair whose sizes differ.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SizeMismatch {
+    pub truth: String,
+    pub pred: String,
+    /// `WxH`.
+    pub truth_size: String,
+    pub pred_size: String,
+}
+
+/// A pair that could not be scored, and why (the message names the file).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Skipped {
+    pub truth: String,
+    pub pred: String,
+    pub reason: String,
+}
+
+/// One image's row of the per-image table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRow {
+    pub key: String,
+    pub truth: String,
+    pub pred: String,
+    pub width: u32,
+    pub height: u32,
+    pub counts: Confusion,
+    pub metrics: ImageMetrics,
+}
+
+/// What one pass produces.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Counts summed over every image scored.
+    pub total: Confusion,
+    pub pixels: u64,
+    pub tally: Tally,
+    pub per_image: PerImage,
+    pub rows: Vec<ImageRow>,
+    pub size_mismatches: Vec<SizeMismatch>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Scan {
+    fn new(classes: usize) -> Self {
+        Self {
+            total: Confusion::new(classes),
+            per_image: PerImage::new(classes),
+            ..Self::default()
+        }
+    }
+
+    fn merge(mut self, o: Scan) -> Self {
+        self.total += &o.total;
+        self.pixels += o.pixels;
+        self.tally += &o.tally;
+        self.per_image += &o.per_image;
+        self.rows.extend(o.rows);
+        self.size_mismatches.extend(o.size_mismatches);
+        self.skipped.extend(o.skipped);
+        self
+    }
+
+    /// Adds one scored image.
+    fn add(
+        &mut self,
+        pair: &Pair,
+        (width, height): (u32, u32),
+        counts: Confusion,
+        tally: Tally,
+        opts: &ScanOptions,
+    ) {
+        self.pixels += u64::from(width) * u64::from(height);
+        self.tally += &tally;
+        self.total += &counts;
+        let metrics = self.per_image.add(&counts, opts.empty_as);
+        if opts.per_image {
+            self.rows.push(ImageRow {
+                key: pair.key.clone(),
+                truth: pair.truth.display().to_string(),
+                pred: pair.pred.display().to_string(),
+                width,
+                height,
+                counts,
+                metrics,
+            });
+        }
+    }
+
+    /// Records an image that could not be scored.
+    fn problem(&mut self, pair: &Pair, e: ScoreError) {
+        match e {
+            ScoreError::Size {
+                truth,
+                pred,
+                truth_size,
+                pred_size,
+            } => self.size_mismatches.push(SizeMismatch {
+                truth,
+                pred,
+                truth_size,
+                pred_size,
+            }),
+            e => self.skipped.push(Skipped {
+                truth: pair.truth.display().to_string(),
+                pred: pair.pred.display().to_string(),
+                reason: error_chain(&e),
+            }),
+        }
+    }
+
+    /// Images scored.
+    pub fn images(&self) -> u64 {
+        self.per_image.images
+    }
+}
+
+/// How the pass reads and decides predictions.
+pub struct ScanOptions {
+    pub pred_file: PredFile,
+    /// How scores become classes; unused for mask predictions.
+    pub decision: Decision,
+    /// Tensor name for `.safetensors` holding several.
+    pub tensor: String,
+    pub empty_as: EmptyAs,
+    pub per_image: bool,
+    /// Stop at the first pair that cannot be scored.
+    pub strict: bool,
+    pub progress: bool,
+}
+
+/// Scores every pair: mask predictions by joint histogram, float
+/// predictions through `scorer`, in batches of
+/// [`Scorer::batch_size`] images. With `strict`, the first problem is returned as the error.
+pub fn scan(
+    pairs: &[Pair],
+    map: &LabelMap,
+    scorer: &dyn Scorer,
+    opts: &ScanOptions,
+) -> Result<Scan, ScoreError> {
+    let bar = progress(pairs.len() as u64, opts.progress);
+    let c = map.num_classes();
+    let mut scan = if opts.pred_file == PredFile::Png {
+        pairs
+            .par_iter()
+            .try_fold(
+                || (Scan::new(c), MaskBuffers::default()),
+                |(mut acc, mut buf), pair| {
+                    match score_mask(pair, map, &mut buf) {
+                        Ok((size, counts, tally)) => acc.add(pair, size, counts, tally, opts),
+                        Err(e) if opts.strict => return Err(e),
+                        Err(e) => acc.problem(pair, e),
+                    }
+                    bar.inc(1);
+                    Ok((acc, buf))
+                },
+            )
+            .map(|r| r.map(|(acc, _)| acc))
+            .try_reduce(|| Scan::new(c), |a, b| Ok(a.merge(b)))?
+    } else {
+        pairs
+            .par_chunks(scorer.batch_size().max(1))
+            .try_fold(
+                || (Scan::new(c), Vec::<FloatImage>::new()),
+                |(mut acc, mut bufs), chunk| {
+                    bufs.resize_with(chunk.len(), FloatImage::default);
+                    let mut ready = Vec::with_capacity(chunk.len());
+                    for (pair, buf) in chunk.iter().zip(bufs.iter_mut()) {
+                        match buf.load(pair, map, opts) {
+                            Ok(()) => ready.push((pair, &*buf)),
+                            Err(e) if opts.strict => return Err(e),
+                            Err(e) => acc.problem(pair, e),
+                        }
+                    }
+                    let samples: Vec<Sample<'_>> = ready.iter().map(|(_, b)| b.sample(c)).collect();
+                    let counts = if samples.is_empty() {
+                        Vec::new()
+                    } else {
+                        scorer.count(&samples, opts.decision)?
+                    };
+                    if counts.len() != samples.len() {
+                        return Err(ScoreError::Backend {
+                            backend: scorer.name(),
+                            message: format!(
+                                "returned {} results for {} images",
+                                counts.len(),
+                                samples.len()
+                            ),
+                        });
+                    }
+                    for ((pair, buf), conf) in ready.iter().zip(counts) {
+                        acc.add(pair, (buf.width, buf.height), conf, buf.tally, opts);
+                    }
+                    bar.inc(chunk.len() as u64);
+                    Ok((acc, bufs))
+                },
+            )
+            .map(|r| r.map(|(acc, _)| acc))
+            .try_reduce(|| Scan::new(c), |a, b| Ok(a.merge(b)))?
+    };
+    bar.finish_and_clear();
+    scan.rows.sort_by(|a, b| a.key.cmp(&b.key));
+    scan.size_mismatches.sort();
+    scan.skipped.sort();
+    Ok(scan)
+}
+
+#[derive(Default)]
+struct MaskBuffers {
+    truth: Vec<u8>,
+    pred: Vec<u8>,
+    joint: JointScratch,
+}
+
+fn read_truth<'a>(path: &Path, buf: &'a mut Vec<u8>) -> Result<Frame<'a>, ScoreError> {
+    let err = |source| ScoreError::Truth {
+        path: path.display().to_string(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(DecodeError::Io(e)))?;
+    decode::decode_frame(&bytes, buf).map_err(err)
+}
+
+fn size_error(pair: &Pair, truth: (u32, u32), pred: (usize, usize)) -> ScoreError {
+    ScoreError::Size {
+        truth: pair.truth.display().to_string(),
+        pred: pair.pred.display().to_string(),
+        truth_size: format!("{}x{}", truth.0, truth.1),
+        pred_size: format!("{}x{}", pred.0, pred.1),
+    }
+}
+
+type Scored = ((u32, u32), Confusion, Tally);
+
+/// A mask prediction: both decoded, counted by joint histogram.
+fn score_mask(pair: &Pair, map: &LabelMap, buf: &mut MaskBuffers) -> Result<Scored, ScoreError> {
+    let MaskBuffers { truth, pred, joint } = buf;
+    let tf = read_truth(&pair.truth, truth)?;
+    let perr = |source| ScoreError::PredMask {
+        path: pair.pred.display().to_string(),
+        source,
+    };
+    let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+    let pf = decode::decode_frame(&bytes, pred).map_err(perr)?;
+    if (tf.width, tf.height) != (pf.width, pf.height) {
+        return Err(size_error(
+            pair,
+            (tf.width, tf.height),
+            (pf.width as usize, pf.height as usize),
+        ));
+    }
+    let (counts, tally) = cpu::count_joint(&tf, &pf, map, joint);
+    Ok(((tf.width, tf.height), counts, tally))
+}
+
+/// One image of a float batch: truth planes and scores, owned by a worker
+/// and reused from batch to batch.
+#[derive(Default)]
+struct FloatImage {
+    png: Vec<u8>,
+    planes: Vec<u8>,
+    excluded: Vec<u8>,
+    scores: Vec<f32>,
+    width: u32,
+    height: u32,
+    tally: Tally,
+}
+
+impl FloatImage {
+    /// Reads the pair: truth planes, and scores checked to be `[C, H, W]`
+    /// (a leading batch axis of 1 is accepted).
+    fn load(&mut self, pair: &Pair, map: &LabelMap, opts: &ScanOptions) -> Result<(), ScoreError> {
+        let tf = read_truth(&pair.truth, &mut self.png)?;
+        let (w, h) = (tf.width as usize, tf.height as usize);
+        let c = map.num_classes();
+        let path = || pair.pred.display().to_string();
+        let bytes = std::fs::read(&pair.pred).map_err(|source| ScoreError::PredIo {
+            path: path(),
+            source,
+        })?;
+        let array = match opts.pred_file {
+            PredFile::Safetensors => tensors::read_safetensors(&bytes, &opts.tensor),
+            _ => tensors::read_npy(&bytes),
+        }
+        .map_err(|source| ScoreError::PredTensor {
+            path: path(),
+            source,
+        })?;
+        let Array { shape, values } = array;
+        let dims = match shape.as_slice() {
+            [1, c, h, w] | [c, h, w] => Some((*c, *h, *w)),
+            _ => None,
+        };
+        match dims {
+            Some((pc, ph, pw)) if pc == c && (ph, pw) == (h, w) => {}
+            Some((pc, ph, pw)) if pc == c => {
+                return Err(size_error(pair, (tf.width, tf.height), (pw, ph)));
+            }
+            _ => {
+                return Err(ScoreError::Shape {
+                    path: path(),
+                    truth: pair.truth.display().to_string(),
+                    shape,
+                    classes: c,
+                    height: h,
+                    width: w,
+                });
+            }
+        }
+        self.tally = exclusions(&tf, map);
+        map.planes(&tf, &mut self.planes, &mut self.excluded);
+        self.scores = values;
+        self.width = tf.width;
+        self.height = tf.height;
+        Ok(())
+    }
+
+    fn sample(&self, classes: usize) -> Sample<'_> {
+        Sample {
+            truth: Truth {
+                classes,
+                height: self.height as usize,
+                width: self.width as usize,
+                planes: &self.planes,
+                excluded: &self.excluded,
+            },
+            pred: Pred::Scores(&self.scores),
+        }
+    }
+}
+
+/// Ignored and undeclared truth pixels, per run of equal pixels.
+fn exclusions(f: &Frame<'_>, map: &LabelMap) -> Tally {
+    let mut t = Tally::default();
+    let format: MaskFormat = f.format;
+    f.runs(|code, run| match map.resolve(code, format) {
+        Resolved::Ignore => t.ignored += run,
+        Resolved::Unknown => t.undeclared += run,
+        Resolved::Classes(_) => {}
+    });
+    t
+}
