@@ -461,6 +461,10 @@ pub struct ScoreArgs {
     /// of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Also write the HTML report (per-class and per-image plots, the worst
+    /// images side by side) into this folder, from the same pass.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 }
 
 fn output(json: bool, path: Option<PathBuf>) -> Output {
@@ -572,6 +576,7 @@ impl Cli {
                     per_image: a.per_image,
                     strict: a.strict,
                     quiet: self.quiet,
+                    report: a.report,
                 })
             }
         }

@@ -331,6 +331,7 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
         per_image: sc.per_image.as_ref().map(|f| out.join(f)),
         strict: sc.strict,
         quiet,
+        report: None,
     };
     let code = crate::score::command::run(&cfg).context("cannot run the score stage")?;
     note(

@@ -9,6 +9,7 @@ use anyhow::Context;
 use super::stats::{self as stats_report_mod, Input, Origin};
 use super::{check_output, score, write_folder};
 use crate::app::{Output, StatsConfig, compute_stats, read_stats};
+use crate::score::doc::ScoreDoc;
 use crate::stats::doc::StatsDoc;
 use crate::stats::scan::ImageRow;
 use crate::weights::Options;
@@ -79,6 +80,7 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
             0
         }
         ReportInput::Score(path) => {
+            let context = || format!("cannot write a report from `{}`", path.display());
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read scores `{}`", path.display()))?;
             let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
@@ -87,8 +89,20 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
                     path.display()
                 )
             })?;
-            score_report(&cfg.output, &value, path.parent(), cfg.worst, cfg.quiet)
-                .with_context(|| format!("cannot write a report from `{}`", path.display()))?;
+            let doc = score::parse(value).with_context(context)?;
+            let per_image = score::rescore(&doc, path.parent());
+            if let Err(why) = &per_image
+                && !cfg.quiet
+            {
+                eprintln!("maskprep: note: no per-image section: {why}");
+            }
+            score_report(
+                &cfg.output,
+                &doc,
+                per_image.as_ref().map_err(String::as_str),
+                cfg.worst,
+            )
+            .with_context(context)?;
             0
         }
     };
@@ -131,29 +145,16 @@ pub fn stats_report(
     Ok(())
 }
 
-/// Writes the score report of a score document (as JSON) into `out`;
-/// relative paths in it are tried from the working folder, then from
-/// `base` (the folder of the JSON file).
+/// Writes the score report of a score document into `out`, with its
+/// per-image rows (or why there are none).
 pub fn score_report(
     out: &Path,
-    doc: &serde_json::Value,
-    base: Option<&Path>,
+    doc: &ScoreDoc,
+    per_image: Result<&score::PerImage, &str>,
     worst: usize,
-    quiet: bool,
 ) -> anyhow::Result<()> {
-    let view = score::View::parse(doc)?;
-    let per_image = score::rescore(&view, base);
-    if let Err(why) = &per_image
-        && !quiet
-    {
-        eprintln!("maskprep: note: no per-image section: {why}");
-    }
-    let files = score::build(
-        &view,
-        per_image.as_ref().ok(),
-        per_image.as_ref().err(),
-        worst,
-    )?;
-    write_folder(out, &files)?;
+    let context = || format!("cannot write the report `{}`", out.display());
+    let files = score::build(doc, per_image, worst).with_context(context)?;
+    write_folder(out, &files).with_context(context)?;
     Ok(())
 }

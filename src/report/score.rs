@@ -1,24 +1,28 @@
-//! The score report: a score document (`maskprep-score/1`, read as JSON
-//! values) → per-class and per-reduction plots and tables; then, by
-//! re-reading the truth and prediction masks it names, per-image IoU, its
-//! histogram, and the worst images as thumbnails (image, truth, prediction,
-//! errors). The per-image numbers are checked against the document's.
+//! The score report: a score document (`maskprep-score/1`) → per-class and
+//! per-reduction plots and tables; with its per-image rows (from the same
+//! `score` pass, or by scoring the files it names again with the CPU
+//! scorer), the per-image mIoU histogram and the worst images as
+//! thumbnails: image, truth, prediction and errors.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use plotters::style::RGBColor;
-use rayon::prelude::*;
-use serde_json::Value;
 
 use super::html::{Cell, Page, Row, esc, inline, swatch_rgb};
 use super::plots::{self, Grouped, Histogram};
 use super::{Files, INDEX, ReportError};
 use crate::decode;
-use crate::labels::{LabelMap, LabelSpec};
-use crate::source;
+use crate::labels::LabelMap;
+use crate::score::cpu::{CpuScorer, decided_planes};
+use crate::score::doc::{FORMAT, ScoreDoc};
+use crate::score::metrics::show;
+use crate::score::pairs::{self, PredFile};
+use crate::score::scan::{self, ImageRow, ScanOptions};
+use crate::score::{Decision, EmptyAs};
+use crate::source::{self, Dataset};
+use crate::tensors;
 
-/// Identifies the score document format.
-pub const FORMAT: &str = "maskprep-score/1";
 /// Default number of worst images shown.
 pub const WORST: usize = 8;
 /// Longest side of a thumbnail, in pixels.
@@ -62,253 +66,106 @@ const PALETTE: [[u8; 3]; 20] = [
 pub enum ScoreJsonError {
     #[error("the JSON has format `{0}`; expected `{FORMAT}` (written by `maskprep score --json`)")]
     Format(String),
-    #[error("the score JSON has no valid `{0}`; expected `maskprep score --json` output")]
-    Missing(String),
+    #[error("the JSON is not a complete `{FORMAT}` document")]
+    Incomplete(#[source] serde_json::Error),
 }
 
-/// The five metrics; `None` is undefined (null).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Metrics {
-    pub iou: Option<f64>,
-    pub dice: Option<f64>,
-    pub precision: Option<f64>,
-    pub recall: Option<f64>,
-    pub accuracy: Option<f64>,
+/// Reads a score document, checking its format first.
+pub fn parse(v: serde_json::Value) -> Result<ScoreDoc, ScoreJsonError> {
+    let format = v.get("format").and_then(|f| f.as_str()).unwrap_or("");
+    if format != FORMAT {
+        return Err(ScoreJsonError::Format(format.to_string()));
+    }
+    serde_json::from_value(v).map_err(ScoreJsonError::Incomplete)
 }
 
+/// How the prediction files are read and decided (as the score pass did).
 #[derive(Debug, Clone)]
-pub struct ClassScore {
-    pub name: String,
-    pub tp: u64,
-    pub fp: u64,
-    pub fn_: u64,
-    pub tn: u64,
-    pub metrics: Metrics,
-    pub per_image_iou: Option<f64>,
-    pub empty: bool,
+pub struct PredReader {
+    pub file: PredFile,
+    pub decision: Decision,
+    /// Tensor name in `.safetensors` files.
+    pub tensor: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct Reduction {
-    pub name: &'static str,
-    pub convention: String,
-    pub metrics: Metrics,
-    pub averaged_over: Option<u64>,
-}
-
-/// What the report uses of a score document.
-#[derive(Debug, Clone)]
-pub struct View {
-    pub version: String,
-    pub truth: String,
-    pub pred: String,
-    pub labels: LabelSpec,
-    pub labels_origin: String,
-    pub pred_kind: String,
-    pub pred_files: String,
-    pub rule: String,
-    pub backend: String,
-    pub truth_masks: u64,
-    pub images_scored: u64,
-    /// total, valid, ignored, undeclared, predicted with no class code.
-    pub pixels: [u64; 5],
-    pub classes: Vec<ClassScore>,
-    /// macro, micro, per image.
-    pub reductions: Vec<Reduction>,
-    pub miou: Option<f64>,
-    pub per_image_miou: Option<f64>,
-    pub micro_iou: Option<f64>,
-    pub mean_accuracy: Option<f64>,
-    pub pixel_accuracy: Option<f64>,
-    pub pixel_accuracy_convention: String,
-    pub accuracy_convention: String,
-    pub empty_as: String,
-    pub warnings: Vec<String>,
-    pub file_problems: Vec<String>,
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
-}
-
-fn count(v: &Value, key: &str) -> u64 {
-    v.get(key).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn float(v: &Value, key: &str) -> Option<f64> {
-    v.get(key).and_then(Value::as_f64)
-}
-
-fn metrics(v: &Value) -> Metrics {
-    Metrics {
-        iou: float(v, "iou"),
-        dice: float(v, "dice"),
-        precision: float(v, "precision"),
-        recall: float(v, "recall"),
-        accuracy: float(v, "accuracy"),
+impl PredReader {
+    /// The reader a score document describes.
+    pub fn of(doc: &ScoreDoc) -> Self {
+        let p = &doc.prediction;
+        Self {
+            file: p.files,
+            decision: if p.argmax {
+                Decision::Argmax
+            } else {
+                Decision::Above(p.threshold.unwrap_or(0.0))
+            },
+            tensor: p
+                .tensor
+                .clone()
+                .unwrap_or_else(|| p.kind.name().to_string()),
+        }
     }
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|x| match x.as_str() {
-                    Some(s) => s.to_string(),
-                    None => x.to_string(),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-impl View {
-    /// Reads the fields the report uses; fails on another format or a
-    /// document without its classes, reductions or label map.
-    pub fn parse(v: &Value) -> Result<Self, ScoreJsonError> {
-        let format = text(v, "format");
-        if format != FORMAT {
-            return Err(ScoreJsonError::Format(format));
-        }
-        let missing = |k: &str| ScoreJsonError::Missing(k.to_string());
-        let labels: LabelSpec = v
-            .get("labels")
-            .cloned()
-            .and_then(|l| serde_json::from_value(l).ok())
-            .ok_or_else(|| missing("labels"))?;
-        let classes: Vec<ClassScore> = v
-            .get("classes")
-            .and_then(Value::as_array)
-            .ok_or_else(|| missing("classes"))?
-            .iter()
-            .map(|c| ClassScore {
-                name: text(c, "name"),
-                tp: count(c, "tp"),
-                fp: count(c, "fp"),
-                fn_: count(c, "fn"),
-                tn: count(c, "tn"),
-                metrics: metrics(c),
-                per_image_iou: float(c, "per_image_iou"),
-                empty: c.get("empty").and_then(Value::as_bool).unwrap_or(false),
-            })
-            .collect();
-        if classes.len() != labels.classes.len() {
-            return Err(missing("classes (one per class of `labels`)"));
-        }
-        let r = v.get("reductions").ok_or_else(|| missing("reductions"))?;
-        let reductions = [
-            ("macro", "macro"),
-            ("micro", "micro"),
-            ("per_image", "per image"),
-        ]
-        .iter()
-        .map(|(key, name)| {
-            let x = r
-                .get(*key)
-                .ok_or_else(|| missing(&format!("reductions.{key}")))?;
-            Ok(Reduction {
-                name,
-                convention: text(x, "convention"),
-                metrics: metrics(x),
-                averaged_over: x.get("averaged_over").and_then(Value::as_u64),
-            })
-        })
-        .collect::<Result<Vec<_>, ScoreJsonError>>()?;
-        let null = Value::Null;
-        let s = v.get("summary").unwrap_or(&null);
-        let p = v.get("prediction").unwrap_or(&null);
-        let f = v.get("files").unwrap_or(&null);
-        let px = v.get("pixels").unwrap_or(&null);
-        let mut file_problems = Vec::new();
-        for m in strings(f.get("missing_predictions")) {
-            file_problems.push(format!("truth without prediction: `{m}`"));
-        }
-        for e in strings(f.get("extra_predictions")) {
-            file_problems.push(format!("prediction without truth: `{e}`"));
-        }
-        for z in f
-            .get("size_mismatches")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            file_problems.push(format!(
-                "size mismatch: truth `{}` is {}, prediction `{}` is {}",
-                text(z, "truth"),
-                text(z, "truth_size"),
-                text(z, "pred"),
-                text(z, "pred_size")
-            ));
-        }
-        for k in f
-            .get("skipped")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let reason = k
-                .get("reason")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| k.to_string());
-            file_problems.push(format!("skipped: {reason}"));
-        }
-        Ok(Self {
-            version: text(v, "maskprep_version"),
-            truth: text(v, "truth"),
-            pred: text(v, "pred"),
-            labels,
-            labels_origin: text(v, "labels_origin"),
-            pred_kind: text(p, "kind"),
-            pred_files: text(p, "files"),
-            rule: text(p, "rule"),
-            backend: text(v, "backend"),
-            truth_masks: count(f, "truth_masks"),
-            images_scored: count(f, "images_scored"),
-            pixels: ["total", "valid", "ignored", "undeclared", "pred_unlabelled"]
-                .map(|k| count(px, k)),
-            classes,
-            reductions,
-            miou: float(s, "miou"),
-            per_image_miou: float(s, "per_image_miou"),
-            micro_iou: float(s, "micro_iou"),
-            mean_accuracy: float(s, "mean_accuracy"),
-            pixel_accuracy: float(s, "pixel_accuracy"),
-            pixel_accuracy_convention: text(s, "pixel_accuracy_convention"),
-            accuracy_convention: text(s, "accuracy_convention"),
-            empty_as: s
-                .get("empty_as")
-                .and_then(Value::as_str)
-                .unwrap_or("skip")
-                .to_string(),
-            warnings: strings(v.get("warnings")),
-            file_problems,
-        })
-    }
-}
-
-/// One image, re-scored from its masks.
+/// One image's scores, with the files to draw it from.
 #[derive(Debug, Clone)]
 pub struct ImageScore {
     pub key: String,
     pub truth: PathBuf,
     pub pred: PathBuf,
     pub image: Option<PathBuf>,
-    pub width: u32,
-    pub height: u32,
-    /// Per class; `None`: absent from truth and prediction (0/0).
+    /// Per class; `None`: undefined (absent from truth and prediction).
     pub iou: Vec<Option<f64>>,
     /// Mean over classes with a value.
     pub miou: Option<f64>,
 }
 
-/// Every image re-scored, and what could not be.
+/// The per-image scores of a run, and how to draw its images.
 pub struct PerImage {
     pub map: LabelMap,
+    pub reader: PredReader,
     pub images: Vec<ImageScore>,
+    /// Pairs not scored, with the reason.
     pub skipped: Vec<String>,
+}
+
+impl PerImage {
+    /// From the rows of a score pass over `dataset` (the truth).
+    pub fn from_rows(
+        rows: &[ImageRow],
+        map: LabelMap,
+        dataset: &Dataset,
+        reader: PredReader,
+    ) -> Self {
+        let photos: BTreeMap<&str, &PathBuf> = dataset
+            .items
+            .iter()
+            .filter_map(|i| i.image.as_ref().map(|p| (i.key.as_str(), p)))
+            .collect();
+        let images = rows
+            .iter()
+            .map(|r| ImageScore {
+                key: r.key.clone(),
+                truth: PathBuf::from(&r.truth),
+                pred: PathBuf::from(&r.pred),
+                image: photos.get(r.key.as_str()).map(|p| (*p).clone()),
+                iou: r.metrics.classes.iter().map(|m| m.iou).collect(),
+                miou: r.metrics.mean.iou,
+            })
+            .collect();
+        Self {
+            map,
+            reader,
+            images,
+            skipped: Vec::new(),
+        }
+    }
+
     /// Mean of `miou` over images with a value (the per-image reduction).
-    pub mean: Option<f64>,
+    pub fn mean(&self) -> Option<f64> {
+        let v: Vec<f64> = self.images.iter().filter_map(|i| i.miou).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
 }
 
 /// `p` as given, else (when relative) beside the score file.
@@ -321,8 +178,56 @@ fn resolve(p: &str, base: Option<&Path>) -> Option<PathBuf> {
     joined.exists().then_some(joined)
 }
 
-/// Decoded masks of one pair: multi-hot planes (`C x H x W`) and the
-/// truth's excluded pixels.
+/// Scores the files a document names again (CPU scorer, the document's
+/// label map and decision) for their per-image rows; `Err` says why not.
+pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> {
+    let find = |what: &str, p: &str| {
+        resolve(p, base).ok_or_else(|| {
+            format!(
+                "the {what} folder `{p}` named in the score file is not found (tried from the \
+                 working folder and beside the file)"
+            )
+        })
+    };
+    let truth = find("truth", &doc.truth)?;
+    let pred = find("prediction", &doc.pred)?;
+    let map = LabelMap::compile(doc.labels.clone(), &doc.labels_origin)
+        .map_err(|e| format!("the label map in the score file is invalid: {e}"))?;
+    let dataset = source::discover(&truth).map_err(|e| e.to_string())?;
+    let pairing = pairs::pair(&dataset, &pred).map_err(|e| e.to_string())?;
+    let reader = PredReader::of(doc);
+    let opts = ScanOptions {
+        pred_file: pairing.pred_file,
+        decision: reader.decision,
+        tensor: reader.tensor.clone(),
+        empty_as: doc.summary.empty_as,
+        per_image: true,
+        strict: false,
+        progress: false,
+    };
+    let scan = scan::scan(&pairing.pairs, &map, &CpuScorer, &opts).map_err(|e| e.to_string())?;
+    if scan.rows.is_empty() {
+        return Err(format!(
+            "no prediction in `{}` could be scored against `{}` again",
+            pred.display(),
+            truth.display()
+        ));
+    }
+    let mut per_image = PerImage::from_rows(&scan.rows, map, &dataset, reader);
+    per_image.skipped = scan.skipped.iter().map(|k| k.reason.clone()).collect();
+    per_image
+        .skipped
+        .extend(scan.size_mismatches.iter().map(|z| {
+            format!(
+                "prediction `{}` is {} but truth `{}` is {}",
+                z.pred, z.pred_size, z.truth, z.truth_size
+            )
+        }));
+    Ok(per_image)
+}
+
+/// Decoded masks of one pair: multi-hot planes (`C x H x W`) of truth and
+/// prediction, and the truth's excluded pixels.
 struct Decoded {
     width: u32,
     height: u32,
@@ -331,143 +236,53 @@ struct Decoded {
     excluded: Vec<u8>,
 }
 
-fn decode_pair(map: &LabelMap, truth: &Path, pred: &Path) -> Result<Decoded, String> {
-    let read = |p: &Path| -> Result<(Vec<u8>, Vec<u8>, u32, u32), String> {
-        let bytes = std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+fn decode_pair(map: &LabelMap, reader: &PredReader, img: &ImageScore) -> Result<Decoded, String> {
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
+    let bytes = read(&img.truth)?;
+    let mut buf = Vec::new();
+    let frame = decode::decode_frame(&bytes, &mut buf)
+        .map_err(|e| format!("cannot decode `{}`: {e}", img.truth.display()))?;
+    let (w, h) = (frame.width, frame.height);
+    let (mut truth, mut excluded) = (Vec::new(), Vec::new());
+    map.planes(&frame, &mut truth, &mut excluded);
+    let bytes = read(&img.pred)?;
+    let c = map.num_classes();
+    let hw = w as usize * h as usize;
+    let pred = if reader.file == PredFile::Png {
         let mut buf = Vec::new();
         let frame = decode::decode_frame(&bytes, &mut buf)
-            .map_err(|e| format!("cannot decode `{}`: {e}", p.display()))?;
-        let (mut planes, mut excluded) = (Vec::new(), Vec::new());
-        map.planes(&frame, &mut planes, &mut excluded);
-        Ok((planes, excluded, frame.width, frame.height))
+            .map_err(|e| format!("cannot decode `{}`: {e}", img.pred.display()))?;
+        if (frame.width, frame.height) != (w, h) {
+            return Err(format!("`{}` is not {w}x{h}", img.pred.display()));
+        }
+        // Codes the map ignores predict no class, as in the counts.
+        let (mut planes, mut unused) = (Vec::new(), Vec::new());
+        map.planes(&frame, &mut planes, &mut unused);
+        planes
+    } else {
+        let array = match reader.file {
+            PredFile::Safetensors => tensors::read_safetensors(&bytes, &reader.tensor),
+            _ => tensors::read_npy(&bytes),
+        }
+        .map_err(|e| format!("cannot read `{}`: {e}", img.pred.display()))?;
+        let ok = matches!(array.shape.as_slice(), [1, k, y, x] | [k, y, x]
+            if *k == c && (*y, *x) == (h as usize, w as usize));
+        if !ok {
+            return Err(format!(
+                "`{}` has shape {:?}; expected [{c}, {h}, {w}]",
+                img.pred.display(),
+                array.shape
+            ));
+        }
+        decided_planes(&array.values, c, hw, reader.decision)
     };
-    let (tp, te, w, h) = read(truth)?;
-    let (pp, _, pw, ph) = read(pred)?;
-    if (w, h) != (pw, ph) {
-        return Err(format!(
-            "truth `{}` is {w}x{h} but prediction `{}` is {pw}x{ph}",
-            truth.display(),
-            pred.display()
-        ));
-    }
     Ok(Decoded {
         width: w,
         height: h,
-        truth: tp,
-        pred: pp,
-        excluded: te,
-    })
-}
-
-/// Per-class IoU of one image; pixels the truth ignores count nowhere, and
-/// predictions with no class code predict no class (as `maskprep score`).
-fn image_iou(d: &Decoded, classes: usize, empty_as: &str) -> Vec<Option<f64>> {
-    let hw = d.width as usize * d.height as usize;
-    (0..classes)
-        .map(|c| {
-            let (t, p) = (
-                &d.truth[c * hw..(c + 1) * hw],
-                &d.pred[c * hw..(c + 1) * hw],
-            );
-            let (mut tp, mut union) = (0u64, 0u64);
-            for ((&a, &b), &x) in t.iter().zip(p).zip(&d.excluded) {
-                if x == 0 {
-                    tp += u64::from(a & b);
-                    union += u64::from(a | b);
-                }
-            }
-            match (union, empty_as) {
-                (0, "one") => Some(1.0),
-                (0, "zero") => Some(0.0),
-                (0, _) => None,
-                _ => Some(tp as f64 / union as f64),
-            }
-        })
-        .collect()
-}
-
-fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let (sum, n) = values
-        .flatten()
-        .fold((0.0, 0u64), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
-}
-
-/// Re-scores every pair of PNG masks named by the document; `Err` says
-/// why there is no per-image section.
-pub fn rescore(view: &View, base: Option<&Path>) -> Result<PerImage, String> {
-    if view.pred_files != "png" {
-        return Err(format!(
-            "the predictions are `{}` files; per-image IoU and thumbnails are drawn from PNG \
-             prediction masks (use `maskprep score --per-image FILE` for per-image numbers)",
-            view.pred_files
-        ));
-    }
-    let truth = resolve(&view.truth, base).ok_or_else(|| {
-        format!(
-            "the truth folder `{}` named in the score JSON is not found (tried from the working \
-             folder and beside the JSON)",
-            view.truth
-        )
-    })?;
-    let pred = resolve(&view.pred, base).ok_or_else(|| {
-        format!(
-            "the prediction folder `{}` named in the score JSON is not found (tried from the \
-             working folder and beside the JSON)",
-            view.pred
-        )
-    })?;
-    let map = LabelMap::compile(view.labels.clone(), &view.labels_origin)
-        .map_err(|e| format!("the label map in the score JSON is invalid: {e}"))?;
-    let ds = source::discover(&truth).map_err(|e| e.to_string())?;
-    let preds = source::discover(&pred).map_err(|e| e.to_string())?;
-    let pred_by_key: std::collections::BTreeMap<&str, &Path> = preds
-        .items
-        .iter()
-        .map(|i| (i.key.as_str(), i.mask.as_path()))
-        .collect();
-    let c = map.num_classes();
-    let results: Vec<Result<ImageScore, String>> = ds
-        .items
-        .par_iter()
-        .filter_map(|item| {
-            let pred = pred_by_key.get(item.key.as_str())?;
-            Some(decode_pair(&map, &item.mask, pred).map(|d| {
-                let iou = image_iou(&d, c, &view.empty_as);
-                ImageScore {
-                    key: item.key.clone(),
-                    truth: item.mask.clone(),
-                    pred: pred.to_path_buf(),
-                    image: item.image.clone(),
-                    width: d.width,
-                    height: d.height,
-                    miou: mean(iou.iter().copied()),
-                    iou,
-                }
-            }))
-        })
-        .collect();
-    let mut images = Vec::new();
-    let mut skipped = Vec::new();
-    for r in results {
-        match r {
-            Ok(i) => images.push(i),
-            Err(e) => skipped.push(e),
-        }
-    }
-    if images.is_empty() {
-        return Err(format!(
-            "no prediction in `{}` pairs with a truth mask in `{}`",
-            pred.display(),
-            truth.display()
-        ));
-    }
-    let mean = mean(images.iter().map(|i| i.miou));
-    Ok(PerImage {
-        map,
-        images,
-        skipped,
-        mean,
+        truth,
+        pred,
+        excluded,
     })
 }
 
@@ -530,8 +345,8 @@ fn photo(path: &Path, tw: u32, th: u32) -> Option<image::RgbImage> {
 }
 
 /// Draws the thumbnails of one image (its masks are decoded again).
-pub fn thumbs(map: &LabelMap, img: &ImageScore) -> Result<Thumbs, String> {
-    let d = decode_pair(map, &img.truth, &img.pred)?;
+pub fn thumbs(map: &LabelMap, reader: &PredReader, img: &ImageScore) -> Result<Thumbs, String> {
+    let d = decode_pair(map, reader, img)?;
     let (w, h) = (d.width, d.height);
     let hw = w as usize * h as usize;
     let c = map.num_classes();
@@ -630,48 +445,76 @@ pub fn thumbs(map: &LabelMap, img: &ImageScore) -> Result<Thumbs, String> {
     })
 }
 
-fn show(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.4}"))
-        .unwrap_or_else(|| "undefined".to_string())
-}
-
 /// File names of the worst images' thumbnails: `worst-01-truth.png`.
 fn thumb_file(rank: usize, what: &str) -> String {
     format!("worst-{:02}-{what}.png", rank + 1)
 }
 
-/// Builds every file of the score report; `per_image` from [`rescore`], or
-/// `why_not` says why it is missing.
+/// The problems a score document lists under `files`.
+fn file_problems(doc: &ScoreDoc) -> Vec<String> {
+    let f = &doc.files;
+    let mut out: Vec<String> = Vec::new();
+    out.extend(
+        f.missing_predictions
+            .iter()
+            .map(|m| format!("truth without prediction: `{m}`")),
+    );
+    out.extend(
+        f.extra_predictions
+            .iter()
+            .map(|e| format!("prediction without truth: `{e}`")),
+    );
+    out.extend(f.size_mismatches.iter().map(|z| {
+        format!(
+            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
+            z.truth, z.truth_size, z.pred, z.pred_size
+        )
+    }));
+    out.extend(f.skipped.iter().map(|k| format!("skipped: {}", k.reason)));
+    out
+}
+
+fn empty_rule(e: EmptyAs) -> &'static str {
+    match e {
+        EmptyAs::Skip => "skip: undefined, left out of means",
+        EmptyAs::One => "one: counted as 1",
+        EmptyAs::Zero => "zero: counted as 0",
+    }
+}
+
+/// Builds every file of the score report; `per_image` from the score pass
+/// or [`rescore`], or why there is none.
 pub fn build(
-    view: &View,
-    per_image: Option<&PerImage>,
-    why_not: Option<&String>,
+    doc: &ScoreDoc,
+    per_image: Result<&PerImage, &str>,
     worst: usize,
 ) -> Result<Files, ReportError> {
     let mut files = Files::default();
-    let mut page = Page::new(&format!("maskprep score report: {}", view.pred));
+    let mut page = Page::new(&format!("maskprep score report: {}", doc.pred));
     page.h1(&format!(
         "Score report: <code>{}</code> against <code>{}</code>",
-        esc(&view.pred),
-        esc(&view.truth)
+        esc(&doc.pred),
+        esc(&doc.truth)
     ));
+    let p = &doc.prediction;
+    let px = &doc.pixels;
     page.raw(&format!(
         "<p class=\"meta\">maskprep {} · predictions: {} ({}); {} · backend {} · labels: <code>{}</code> \
          ({}, {} classes) · {} images scored of {} truth masks · {} pixels: {} valid, {} ignored, {} undeclared</p>",
-        esc(&view.version),
-        esc(&view.pred_kind),
-        esc(&view.pred_files),
-        inline(&view.rule),
-        esc(&view.backend),
-        esc(&view.labels_origin),
-        super::kind_name(view.labels.kind),
-        view.classes.len(),
-        view.images_scored,
-        view.truth_masks,
-        view.pixels[0],
-        view.pixels[1],
-        view.pixels[2],
-        view.pixels[3],
+        esc(&doc.maskprep_version),
+        esc(p.kind.name()),
+        inline(&p.files.to_string()),
+        inline(&p.rule),
+        esc(&doc.backend),
+        esc(&doc.labels_origin),
+        super::kind_name(doc.labels.kind),
+        doc.classes.len(),
+        doc.files.images_scored,
+        doc.files.truth_masks,
+        px.total,
+        px.valid,
+        px.ignored,
+        px.undeclared,
     ));
     page.raw(
         "<nav><a href=\"#summary\">summary</a><a href=\"#classes\">classes</a>\
@@ -679,60 +522,62 @@ pub fn build(
          <a href=\"#worst\">worst images</a></nav>",
     );
 
+    let r = &doc.reductions;
+    let sm = &doc.summary;
     page.h2("summary", "Summary");
     let summary = vec![
         Row::new(vec![
             Cell::text("mIoU (dataset-level, macro)"),
-            Cell::num(show(view.miou)),
-            Cell::text(&view.reductions[0].convention),
+            Cell::num(show(sm.miou)),
+            Cell::text(&r.macro_.convention),
         ]),
         Row::new(vec![
             Cell::text("per-image mIoU"),
-            Cell::num(show(view.per_image_miou)),
-            Cell::text(&view.reductions[2].convention),
+            Cell::num(show(sm.per_image_miou)),
+            Cell::text(&r.per_image.convention),
         ]),
         Row::new(vec![
             Cell::text("micro IoU"),
-            Cell::num(show(view.micro_iou)),
-            Cell::text(&view.reductions[1].convention),
+            Cell::num(show(sm.micro_iou)),
+            Cell::text(&r.micro.convention),
         ]),
         Row::new(vec![
             Cell::text("mean accuracy"),
-            Cell::num(show(view.mean_accuracy)),
-            Cell::text(&view.accuracy_convention),
+            Cell::num(show(sm.mean_accuracy)),
+            Cell::text(&sm.accuracy_convention),
         ]),
         Row::new(vec![
             Cell::text("pixel accuracy"),
-            Cell::num(show(view.pixel_accuracy)),
-            Cell::text(&view.pixel_accuracy_convention),
+            Cell::num(show(sm.pixel_accuracy)),
+            Cell::text(&sm.pixel_accuracy_convention),
         ]),
     ];
     page.table(&["metric", "value", "convention"], &summary);
     page.p(&format!(
-        "Classes absent from truth and prediction (0/0): rule <code>{}</code>.",
-        esc(&view.empty_as)
+        "Classes absent from truth and prediction (0/0): <code>{}</code>.",
+        esc(empty_rule(sm.empty_as))
     ));
-    page.warnings("Warnings", &view.warnings);
-    page.warnings("File problems", &view.file_problems);
+    page.warnings("Warnings", &doc.warnings);
+    page.warnings("File problems", &file_problems(doc));
 
     // Per class.
     page.h2("classes", "Per class");
-    let names: Vec<String> = view.classes.iter().map(|c| c.name.clone()).collect();
+    let names: Vec<String> = doc.classes.iter().map(|c| c.name.clone()).collect();
     let series = vec![
         (
             "IoU (dataset-level)".to_string(),
             plots::BLUE,
-            view.classes.iter().map(|c| c.metrics.iou).collect(),
+            doc.classes.iter().map(|c| c.metrics.iou).collect(),
         ),
         (
             "IoU (mean over images)".to_string(),
             plots::GREEN,
-            view.classes.iter().map(|c| c.per_image_iou).collect(),
+            doc.classes.iter().map(|c| c.per_image_iou).collect(),
         ),
         (
             "accuracy (with TN)".to_string(),
             plots::ORANGE,
-            view.classes.iter().map(|c| c.metrics.accuracy).collect(),
+            doc.classes.iter().map(|c| c.metrics.accuracy).collect(),
         ),
     ];
     let plot = plots::grouped(&Grouped {
@@ -751,17 +596,18 @@ pub fn build(
         "IoU per class from counts summed over all images, the mean of the class's per-image IoU, and accuracy (which counts true negatives, so it is high for small classes).",
     );
     files.add(plot.file, plot.png);
-    let rows: Vec<Row> = view
+    let rows: Vec<Row> = doc
         .classes
         .iter()
         .map(|c| {
             let m = &c.metrics;
+            let k = &c.counts;
             Row::new(vec![
                 Cell::text(&c.name),
-                Cell::num(c.tp),
-                Cell::num(c.fp),
-                Cell::num(c.fn_),
-                Cell::num(c.tn),
+                Cell::num(k.tp),
+                Cell::num(k.fp),
+                Cell::num(k.fn_),
+                Cell::num(k.tn),
                 Cell::num(show(m.iou)),
                 Cell::num(show(m.dice)),
                 Cell::num(show(m.precision)),
@@ -792,19 +638,23 @@ pub fn build(
 
     // Reductions.
     page.h2("reductions", "Reductions");
+    let reductions = [
+        ("macro", &r.macro_),
+        ("micro", &r.micro),
+        ("per image", &r.per_image),
+    ];
     let metric_names: Vec<String> = ["IoU", "Dice", "precision", "recall", "accuracy"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let colours: [RGBColor; 3] = [plots::BLUE, plots::GREEN, plots::ORANGE];
-    let series: Vec<(String, RGBColor, Vec<Option<f64>>)> = view
-        .reductions
+    let series: Vec<(String, RGBColor, Vec<Option<f64>>)> = reductions
         .iter()
         .zip(colours)
-        .map(|(r, col)| {
-            let m = &r.metrics;
+        .map(|((name, red), col)| {
+            let m = &red.metrics;
             (
-                r.name.to_string(),
+                name.to_string(),
                 col,
                 vec![m.iou, m.dice, m.precision, m.recall, m.accuracy],
             )
@@ -826,24 +676,23 @@ pub fn build(
         "The same predictions averaged three ways; tools disagree mostly because they pick different ones.",
     );
     files.add(plot.file, plot.png);
-    let rows: Vec<Row> = view
-        .reductions
+    let rows: Vec<Row> = reductions
         .iter()
-        .map(|r| {
-            let m = &r.metrics;
+        .map(|(name, red)| {
+            let m = &red.metrics;
             Row::new(vec![
-                Cell::text(r.name),
+                Cell::text(*name),
                 Cell::num(show(m.iou)),
                 Cell::num(show(m.dice)),
                 Cell::num(show(m.precision)),
                 Cell::num(show(m.recall)),
                 Cell::num(show(m.accuracy)),
                 Cell::num(
-                    r.averaged_over
+                    red.averaged_over
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "–".into()),
                 ),
-                Cell::text(&r.convention),
+                Cell::text(&red.convention),
             ])
         })
         .collect();
@@ -864,11 +713,8 @@ pub fn build(
     // Per image.
     page.h2("per-image", "Per-image IoU");
     match per_image {
-        Some(pi) => per_image_section(&mut page, &mut files, view, pi, worst)?,
-        None => page.note(&format!(
-            "Skipped: {}.",
-            why_not.map(String::as_str).unwrap_or("no per-image data")
-        )),
+        Ok(pi) => per_image_section(&mut page, &mut files, doc, pi, worst)?,
+        Err(why) => page.note(&format!("Skipped: {why}.")),
     }
     files.add(INDEX, page.finish().into_bytes());
     Ok(files)
@@ -877,7 +723,7 @@ pub fn build(
 fn per_image_section(
     page: &mut Page,
     files: &mut Files,
-    view: &View,
+    doc: &ScoreDoc,
     pi: &PerImage,
     worst: usize,
 ) -> Result<(), ReportError> {
@@ -905,7 +751,7 @@ fn per_image_section(
         plot.width,
         plot.height,
         "histogram of per-image mIoU",
-        "Images by their mean IoU, recomputed from the truth and prediction masks named in the score file.",
+        "Images by their mean IoU over the classes present in their truth or prediction.",
     );
     files.add(plot.file, plot.png);
     let rows: Vec<Row> = counts
@@ -929,21 +775,21 @@ fn per_image_section(
             "{undefined} image(s) have no class in truth or prediction: no mIoU, left out."
         ));
     }
-    let json = view.reductions[2].metrics.iou;
-    match (pi.mean, json) {
+    let (mine, theirs) = (pi.mean(), doc.reductions.per_image.metrics.iou);
+    match (mine, theirs) {
         (Some(a), Some(b)) if (a - b).abs() <= 5e-6 => page.p(&format!(
-            "Recomputed per-image mIoU {a:.6} matches the score file ({b:.6})."
+            "The per-image mIoU of these rows, {a:.6}, matches the score file ({b:.6})."
         )),
         (a, b) => page.warnings(
             "Per-image numbers differ",
             &[format!(
-                "recomputed per-image mIoU {} but the score file says {}: the masks may have changed since scoring",
+                "the per-image mIoU of these rows is {} but the score file says {}: the files may have changed since scoring",
                 show(a),
                 show(b)
             )],
         ),
     }
-    page.warnings("Not re-scored", &pi.skipped);
+    page.warnings("Not scored again", &pi.skipped);
 
     page.h2("worst", "Worst images");
     let mut ranked: Vec<&ImageScore> = pi.images.iter().filter(|i| i.miou.is_some()).collect();
@@ -955,7 +801,7 @@ fn per_image_section(
     });
     ranked.truncate(worst);
     let colours = class_colours(&pi.map);
-    let legend: Vec<String> = view
+    let legend: Vec<String> = doc
         .classes
         .iter()
         .zip(&colours)
@@ -973,7 +819,7 @@ fn per_image_section(
     ));
     let mut rows = Vec::new();
     for (rank, img) in ranked.iter().enumerate() {
-        let ious: Vec<String> = view
+        let ious: Vec<String> = doc
             .classes
             .iter()
             .zip(&img.iou)
@@ -985,7 +831,7 @@ fn per_image_section(
             show(img.miou),
             ious.join("<br>")
         ))];
-        match thumbs(&pi.map, img) {
+        match thumbs(&pi.map, &pi.reader, img) {
             Ok(t) => {
                 let tag = |file: &str, alt: &str| {
                     format!(

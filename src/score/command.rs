@@ -14,6 +14,9 @@ use crate::app::{Output, prepare};
 use crate::output::write_bytes;
 use crate::source::Partition;
 
+/// Worst images shown with thumbnails by `--report`.
+const REPORT_WORST: usize = crate::report::score::WORST;
+
 fn note(quiet: bool, msg: &str) {
     if !quiet {
         eprintln!("maskprep: {msg}");
@@ -67,6 +70,9 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
             cfg.truth.display()
         )
     };
+    if let Some(out) = &cfg.report {
+        crate::report::check_output(out)?;
+    }
     let (scorer, backend_note) = select(cfg.backend).with_context(what)?;
     let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
     if let Some(why) = &prep.why {
@@ -105,7 +111,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         decision,
         tensor,
         empty_as: cfg.empty_as,
-        per_image: cfg.per_image.is_some(),
+        per_image: cfg.per_image.is_some() || cfg.report.is_some(),
         strict: cfg.strict,
         progress: !cfg.quiet && std::io::stderr().is_terminal(),
     };
@@ -187,6 +193,23 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         per_image::write(path, &scan.rows, prep.map.classes())?;
     }
     emit(&doc, &cfg.output)?;
+    if let Some(out) = &cfg.report {
+        let reader = crate::report::score::PredReader {
+            file: pairing.pred_file,
+            decision,
+            tensor: opts.tensor.clone(),
+        };
+        let per_image =
+            crate::report::score::PerImage::from_rows(&scan.rows, prep.map, &prep.dataset, reader);
+        crate::report::run::score_report(out, &doc, Ok(&per_image), REPORT_WORST)?;
+        note(
+            cfg.quiet,
+            &format!(
+                "wrote the report `{}`",
+                out.join(crate::report::INDEX).display()
+            ),
+        );
+    }
     Ok(if doc.complete() { 0 } else { 1 })
 }
 

@@ -204,6 +204,23 @@ fn tally(
     ClassCounts::from_valid(tp, fp, fn_, valid)
 }
 
+/// Scores `[C, H, W]` decided into multi-hot planes (1 where the class is
+/// predicted), by exactly the rule the counts use; for pictures of the
+/// predictions (the report's thumbnails).
+pub fn decided_planes(v: &[f32], c: usize, hw: usize, decision: Decision) -> Vec<u8> {
+    match decision {
+        Decision::Above(t) => v[..c * hw].iter().map(|&x| u8::from(x > t)).collect(),
+        Decision::Argmax => {
+            let best = argmax(v, c, hw);
+            let mut planes = vec![0u8; c * hw];
+            for (i, &b) in best.iter().enumerate() {
+                planes[usize::from(b) * hw + i] = 1;
+            }
+            planes
+        }
+    }
+}
+
 /// The class of the largest score per pixel: ties to the lowest class, the
 /// first NaN wins (as `numpy.argmax`). Plane by plane, so reads are linear.
 fn argmax(v: &[f32], c: usize, hw: usize) -> Vec<u16> {

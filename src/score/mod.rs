@@ -249,6 +249,8 @@ pub struct ScoreConfig {
     pub per_image: Option<PathBuf>,
     pub strict: bool,
     pub quiet: bool,
+    /// Also write the HTML report into this folder.
+    pub report: Option<PathBuf>,
 }
 
 /// Why an image could not be scored, or the scorer failed.

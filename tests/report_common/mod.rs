@@ -1,12 +1,12 @@
 //! Shared by the report tests: reading a report folder back, and a score
-//! fixture (predictions for `fixtures/plates` and their `maskprep-score/1`
-//! JSON, computed here pixel by pixel, independently of maskprep).
+//! fixture (predictions for `fixtures/plates`, scored by `maskprep score`,
+//! and counted here pixel by pixel, independently of maskprep).
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::root;
 
@@ -68,68 +68,39 @@ fn bits(p: &image::Rgb<u8>) -> [bool; 3] {
     [p[0] >= 128, p[1] >= 128, p[2] >= 128]
 }
 
-fn ratio(a: u64, b: u64) -> Option<f64> {
-    (b > 0).then(|| a as f64 / b as f64)
-}
-
-fn round6(v: Option<f64>) -> Value {
-    match v {
-        Some(v) => json!((v * 1e6).round() / 1e6),
-        None => Value::Null,
-    }
-}
-
-fn mean(v: impl Iterator<Item = Option<f64>>) -> Option<f64> {
-    let got: Vec<f64> = v.flatten().collect();
-    (!got.is_empty()).then(|| got.iter().sum::<f64>() / got.len() as f64)
-}
-
-#[derive(Clone, Copy, Default)]
-struct Counts {
-    tp: u64,
-    fp: u64,
-    fn_: u64,
-    tn: u64,
-}
-
-impl Counts {
-    fn iou(&self) -> Option<f64> {
-        ratio(self.tp, self.tp + self.fp + self.fn_)
-    }
-    fn metrics(&self) -> [Option<f64>; 5] {
-        [
-            self.iou(),
-            ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_),
-            ratio(self.tp, self.tp + self.fp),
-            ratio(self.tp, self.tp + self.fn_),
-            ratio(self.tp + self.tn, self.tp + self.fp + self.fn_ + self.tn),
-        ]
-    }
-}
-
-/// Per-image expectations of the score fixture.
+/// The score fixture: predictions, their real score JSON, and what was
+/// counted here independently.
 pub struct Expected {
+    /// `maskprep score --json` of the PNG predictions.
     pub json: PathBuf,
+    pub doc: Value,
+    pub pred: PathBuf,
+    /// The same predictions as logits `.npy` arrays [3, H, W] (+4 / -4).
+    pub logits: PathBuf,
     /// `(key, per-image mIoU)`, sorted by key.
     pub images: Vec<(String, f64)>,
-    pub doc: Value,
+    /// Per class: TP, FP, FN, TN summed over images.
+    pub counts: Vec<[u64; 4]>,
 }
 
-/// Writes predictions for `fixtures/plates` under `dir/pred` and their
-/// score JSON as `dir/score.json`. Image `i` gets its QR code shifted `i`
-/// pixels right; the rare scratch is found only in the first image; the
-/// last image also predicts plate over its lowest 12 rows.
+/// Writes predictions for `fixtures/plates` under `dir/pred` (PNG) and
+/// `dir/logits` (`.npy`), and scores the PNGs with `maskprep score` into
+/// `dir/score.json`. Image `i` gets its QR code shifted `i` pixels right;
+/// the rare scratch is found only in the first image; the last image also
+/// predicts plate over its lowest 12 rows.
 pub fn score_fixture(dir: &Path) -> Expected {
     let truth_dir = root().join("fixtures/plates");
     let pred_dir = dir.join("pred");
+    let logits_dir = dir.join("logits");
     std::fs::create_dir_all(&pred_dir).unwrap();
+    std::fs::create_dir_all(&logits_dir).unwrap();
     let mut masks: Vec<PathBuf> = std::fs::read_dir(truth_dir.join("masks"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
     masks.sort();
-    let mut total = [Counts::default(); 3];
-    let mut per_image: Vec<(String, [Counts; 3])> = Vec::new();
+    let mut total = [[0u64; 4]; 3];
+    let mut images = Vec::new();
     let last = masks.len() - 1;
     for (i, path) in masks.iter().enumerate() {
         let truth = image::open(path).unwrap().to_rgb8();
@@ -143,114 +114,61 @@ pub fn score_fixture(dir: &Path) -> Expected {
         });
         let key = path.file_stem().unwrap().to_string_lossy().into_owned();
         pred.save(pred_dir.join(format!("{key}.png"))).unwrap();
-        let mut c = [Counts::default(); 3];
-        for (t, p) in truth.pixels().zip(pred.pixels()) {
-            let (t, p) = (bits(t), bits(p));
-            for k in 0..3 {
-                match (t[k], p[k]) {
-                    (true, true) => c[k].tp += 1,
-                    (false, true) => c[k].fp += 1,
-                    (true, false) => c[k].fn_ += 1,
-                    (false, false) => c[k].tn += 1,
+        let hw = (w * h) as usize;
+        let mut logits = vec![-4.0f32; 3 * hw];
+        for (n, p) in pred.pixels().enumerate() {
+            for (k, on) in bits(p).into_iter().enumerate() {
+                if on {
+                    logits[k * hw + n] = 4.0;
                 }
             }
         }
-        for k in 0..3 {
-            total[k].tp += c[k].tp;
-            total[k].fp += c[k].fp;
-            total[k].fn_ += c[k].fn_;
-            total[k].tn += c[k].tn;
-        }
-        per_image.push((key, c));
-    }
-    let image_miou: Vec<Option<f64>> = per_image
-        .iter()
-        .map(|(_, c)| mean(c.iter().map(Counts::iou)))
-        .collect();
-    let names = ["iou", "dice", "precision", "recall", "accuracy"];
-    let classes: Vec<Value> = (0..3)
-        .map(|k| {
-            let m = total[k].metrics();
-            let mut row = json!({
-                "name": CLASSES[k],
-                "tp": total[k].tp, "fp": total[k].fp, "fn": total[k].fn_, "tn": total[k].tn,
-            });
-            for (n, v) in names.iter().zip(m) {
-                row[*n] = round6(v);
+        let npy = maskprep::tensors::npy_bytes(&maskprep::tensors::TensorOut::f32(
+            vec![3, h as usize, w as usize],
+            &logits,
+        ));
+        std::fs::write(logits_dir.join(format!("{key}.npy")), npy).unwrap();
+        let mut c = [[0u64; 4]; 3];
+        for (t, p) in truth.pixels().zip(pred.pixels()) {
+            let (t, p) = (bits(t), bits(p));
+            for k in 0..3 {
+                let at = match (t[k], p[k]) {
+                    (true, true) => 0,
+                    (false, true) => 1,
+                    (true, false) => 2,
+                    (false, false) => 3,
+                };
+                c[k][at] += 1;
+                total[k][at] += 1;
             }
-            row["per_image_iou"] = round6(mean(per_image.iter().map(|(_, c)| c[k].iou())));
-            row["empty"] = json!(total[k].iou().is_none());
-            row
-        })
-        .collect();
-    let reduction = |convention: &str, m: [Option<f64>; 5], over: Value| {
-        let mut r = json!({ "convention": convention });
-        for (n, v) in names.iter().zip(m) {
-            r[*n] = round6(v);
         }
-        r["averaged_over"] = over;
-        r
-    };
-    let macro_m: [Option<f64>; 5] =
-        std::array::from_fn(|j| mean(total.iter().map(|c| c.metrics()[j])));
-    let pooled = total.iter().fold(Counts::default(), |a, c| Counts {
-        tp: a.tp + c.tp,
-        fp: a.fp + c.fp,
-        fn_: a.fn_ + c.fn_,
-        tn: a.tn + c.tn,
-    });
-    let per_image_m: [Option<f64>; 5] = std::array::from_fn(|j| {
-        mean(
-            per_image
-                .iter()
-                .map(|(_, c)| mean(c.iter().map(|x| x.metrics()[j]))),
-        )
-    });
-    let pixel_accuracy = ratio(
-        total.iter().map(|c| c.tp).sum(),
-        total.iter().map(|c| c.tp + c.fn_).sum(),
-    );
-    let pixels: u64 = 8 * 64 * 48;
-    let doc = json!({
-        "format": "maskprep-score/1",
-        "maskprep_version": "0.1.0",
-        "truth": truth_dir.display().to_string(),
-        "pred": pred_dir.display().to_string(),
-        "labels": { "kind": "rgb-bits", "classes": CLASSES, "threshold": 128 },
-        "labels_origin": "fixtures/plates/labels.toml",
-        "prediction": { "kind": "mask", "files": "png", "rule": "label map code", "threshold": null, "argmax": false, "tensor": null },
-        "backend": "cpu",
-        "files": { "truth_masks": 8, "pairs": 8, "images_scored": 8, "missing_predictions": [], "extra_predictions": [], "size_mismatches": [], "skipped": [] },
-        "pixels": { "total": pixels, "valid": pixels, "ignored": 0, "undeclared": 0, "pred_unlabelled": 0 },
-        "classes": classes,
-        "reductions": {
-            "macro": reduction("dataset-level: counts summed over all images, then divided per class", macro_m, json!(3)),
-            "micro": reduction("counts summed over all images and all classes, then divided", pooled.metrics(), Value::Null),
-            "per_image": reduction("per image: mean over classes with a defined value; then mean over images", per_image_m, json!(8)),
-        },
-        "summary": {
-            "miou": round6(macro_m[0]),
-            "mean_accuracy": round6(macro_m[4]),
-            "pixel_accuracy": round6(pixel_accuracy),
-            "pixel_accuracy_convention": "sum over classes of TP / sum of (TP + FN)",
-            "accuracy_convention": "(TP + TN) / (TP + FP + FN + TN)",
-            "per_image_miou": round6(per_image_m[0]),
-            "micro_iou": round6(pooled.iou()),
-            "empty_classes": [],
-            "empty_image_classes": 0,
-            "empty_as": "skip",
-        },
-        "warnings": [],
-    });
-    let json_path = dir.join("score.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        let iou = |k: usize| {
+            let [tp, fp, fn_, _] = c[k];
+            (tp + fp + fn_ > 0).then(|| tp as f64 / (tp + fp + fn_) as f64)
+        };
+        let defined: Vec<f64> = (0..3).filter_map(iou).collect();
+        let miou = defined.iter().sum::<f64>() / defined.len() as f64;
+        images.push((key, miou));
+    }
+    let json = dir.join("score.json");
+    let o = crate::common::maskprep(&[
+        "score",
+        "--truth",
+        truth_dir.to_str().unwrap(),
+        "--pred",
+        pred_dir.to_str().unwrap(),
+        "--json",
+        "-o",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(crate::common::code(&o), 0, "{}", crate::common::stderr(&o));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     Expected {
-        json: json_path,
-        images: per_image
-            .iter()
-            .zip(image_miou)
-            .map(|((k, _), m)| (k.clone(), m.expect("every image has a class")))
-            .collect(),
+        json,
         doc,
+        pred: pred_dir,
+        logits: logits_dir,
+        images,
+        counts: total.to_vec(),
     }
 }
