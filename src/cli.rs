@@ -591,6 +591,7 @@ Examples:
   maskprep report --stats stats.json -o reports/train/   from saved stats, no re-scan
   maskprep report --score score.json -o reports/run42/   per-class and per-image scores
   maskprep stats data/train --json -o stats.json --report reports/train/
+  maskprep score --truth data/val --pred runs/42/pred --json -o score.json --report reports/run42/
 
 The folder holds index.html, its PNG plots and the JSON behind them; it works
 offline. It is replaced whole on every run (written beside it, then renamed).")]
@@ -602,8 +603,8 @@ pub struct ReportArgs {
     /// scanning; the per-image plot needs a scan and is left out.
     #[arg(long, value_name = "STATS.json", conflicts_with_all = ["dir", "score", "labels", "strict"])]
     pub stats: Option<PathBuf>,
-    /// Report a score JSON (`maskprep score --json`); the worst images are
-    /// shown by re-reading the truth and prediction masks it names.
+    /// Report a score JSON (`maskprep score --json`); the per-image plot and
+    /// the worst images come from scoring the files it names again (CPU).
     #[arg(long, value_name = "SCORE.json", conflicts_with_all = ["dir", "labels", "strict"])]
     pub score: Option<PathBuf>,
     /// Label map for DIR, as for `maskprep stats`. Detected when omitted.

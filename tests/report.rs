@@ -484,6 +484,11 @@ fn score_with_report_writes_the_json_and_the_same_report_in_one_run() {
     assert!(refs.contains("worst-01-errors.png"));
     let html = read(&out.join("index.html"));
     let doc = json_file(&json);
+    assert_eq!(
+        read(&json),
+        read(&out.join("score.json")),
+        "the JSON beside the page"
+    );
     let miou = format!(">{:.4}<", doc["summary"]["miou"].as_f64().unwrap());
     assert!(html.contains(&miou), "mIoU {miou}");
     // `report --score` of the same JSON gives the same folder.

@@ -717,6 +717,9 @@ pub fn build(
         Err(why) => page.note(&format!("Skipped: {why}.")),
     }
     files.add(INDEX, page.finish().into_bytes());
+    let mut json = serde_json::to_string_pretty(doc).unwrap_or_default();
+    json.push('\n');
+    files.add("score.json", json.into_bytes());
     Ok(files)
 }
 
