@@ -105,6 +105,7 @@ Pipeline file (TOML; unknown keys are errors naming their line):
              split = { val = 0.1 }, seed, stratify, shuffle, strict
   [score]    truth, pred, pred_kind, threshold, argmax, tensor, empty_as,
              backend, per_image, strict
+  [report]   (no keys) HTML reports in OUT/report/ and OUT/score-report/
 Paths are relative to the working directory.
 
 Cluster runs: `--partition I/N` writes OUT/parts/I-of-N/; in a Slurm job

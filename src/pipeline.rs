@@ -30,6 +30,8 @@ pub const WEIGHTS_DIR: &str = "weights";
 pub const SHARDS_DIR: &str = "shards";
 pub const PARTS_DIR: &str = "parts";
 pub const SCORE_FILE: &str = "score.json";
+pub const REPORT_DIR: &str = "report";
+pub const SCORE_REPORT_DIR: &str = "score-report";
 /// The pipeline file copied into each part folder.
 pub const PIPELINE_FILE: &str = "pipeline.toml";
 
@@ -44,7 +46,14 @@ pub struct Pipeline {
     pub weights: Option<WeightsStage>,
     pub shards: Option<ShardsStage>,
     pub score: Option<ScoreStage>,
+    pub report: Option<ReportStage>,
 }
+
+/// `[report]`: HTML reports of the stages run: `report/` for the stats
+/// and weights, `score-report/` for the score stage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportStage {}
 
 /// `[score]`: predictions against truth masks, in a pass of its own (truth
 /// and prediction decoded together, once each).
@@ -176,7 +185,9 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
     let bad = |msg: String| anyhow::anyhow!("invalid pipeline `{}`: {msg}", path.display());
     if p.stats.is_none() && p.weights.is_none() && p.shards.is_none() && p.score.is_none() {
         return Err(bad(
-            "no stage; expected at least one of [stats], [weights], [shards], [score]".into(),
+            "no stage; expected at least one of [stats], [weights], [shards], [score] \
+             (and [report] to render them)"
+                .into(),
         ));
     }
     if let Some(sc) = &p.score
@@ -274,6 +285,7 @@ pub fn run(
     if !counts_stages {
         return Ok(code);
     }
+    let mut rows = None;
     let stats = match &p.shards {
         Some(sh) => stats_from_shards(&p, sh, &out, part, quiet)?,
         None => {
@@ -293,17 +305,18 @@ pub fn run(
                 partition: part,
                 strict: p.stats.as_ref().is_some_and(|s| s.strict),
                 quiet,
-                report: None,
+                report: p.report.as_ref().map(|_| out.join(REPORT_DIR)),
             };
-            let (doc, rows, map) = compute_stats(&cfg)?;
+            let (doc, scanned, map) = compute_stats(&cfg)?;
             if let Some(path) = &cfg.per_image {
-                per_image::write(path, &rows, map.classes())?;
+                per_image::write(path, &scanned, map.classes())?;
             }
+            rows = Some(scanned);
             doc
         }
     };
     crate::app::report_problems(&stats, quiet);
-    finish(&p, &stats, &out, part.is_none(), quiet)?;
+    finish(&p, &stats, rows.as_deref(), &out, part.is_none(), quiet)?;
     Ok(code.max(if stats.complete() { 0 } else { 1 }))
 }
 
@@ -331,7 +344,7 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
         per_image: sc.per_image.as_ref().map(|f| out.join(f)),
         strict: sc.strict,
         quiet,
-        report: None,
+        report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
     };
     let code = crate::score::command::run(&cfg).context("cannot run the score stage")?;
     note(
@@ -342,10 +355,11 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
 }
 
 /// Writes stats (always: parts need them to merge) and, for a whole run,
-/// the weights.
+/// the weights and the report.
 fn finish(
     p: &Pipeline,
     stats: &StatsDoc,
+    rows: Option<&[crate::stats::scan::ImageRow]>,
     out: &Path,
     whole: bool,
     quiet: bool,
@@ -368,6 +382,11 @@ fn finish(
         let dir = out.join(WEIGHTS_DIR);
         weights::run::write_files(&doc, &dir, w.npy)?;
         note(quiet, &format!("wrote weights in `{}`", dir.display()));
+    }
+    if p.report.is_some() {
+        let dir = out.join(REPORT_DIR);
+        crate::report::run::stats_report(&dir, stats, rows, None)?;
+        note(quiet, &format!("wrote the report `{}`", dir.display()));
     }
     if !quiet {
         eprintln!("maskprep: verdict: {}", stats.verdict.reason);
@@ -575,6 +594,11 @@ pub fn merge_run(
         },
     )?;
     note(quiet, &format!("wrote `{}`", stats_path.display()));
+    if p.as_ref().is_some_and(|p| p.report.is_some()) {
+        let dir = out.join(REPORT_DIR);
+        crate::report::run::stats_report(&dir, &stats, None, None)?;
+        note(quiet, &format!("wrote the report `{}`", dir.display()));
+    }
     if let Some(w) = p.as_ref().and_then(|p| p.weights.as_ref()) {
         let doc = weights::run::weights_doc(&stats, None, &weight_options(w))?;
         weights::run::write_files(&doc, &out.join(WEIGHTS_DIR), w.npy)?;

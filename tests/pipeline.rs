@@ -39,6 +39,18 @@ fn every_shipped_pipeline_runs_on_the_fixtures() {
                 serde_json::from_slice(&read(&out.join("stats.json"))).unwrap();
             assert_eq!(stats["format"], "maskprep-stats/1");
         }
+        if text.contains("[report]") {
+            let dir = if text.contains("[score]") {
+                "score-report"
+            } else {
+                "report"
+            };
+            assert!(
+                out.join(dir).join("index.html").is_file(),
+                "{}",
+                p.display()
+            );
+        }
         if text.contains("[score]") {
             let score: serde_json::Value =
                 serde_json::from_slice(&read(&out.join("score.json"))).unwrap();
