@@ -402,14 +402,15 @@ pub enum EmptyAsArg {
     Zero,
 }
 
-/// Which implementation counts float predictions.
+/// Which implementation counts TP/FP/FN/TN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendArg {
     /// The CPU reference.
     Cpu,
-    /// The GPU (builds with `--features gpu`).
+    /// The GPU, through burn's wgpu backend (builds with `--features gpu`).
     Gpu,
-    /// The GPU when this build has one, else the CPU (said on stderr).
+    /// Float predictions: the GPU when this build has it and an adapter is
+    /// found, else the CPU (said on stderr). Mask predictions: the CPU.
     Auto,
 }
 
@@ -444,10 +445,20 @@ pub struct ScoreArgs {
     /// What a 0/0 metric becomes.
     #[arg(long, value_enum, value_name = "RULE", default_value = "skip")]
     pub empty_as: EmptyAsArg,
-    /// Which implementation counts float predictions (mask predictions are
-    /// always counted from joint histograms on the CPU).
+    /// Which implementation counts: float predictions go to the GPU with
+    /// `gpu`, or with `auto` when an adapter is found; mask predictions go
+    /// to the GPU (as planes) only with `gpu`, else to the CPU's joint
+    /// histograms. Both count exactly the same.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]
     pub backend: BackendArg,
+    /// GPU: images per device batch [default: as many of one size as fit a
+    /// 512 MiB budget]. Images over the budget go in bands of rows; batches
+    /// shrink if the device runs out of memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gpu_batch: Option<u32>,
+    /// GPU: list every adapter found, not only the one used.
+    #[arg(long)]
+    pub verbose: bool,
     /// Print JSON instead of the table (also chosen by `-o *.json`).
     #[arg(long)]
     pub json: bool,
@@ -545,7 +556,7 @@ impl Cli {
                 quiet: self.quiet,
             },
             Cmd::Score(a) => {
-                use crate::score::{Backend, EmptyAs, PredKind, ScoreConfig};
+                use crate::score::{Backend, EmptyAs, GpuOptions, PredKind, ScoreConfig};
                 if let Some(t) = a.threshold.filter(|t| !t.is_finite()) {
                     return Command::Invalid(format!(
                         "`--threshold {t}` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities"
@@ -572,6 +583,10 @@ impl Cli {
                         BackendArg::Cpu => Backend::Cpu,
                         BackendArg::Gpu => Backend::Gpu,
                         BackendArg::Auto => Backend::Auto,
+                    },
+                    gpu: GpuOptions {
+                        batch: a.gpu_batch.map(|n| n as usize),
+                        verbose: a.verbose,
                     },
                     output: output(a.json, a.output),
                     per_image: a.per_image,

@@ -345,6 +345,7 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
         strict: sc.strict,
         quiet,
         report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
+        gpu: Default::default(),
     };
     let code = crate::score::command::run(&cfg).context("cannot run the score stage")?;
     note(

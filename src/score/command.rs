@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use super::doc::{self, Files, Meta, Prediction, ScoreDoc};
 use super::pairs::{self, PredFile};
 use super::scan::{self, ScanOptions};
-use super::{Decision, PredKind, ScoreConfig, ScoreError, per_image, select};
+use super::{Backend, Decision, PredKind, ScoreConfig, ScoreError, per_image, select};
 use crate::app::{Output, prepare};
 use crate::output::write_bytes;
 use crate::source::Partition;
@@ -73,7 +73,6 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     if let Some(out) = &cfg.report {
         crate::report::check_output(out)?;
     }
-    let (scorer, backend_note) = select(cfg.backend).with_context(what)?;
     let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
     if let Some(why) = &prep.why {
         note(cfg.quiet, &format!("labels: {why}"));
@@ -81,16 +80,28 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     let pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let (kind, decision) = decide(cfg, pairing.pred_file).with_context(what)?;
     let float = pairing.pred_file != PredFile::Png;
+    // Masks: the joint histogram works per run of equal pixels, so `auto`
+    // keeps them on the CPU; `--backend gpu` sends their planes to the GPU.
+    let choice = match cfg.backend {
+        Backend::Auto if !float => Backend::Cpu,
+        b => b,
+    };
+    let (scorer, backend_notes) = select(choice, &cfg.gpu).with_context(what)?;
+    let by_scorer = float || scorer.device_batch_bytes().is_some();
     let rule = if float {
         decision.describe()
     } else {
         "codes resolved through the label map".to_string()
     };
-    let backend = if float {
-        if let Some(n) = &backend_note {
+    let backend = if by_scorer {
+        for n in &backend_notes {
             note(cfg.quiet, n);
         }
-        scorer.name().to_string()
+        if float {
+            scorer.name().to_string()
+        } else {
+            format!("{} (label-map planes)", scorer.name())
+        }
     } else {
         "cpu (joint histogram)".to_string()
     };

@@ -6,11 +6,15 @@
 //! Mask predictions are counted from a joint histogram `(truth code, pred
 //! code) -> pixels` ([`cpu::count_joint`]); float predictions go through
 //! the [`Scorer`] seam, whose CPU implementation ([`cpu::CpuScorer`]) is the
-//! reference that any other backend must match count for count.
+//! reference that any other backend must match count for count. A device
+//! scorer (`gpu.rs`, cargo feature `gpu`) also takes mask predictions,
+//! expanded to planes, when `--backend gpu` asks for it by name.
 
 pub mod command;
 pub mod cpu;
 pub mod doc;
+#[cfg(feature = "gpu")]
+mod gpu;
 pub mod metrics;
 pub mod pairs;
 pub mod per_image;
@@ -159,6 +163,13 @@ pub trait Scorer: Send + Sync {
     fn batch_size(&self) -> usize {
         1
     }
+    /// `Some(bytes)` for a device scorer: the driver gathers batches of up
+    /// to [`Scorer::batch_size`] images and about `bytes` of decoded planes
+    /// and scores, decodes the next batch while this one is counted, and
+    /// calls `count` from one thread. `None` (the CPU): rayon over images.
+    fn device_batch_bytes(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Which scorer `--backend` asks for.
@@ -170,18 +181,56 @@ pub enum Backend {
     Auto,
 }
 
-/// The scorer for a backend choice, and a note for stderr when the choice
-/// was made for the user (`auto`).
-pub fn select(backend: Backend) -> Result<(Box<dyn Scorer>, Option<String>), ScoreError> {
-    // A GPU scorer (`gpu.rs`, cargo feature `gpu`) plugs in here: `Gpu`
-    // returns it, and `Auto` tries it before falling back to the CPU.
-    match backend {
-        Backend::Cpu => Ok((Box::new(cpu::CpuScorer), None)),
-        Backend::Gpu => Err(ScoreError::NoGpu),
-        Backend::Auto => Ok((
-            Box::new(cpu::CpuScorer),
-            Some("backend: auto chose cpu (GPU scoring is not in this build)".to_string()),
-        )),
+/// Settings of a device scorer; the same in every build.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// Images per device batch (`--gpu-batch`); `None`: from a memory budget.
+    pub batch: Option<usize>,
+    /// List every adapter found, not only the one used (`--verbose`).
+    pub verbose: bool,
+}
+
+/// The scorer for a backend choice, and notes for stderr: which adapter is
+/// used, or why `auto` chose the CPU.
+pub fn select(
+    backend: Backend,
+    gpu: &GpuOptions,
+) -> Result<(Box<dyn Scorer>, Vec<String>), ScoreError> {
+    let cpu = || Box::new(cpu::CpuScorer) as Box<dyn Scorer>;
+    #[cfg(feature = "gpu")]
+    {
+        match backend {
+            Backend::Cpu => Ok((cpu(), Vec::new())),
+            Backend::Gpu => {
+                let (scorer, notes) = gpu::GpuScorer::open(gpu)?;
+                Ok((Box::new(scorer), notes))
+            }
+            Backend::Auto => match gpu::GpuScorer::open(gpu) {
+                Ok((scorer, mut notes)) => {
+                    notes.insert(0, "backend: auto chose gpu".to_string());
+                    Ok((Box::new(scorer), notes))
+                }
+                Err(e) => Ok((
+                    cpu(),
+                    vec![format!(
+                        "backend: auto chose cpu ({})",
+                        crate::stats::scan::error_chain(&e)
+                    )],
+                )),
+            },
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = gpu;
+        match backend {
+            Backend::Cpu => Ok((cpu(), Vec::new())),
+            Backend::Gpu => Err(ScoreError::NoGpu),
+            Backend::Auto => Ok((
+                cpu(),
+                vec!["backend: auto chose cpu (GPU scoring is not in this build)".to_string()],
+            )),
+        }
     }
 }
 
@@ -245,6 +294,7 @@ pub struct ScoreConfig {
     pub tensor: Option<String>,
     pub empty_as: EmptyAs,
     pub backend: Backend,
+    pub gpu: GpuOptions,
     pub output: Output,
     pub per_image: Option<PathBuf>,
     pub strict: bool,
@@ -304,6 +354,11 @@ pub enum ScoreError {
     },
     #[error("GPU scoring is not in this build; rebuild with `--features gpu`")]
     NoGpu,
+    #[error(
+        "no usable GPU adapter: {message}; expected a GPU driver for wgpu (Vulkan, Metal, DX12 or \
+         GL; on Linux e.g. `apt-get install mesa-vulkan-drivers libvulkan1`), or use `--backend cpu`"
+    )]
+    NoAdapter { message: String },
     #[error("the {backend} scorer failed: {message}")]
     Backend {
         backend: &'static str,

@@ -1,7 +1,9 @@
 //! The scoring pass: every pair decoded once, in parallel over images
 //! (rayon `fold` + `reduce`), into summed [`Confusion`] counts, the
 //! per-image reduction, and optional per-image rows. Memory holds a few
-//! frames per worker, not the dataset (rows only when asked).
+//! frames per worker, not the dataset (rows only when asked). A device
+//! scorer gets batches from a decoding thread instead ([`scan_device`]),
+//! so the next batch is decoded while the device counts this one.
 
 use std::path::Path;
 
@@ -159,7 +161,9 @@ pub fn scan(
 ) -> Result<Scan, ScoreError> {
     let bar = progress(pairs.len() as u64, opts.progress);
     let c = map.num_classes();
-    let mut scan = if opts.pred_file == PredFile::Png {
+    let mut scan = if let Some(bytes) = scorer.device_batch_bytes() {
+        scan_device(pairs, map, scorer, opts, bytes, &bar)?
+    } else if opts.pred_file == PredFile::Png {
         pairs
             .par_iter()
             .try_fold(
@@ -224,6 +228,103 @@ pub fn scan(
     Ok(scan)
 }
 
+/// A decoded pair (or why it could not be), by index into the pairs.
+type Loaded = (usize, Result<FloatImage, ScoreError>);
+
+/// The pass for a device scorer: a producer thread decodes pairs (rayon
+/// over a window of pairs) into batches of at most `batch_size()` images
+/// and about `bytes` of data; a channel holding one batch lets it decode
+/// the next batch while this thread has the device count the current one.
+/// Buffers come back through a second channel to be reused.
+fn scan_device(
+    pairs: &[Pair],
+    map: &LabelMap,
+    scorer: &dyn Scorer,
+    opts: &ScanOptions,
+    bytes: u64,
+    bar: &indicatif::ProgressBar,
+) -> Result<Scan, ScoreError> {
+    let c = map.num_classes();
+    let max_images = scorer.batch_size().max(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Loaded>>(1);
+    let (recycle, reuse) = std::sync::mpsc::channel::<FloatImage>();
+    std::thread::scope(|s| {
+        let producer = move || {
+            let window = rayon::current_num_threads().max(1) * 2;
+            let (mut batch, mut images, mut held) = (Vec::new(), 0usize, 0u64);
+            for (w, chunk) in pairs.chunks(window).enumerate() {
+                let mut bufs: Vec<FloatImage> = (0..chunk.len())
+                    .map(|_| reuse.try_recv().unwrap_or_default())
+                    .collect();
+                let loaded: Vec<Result<(), ScoreError>> = chunk
+                    .par_iter()
+                    .zip(bufs.par_iter_mut())
+                    .map(|(pair, buf)| buf.load_any(pair, map, opts))
+                    .collect();
+                for (k, (r, buf)) in loaded.into_iter().zip(bufs).enumerate() {
+                    if r.is_ok() {
+                        images += 1;
+                        held += buf.bytes();
+                    }
+                    batch.push((w * window + k, r.map(|()| buf)));
+                    if images >= max_images || held >= bytes {
+                        if tx.send(std::mem::take(&mut batch)).is_err() {
+                            return;
+                        }
+                        (images, held) = (0, 0);
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        };
+        std::thread::Builder::new()
+            .name(DECODE_THREAD.to_string())
+            .spawn_scoped(s, producer)
+            .map_err(|e| ScoreError::Backend {
+                backend: scorer.name(),
+                message: format!("cannot start the decoding thread: {e}"),
+            })?;
+        let mut scan = Scan::new(c);
+        for batch in rx {
+            let mut ready = Vec::with_capacity(batch.len());
+            for (i, r) in batch {
+                match r {
+                    Ok(img) => ready.push((i, img)),
+                    Err(e) if opts.strict => return Err(e),
+                    Err(e) => scan.problem(&pairs[i], e),
+                }
+                bar.inc(1);
+            }
+            if ready.is_empty() {
+                continue;
+            }
+            let samples: Vec<Sample<'_>> = ready.iter().map(|(_, b)| b.sample(c)).collect();
+            let counts = scorer.count(&samples, opts.decision)?;
+            if counts.len() != samples.len() {
+                return Err(ScoreError::Backend {
+                    backend: scorer.name(),
+                    message: format!(
+                        "returned {} results for {} images",
+                        counts.len(),
+                        samples.len()
+                    ),
+                });
+            }
+            drop(samples);
+            for ((i, img), conf) in ready.into_iter().zip(counts) {
+                scan.add(&pairs[i], (img.width, img.height), conf, img.tally, opts);
+                let _ = recycle.send(img);
+            }
+        }
+        Ok(scan)
+    })
+}
+
+/// The name of [`scan_device`]'s decoding thread.
+pub const DECODE_THREAD: &str = "maskprep-decode";
+
 #[derive(Default)]
 struct MaskBuffers {
     truth: Vec<u8>,
@@ -272,20 +373,83 @@ fn score_mask(pair: &Pair, map: &LabelMap, buf: &mut MaskBuffers) -> Result<Scor
     Ok(((tf.width, tf.height), counts, tally))
 }
 
-/// One image of a float batch: truth planes and scores, owned by a worker
-/// and reused from batch to batch.
+/// One image of a batch: truth planes, and scores or (for a device
+/// scorer) predicted planes; owned by a worker and reused.
 #[derive(Default)]
 struct FloatImage {
     png: Vec<u8>,
     planes: Vec<u8>,
     excluded: Vec<u8>,
     scores: Vec<f32>,
+    /// A mask prediction: the planes of its codes (ignored and undeclared
+    /// codes predict no class) and the pixels holding such codes.
+    pred_png: Vec<u8>,
+    pred_planes: Vec<u8>,
+    pred_excluded: Vec<u8>,
+    mask: bool,
     width: u32,
     height: u32,
     tally: Tally,
 }
 
 impl FloatImage {
+    /// Reads the pair as `opts.pred_file` says.
+    fn load_any(
+        &mut self,
+        pair: &Pair,
+        map: &LabelMap,
+        opts: &ScanOptions,
+    ) -> Result<(), ScoreError> {
+        if opts.pred_file == PredFile::Png {
+            self.load_mask(pair, map)
+        } else {
+            self.load(pair, map, opts)
+        }
+    }
+
+    /// Reads a mask prediction as planes; the tally is what
+    /// [`cpu::count_joint`] reports for the same pair.
+    fn load_mask(&mut self, pair: &Pair, map: &LabelMap) -> Result<(), ScoreError> {
+        let tf = read_truth(&pair.truth, &mut self.png)?;
+        let perr = |source| ScoreError::PredMask {
+            path: pair.pred.display().to_string(),
+            source,
+        };
+        let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+        let pf = decode::decode_frame(&bytes, &mut self.pred_png).map_err(perr)?;
+        if (tf.width, tf.height) != (pf.width, pf.height) {
+            return Err(size_error(
+                pair,
+                (tf.width, tf.height),
+                (pf.width as usize, pf.height as usize),
+            ));
+        }
+        self.tally = exclusions(&tf, map);
+        map.planes(&tf, &mut self.planes, &mut self.excluded);
+        map.planes(&pf, &mut self.pred_planes, &mut self.pred_excluded);
+        self.tally.pred_unlabelled = self
+            .excluded
+            .iter()
+            .zip(&self.pred_excluded)
+            .map(|(&t, &p)| u64::from(t == 0 && p != 0))
+            .sum();
+        self.mask = true;
+        self.width = tf.width;
+        self.height = tf.height;
+        Ok(())
+    }
+
+    /// Bytes of decoded data held for the scorer.
+    fn bytes(&self) -> u64 {
+        let planes = self.planes.len() + self.excluded.len();
+        let pred = if self.mask {
+            self.pred_planes.len()
+        } else {
+            self.scores.len() * 4
+        };
+        (planes + pred) as u64
+    }
+
     /// Reads the pair: truth planes, and scores checked to be `[C, H, W]`
     /// (a leading batch axis of 1 is accepted).
     fn load(&mut self, pair: &Pair, map: &LabelMap, opts: &ScanOptions) -> Result<(), ScoreError> {
@@ -329,6 +493,7 @@ impl FloatImage {
         self.tally = exclusions(&tf, map);
         map.planes(&tf, &mut self.planes, &mut self.excluded);
         self.scores = values;
+        self.mask = false;
         self.width = tf.width;
         self.height = tf.height;
         Ok(())
@@ -343,7 +508,11 @@ impl FloatImage {
                 planes: &self.planes,
                 excluded: &self.excluded,
             },
-            pred: Pred::Scores(&self.scores),
+            pred: if self.mask {
+                Pred::Planes(&self.pred_planes)
+            } else {
+                Pred::Scores(&self.scores)
+            },
         }
     }
 }
