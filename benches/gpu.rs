@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use maskprep::app::prepare;
+use maskprep::dataset::prepare;
 use maskprep::score::cpu::CpuScorer;
 use maskprep::score::pairs::{self, PredFile};
 use maskprep::score::scan::{ScanOptions, scan};

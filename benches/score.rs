@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use maskprep::app::prepare;
+use maskprep::dataset::prepare;
 use maskprep::decode;
 use maskprep::score::cpu::CpuScorer;
 use maskprep::score::pairs::{self, PredFile};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use maskprep::app::prepare;
+use maskprep::dataset::prepare;
 use maskprep::decode::{self, Scratch};
 use maskprep::source::Partition;
 use maskprep::stats::scan::{ScanOptions, scan};

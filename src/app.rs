@@ -7,17 +7,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 
+use crate::dataset::prepare;
 use crate::decode::{self, MaskFormat, MaskHist, Scratch};
 use crate::labels::detect::{self, Detected};
 use crate::labels::{LabelMap, LabelSpec};
-use crate::output::write_bytes;
+use crate::output::{Output, write_bytes};
 use crate::source::{self, Dataset, Partition};
 use crate::stats::doc::{self, Files, Meta, StatsDoc};
+use crate::stats::merge::{merge_docs, read_stats};
 use crate::stats::scan::{self, ScanOptions};
 use crate::stats::{Counts, per_image};
-
-/// Masks decoded to detect a label map (their histograms are reused).
-const DETECT_SAMPLE: usize = 16;
 
 /// A command resolved from the command line.
 #[derive(Debug)]
@@ -43,14 +42,6 @@ pub enum Command {
     Score(crate::score::ScoreConfig),
     /// Arguments that parse but cannot be used.
     Invalid(String),
-}
-
-/// Where and how a document is written.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub json: bool,
-    /// `None`: stdout.
-    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -121,72 +112,6 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-/// A dataset with its label map, ready to scan.
-pub struct Prepared {
-    pub dataset: Dataset,
-    pub map: LabelMap,
-    pub origin: String,
-    /// Why the map was chosen, when it was detected.
-    pub why: Option<String>,
-    /// Histograms decoded for detection, reused by the scan.
-    pub cache: BTreeMap<PathBuf, MaskHist>,
-}
-
-/// Finds the masks and resolves the label map (loaded, or detected from the
-/// whole dataset so every partition detects the same map).
-pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Result<Prepared> {
-    let whole = source::discover(dir)?;
-    let (map, origin, why, cache) = match labels {
-        Some(arg) => {
-            let map = LabelMap::load(arg)?;
-            (map, arg.to_string(), None, BTreeMap::new())
-        }
-        None => {
-            let (det, cache) = detect_map(&whole)?;
-            let map = LabelMap::compile(det.spec, &det.origin)?;
-            (map, det.origin, Some(det.why), cache)
-        }
-    };
-    let dataset = whole.partition(part);
-    let cache = cache
-        .into_iter()
-        .filter(|(p, _)| dataset.items.iter().any(|i| &i.mask == p))
-        .collect();
-    Ok(Prepared {
-        dataset,
-        map,
-        origin,
-        why,
-        cache,
-    })
-}
-
-fn detect_map(ds: &Dataset) -> anyhow::Result<(Detected, BTreeMap<PathBuf, MaskHist>)> {
-    let n = ds.items.len();
-    let take = n.min(DETECT_SAMPLE);
-    let mut picks: Vec<usize> = (0..take).map(|k| k * n / take).collect();
-    picks.dedup();
-    let mut scratch = Scratch::default();
-    let mut sample = Vec::new();
-    let mut palettes = Vec::new();
-    for i in picks {
-        let path = &ds.items[i].mask;
-        let Ok(bytes) = std::fs::read(path) else {
-            continue;
-        };
-        let Ok(hist) = decode::decode_hist(&bytes, &mut scratch) else {
-            continue;
-        };
-        if hist.format == MaskFormat::Indexed {
-            palettes.push(decode::palette(&bytes));
-        }
-        sample.push((path.clone(), hist));
-    }
-    let masks: Vec<PathBuf> = ds.items.iter().map(|i| i.mask.clone()).collect();
-    let det = detect::detect(&ds.root, &masks, &sample, &palettes)?;
-    Ok((det, sample.into_iter().collect()))
 }
 
 fn note(quiet: bool, msg: &str) {
@@ -325,131 +250,6 @@ fn labels(cfg: &LabelsConfig) -> anyhow::Result<u8> {
         None => std::io::stdout().write_all(text.as_bytes())?,
     }
     Ok(0)
-}
-
-/// Reads a stats document, checking that this version wrote its format.
-pub fn read_stats(path: &Path) -> anyhow::Result<StatsDoc> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read stats `{}`", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "`{}` is not JSON; expected `maskprep stats --json` output",
-            path.display()
-        )
-    })?;
-    let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
-    if format != doc::FORMAT {
-        bail!(
-            "`{}` has format `{format}`; expected `{}` (written by `maskprep stats --json`, version {})",
-            path.display(),
-            doc::FORMAT,
-            env!("CARGO_PKG_VERSION")
-        );
-    }
-    let doc: StatsDoc = serde_json::from_value(value)
-        .with_context(|| format!("`{}` is not a complete stats document", path.display()))?;
-    let c = doc.classes.len();
-    if doc.meta.labels.classes.len() != c
-        || doc.cooccurrence.len() != c
-        || doc.cooccurrence.iter().any(|r| r.len() != c)
-    {
-        bail!(
-            "`{}` is inconsistent: {} classes in `labels`, {c} in `classes`; expected the same class list everywhere",
-            path.display(),
-            doc.meta.labels.classes.len()
-        );
-    }
-    Ok(doc)
-}
-
-/// Sums stats documents; they must share the label map and settings.
-pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
-    let (first_path, first) = docs.first().ok_or_else(|| anyhow!("nothing to merge"))?;
-    let spec: &LabelSpec = &first.meta.labels;
-    for (p, d) in &docs[1..] {
-        if &d.meta.labels != spec {
-            bail!(
-                "`{}` and `{}` use different label maps (classes {:?} vs {:?}); expected the same map",
-                first_path.display(),
-                p.display(),
-                spec.classes,
-                d.meta.labels.classes
-            );
-        }
-        if d.meta.rare_below != first.meta.rare_below {
-            bail!(
-                "`{}` and `{}` use different `--rare-below`; expected the same",
-                first_path.display(),
-                p.display()
-            );
-        }
-    }
-    let parts: Vec<Option<Partition>> = docs.iter().map(|(_, d)| d.meta.partition).collect();
-    if parts.iter().any(Option::is_some) {
-        let n = parts.iter().flatten().map(|p| p.count).max().unwrap_or(1);
-        let mut seen = vec![false; n];
-        for ((path, _), p) in docs.iter().zip(&parts) {
-            let p = p.ok_or_else(|| {
-                anyhow!(
-                    "`{}` is a whole run, the others are partitions; expected only partitions",
-                    path.display()
-                )
-            })?;
-            if p.count != n {
-                bail!(
-                    "`{}` is partition {p}; expected a partition of {n}",
-                    path.display()
-                );
-            }
-            if std::mem::replace(&mut seen[p.index - 1], true) {
-                bail!(
-                    "partition {p} is given twice (again in `{}`)",
-                    path.display()
-                );
-            }
-        }
-        let missing: Vec<String> = (0..n)
-            .filter(|&i| !seen[i])
-            .map(|i| format!("{}/{n}", i + 1))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "partitions {} are missing; expected all {n}",
-                missing.join(", ")
-            );
-        }
-    }
-    let mut counts = Counts::new(spec.classes.len());
-    let mut files = Files::default();
-    let mut datasets: Vec<String> = Vec::new();
-    for (_, d) in docs {
-        counts += d.counts();
-        files.masks_found += d.files.masks_found;
-        files
-            .masks_without_images
-            .extend(d.files.masks_without_images.iter().cloned());
-        files
-            .images_without_masks
-            .extend(d.files.images_without_masks.iter().cloned());
-        files
-            .size_mismatches
-            .extend(d.files.size_mismatches.iter().cloned());
-        if !datasets.contains(&d.meta.dataset) {
-            datasets.push(d.meta.dataset.clone());
-        }
-    }
-    files.masks_without_images.sort();
-    files.images_without_masks.sort();
-    files.size_mismatches.sort();
-    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
-    let meta = Meta {
-        dataset: datasets.join(" + "),
-        partition: None,
-        labels: spec.clone(),
-        labels_origin: first.meta.labels_origin.clone(),
-        rare_below: first.meta.rare_below,
-    };
-    Ok(StatsDoc::new(meta, &counts, files, &map))
 }
 
 fn merge(cfg: &MergeConfig) -> anyhow::Result<u8> {

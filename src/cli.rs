@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{Command, LabelsConfig, MergeConfig, Output, StatsConfig};
+use crate::app::{Command, LabelsConfig, MergeConfig, StatsConfig};
+use crate::output::Output;
 use crate::shards;
 use crate::source::Partition;
 use crate::weights::run::{CountsFrom, WeightsConfig};

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod dataset;
 pub mod decode;
 pub mod labels;
 pub mod output;

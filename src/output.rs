@@ -6,6 +6,14 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+/// Where and how a document is written.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub json: bool,
+    /// `None`: stdout.
+    pub path: Option<PathBuf>,
+}
+
 /// Why an output could not be written.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write `{path}`")]

@@ -15,12 +15,14 @@ use std::str::FromStr;
 use anyhow::{Context, bail};
 use serde::{Deserialize, Deserializer};
 
-use crate::app::{Output, StatsConfig, compute_stats, emit, merge_docs, read_stats};
+use crate::app::{StatsConfig, compute_stats, emit};
 use crate::labels::LabelMap;
+use crate::output::Output;
 use crate::shards::{self, ByteSize, Dims, Format, Geometry, ShardsConfig, SplitArg};
 use crate::source::Partition;
 use crate::stats::Counts;
 use crate::stats::doc::{Files, StatsDoc};
+use crate::stats::merge::{merge_docs, read_stats};
 use crate::stats::per_image;
 use crate::weights::{self, Scheme};
 

@@ -8,9 +8,11 @@ use anyhow::Context;
 
 use super::stats::{self as stats_report_mod, Input, Origin};
 use super::{check_output, score, write_folder};
-use crate::app::{Output, StatsConfig, compute_stats, read_stats};
+use crate::app::{StatsConfig, compute_stats};
+use crate::output::Output;
 use crate::score::doc::ScoreDoc;
 use crate::stats::doc::StatsDoc;
+use crate::stats::merge::read_stats;
 use crate::stats::scan::ImageRow;
 use crate::weights::Options;
 use crate::weights::run::weights_doc;

@@ -10,7 +10,8 @@ use super::doc::{self, Files, Meta, Prediction, ScoreDoc};
 use super::pairs::{self, PredFile};
 use super::scan::{self, ScanOptions};
 use super::{Backend, Decision, PredKind, ScoreConfig, ScoreError, per_image, select};
-use crate::app::{Output, prepare};
+use crate::dataset::prepare;
+use crate::output::Output;
 use crate::output::write_bytes;
 use crate::source::Partition;
 

@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::app::Output;
 use crate::decode::DecodeError;
+use crate::output::Output;
 use crate::tensors::TensorError;
 
 /// Confusion counts of one class over some pixels.

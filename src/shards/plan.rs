@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::encode::{self, SampleInfo};
 use super::split;
 use super::{DEFAULT_SHARD_BYTES, Dims, Format, Geometry, ShardsConfig, hex, wds};
-use crate::app::Prepared;
+use crate::dataset::Prepared;
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::{LabelMap, Resolved};
 use crate::source::Item;

@@ -22,7 +22,7 @@ use super::encode::{self, Ctx, Encoded, Worker};
 use super::manifest::{self, Manifest, ShardEntry, SplitEntry, SplitSettings};
 use super::plan::{self, Plan, ShardPlan, StrictStop};
 use super::{ABORT_ENV, FORMAT, Format, INDEX, MASK_LAYOUT, STATE_DIR, ShardsConfig, hex, wds};
-use crate::app::{Prepared, prepare};
+use crate::dataset::{Prepared, prepare};
 use crate::labels::LabelMap;
 use crate::output::{write_atomic, write_bytes};
 use crate::stats::doc::{Files, Meta, StatsDoc};

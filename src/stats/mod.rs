@@ -7,6 +7,7 @@
 //! per pixel.
 
 pub mod doc;
+pub mod merge;
 pub mod per_image;
 pub mod scan;
 

@@ -8,10 +8,11 @@ use anyhow::{Context, bail};
 
 use super::doc::{self, Parts, Source, WeightsDoc};
 use super::{Input, Options, compute};
-use crate::app::{prepare, read_stats};
+use crate::dataset::prepare;
 use crate::output::write_bytes;
 use crate::source::Partition;
 use crate::stats::doc::{Files, Meta, StatsDoc};
+use crate::stats::merge::read_stats;
 use crate::stats::scan::{self, ScanOptions};
 
 /// Rare-class threshold of the stats document built for a scan (it only

@@ -1,0 +1,136 @@
+//! Reading stats documents back and merging them: partial results from
+//! partitions (or separate runs) summed exactly into one document.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow, bail};
+
+use crate::labels::{LabelMap, LabelSpec};
+use crate::source::Partition;
+use crate::stats::Counts;
+use crate::stats::doc::{self, Files, Meta, StatsDoc};
+
+/// Reads a stats document, checking that this version wrote its format.
+pub fn read_stats(path: &Path) -> anyhow::Result<StatsDoc> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read stats `{}`", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "`{}` is not JSON; expected `maskprep stats --json` output",
+            path.display()
+        )
+    })?;
+    let format = value.get("format").and_then(|f| f.as_str()).unwrap_or("");
+    if format != doc::FORMAT {
+        bail!(
+            "`{}` has format `{format}`; expected `{}` (written by `maskprep stats --json`, version {})",
+            path.display(),
+            doc::FORMAT,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let doc: StatsDoc = serde_json::from_value(value)
+        .with_context(|| format!("`{}` is not a complete stats document", path.display()))?;
+    let c = doc.classes.len();
+    if doc.meta.labels.classes.len() != c
+        || doc.cooccurrence.len() != c
+        || doc.cooccurrence.iter().any(|r| r.len() != c)
+    {
+        bail!(
+            "`{}` is inconsistent: {} classes in `labels`, {c} in `classes`; expected the same class list everywhere",
+            path.display(),
+            doc.meta.labels.classes.len()
+        );
+    }
+    Ok(doc)
+}
+
+/// Sums stats documents; they must share the label map and settings.
+pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
+    let (first_path, first) = docs.first().ok_or_else(|| anyhow!("nothing to merge"))?;
+    let spec: &LabelSpec = &first.meta.labels;
+    for (p, d) in &docs[1..] {
+        if &d.meta.labels != spec {
+            bail!(
+                "`{}` and `{}` use different label maps (classes {:?} vs {:?}); expected the same map",
+                first_path.display(),
+                p.display(),
+                spec.classes,
+                d.meta.labels.classes
+            );
+        }
+        if d.meta.rare_below != first.meta.rare_below {
+            bail!(
+                "`{}` and `{}` use different `--rare-below`; expected the same",
+                first_path.display(),
+                p.display()
+            );
+        }
+    }
+    let parts: Vec<Option<Partition>> = docs.iter().map(|(_, d)| d.meta.partition).collect();
+    if parts.iter().any(Option::is_some) {
+        let n = parts.iter().flatten().map(|p| p.count).max().unwrap_or(1);
+        let mut seen = vec![false; n];
+        for ((path, _), p) in docs.iter().zip(&parts) {
+            let p = p.ok_or_else(|| {
+                anyhow!(
+                    "`{}` is a whole run, the others are partitions; expected only partitions",
+                    path.display()
+                )
+            })?;
+            if p.count != n {
+                bail!(
+                    "`{}` is partition {p}; expected a partition of {n}",
+                    path.display()
+                );
+            }
+            if std::mem::replace(&mut seen[p.index - 1], true) {
+                bail!(
+                    "partition {p} is given twice (again in `{}`)",
+                    path.display()
+                );
+            }
+        }
+        let missing: Vec<String> = (0..n)
+            .filter(|&i| !seen[i])
+            .map(|i| format!("{}/{n}", i + 1))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "partitions {} are missing; expected all {n}",
+                missing.join(", ")
+            );
+        }
+    }
+    let mut counts = Counts::new(spec.classes.len());
+    let mut files = Files::default();
+    let mut datasets: Vec<String> = Vec::new();
+    for (_, d) in docs {
+        counts += d.counts();
+        files.masks_found += d.files.masks_found;
+        files
+            .masks_without_images
+            .extend(d.files.masks_without_images.iter().cloned());
+        files
+            .images_without_masks
+            .extend(d.files.images_without_masks.iter().cloned());
+        files
+            .size_mismatches
+            .extend(d.files.size_mismatches.iter().cloned());
+        if !datasets.contains(&d.meta.dataset) {
+            datasets.push(d.meta.dataset.clone());
+        }
+    }
+    files.masks_without_images.sort();
+    files.images_without_masks.sort();
+    files.size_mismatches.sort();
+    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    let meta = Meta {
+        dataset: datasets.join(" + "),
+        partition: None,
+        labels: spec.clone(),
+        labels_origin: first.meta.labels_origin.clone(),
+        rare_below: first.meta.rare_below,
+    };
+    Ok(StatsDoc::new(meta, &counts, files, &map))
+}
