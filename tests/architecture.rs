@@ -1,0 +1,149 @@
+//! The code's seams, read from its own sources (like ripgrep's crates, where
+//! the core cannot see the command line):
+//! - only `main.rs`, `lib.rs` and `commands/` name `crate::commands`;
+//! - `score`, `stats`, `weights`, `shards` never name `crate::report`;
+//! - `report` names no decoder and no file source (`crate::decode`,
+//!   `crate::source`, `crate::dataset`): it draws what it is given;
+//! - `burn` appears only in `score/gpu.rs`.
+//!
+//! The checker runs on the real tree and, to show it can fail, on a small
+//! fake tree with one violation of each rule.
+
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`, as (path relative to `src/`, text).
+fn sources(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                out.push((rel, std::fs::read_to_string(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The top-level module a source file belongs to (`score/cpu.rs` -> `score`).
+fn module_of(rel: &str) -> &str {
+    let first = rel.split('/').next().unwrap_or(rel);
+    first.strip_suffix(".rs").unwrap_or(first)
+}
+
+/// The crate modules a file names: `use crate::x`, `crate::x::...`, and
+/// `use crate::{x, y}` groups. Comments are skipped.
+fn named_modules(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                for item in group[..end].split(',') {
+                    let name: String = item
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        out.push((n + 1, name));
+                    }
+                }
+            } else {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                out.push((n + 1, name));
+            }
+        }
+    }
+    out
+}
+
+/// Every broken rule in the tree at `src`, as `file:line: why`.
+fn violations(src: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (rel, text) in sources(src) {
+        let module = module_of(&rel);
+        for (line, named) in named_modules(&text) {
+            let why = match (module, named.as_str()) {
+                ("main" | "lib" | "commands", _) => None,
+                (_, "commands") => Some("a stage names `commands`"),
+                ("score" | "stats" | "weights" | "shards", "report") => {
+                    Some("a counting stage names `report`")
+                }
+                ("report", "decode" | "source" | "dataset") => {
+                    Some("the report reads masks or files")
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                out.push(format!("{rel}:{line}: {why} (`crate::{named}`)"));
+            }
+        }
+        if rel != "score/gpu.rs" {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.contains("burn::") || code.contains("use burn") {
+                    out.push(format!("{rel}:{}: burn outside `score/gpu.rs`", n + 1));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn the_source_tree_keeps_its_seams() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = violations(&src);
+    assert!(found.is_empty(), "seams broken:\n{}", found.join("\n"));
+    // The layout the rules speak of exists.
+    for must in ["commands", "dataset.rs", "output.rs", "cli.rs", "pipeline.rs"] {
+        assert!(src.join(must).exists(), "`src/{must}` is missing");
+    }
+}
+
+#[test]
+fn the_checker_finds_each_kind_of_violation() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "lib.rs", "pub mod commands;\nuse crate::commands::run;\n");
+    write(root, "commands/stats.rs", "use crate::report::html;\nuse crate::decode;\n");
+    write(root, "stats/scan.rs", "use crate::{decode, commands};\n");
+    write(root, "score/doc.rs", "fn f() { crate::report::score::WORST; }\n");
+    write(root, "report/score.rs", "use crate::decode::decode_frame;\n// use crate::source;\n");
+    write(root, "report/stats.rs", "use crate::stats::doc::StatsDoc;\n");
+    write(root, "score/cpu.rs", "use burn::tensor::Tensor;\n");
+    write(root, "score/gpu.rs", "use burn::tensor::Tensor;\n");
+    let found = violations(root);
+    let expect = [
+        "stats/scan.rs:1: a stage names `commands`",
+        "score/doc.rs:1: a counting stage names `report`",
+        "report/score.rs:1: the report reads masks or files",
+        "score/cpu.rs:1: burn outside",
+    ];
+    for e in expect {
+        assert!(
+            found.iter().any(|f| f.starts_with(e)),
+            "expected `{e}` in {found:#?}"
+        );
+    }
+    // Commands may use anything, comments do not count, data types are fine.
+    assert_eq!(found.len(), expect.len(), "{found:#?}");
+}
