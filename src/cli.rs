@@ -1,16 +1,237 @@
-//! Command-line definitions (clap). Each subcommand resolves into a config
-//! struct of `crate::app`; clap types go no further than this file.
+//! The command line: clap definitions, and every flag parsed and validated
+//! into one config struct per command ([`Command`]), partitions included
+//! (`I/N`, or `auto` from a Slurm job array or a Kubernetes Indexed Job).
+//! clap types go no further than this file.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::{Command, LabelsConfig, MergeConfig, StatsConfig};
 use crate::output::Output;
-use crate::shards;
+use crate::score::{Backend, EmptyAs, GpuOptions, PredKind};
+use crate::shards::{self, ShardsConfig};
 use crate::source::Partition;
-use crate::weights::run::{CountsFrom, WeightsConfig};
+use crate::stats::RARE_BELOW;
 use crate::weights::{Options as WeightOptions, Scheme};
+
+/// A command resolved from the command line.
+#[derive(Debug)]
+pub enum Command {
+    Stats(StatsConfig),
+    Labels(LabelsConfig),
+    Merge(MergeConfig),
+    Weights(WeightsConfig),
+    Shards(ShardsJob),
+    Report(ReportConfig),
+    Run(RunConfig),
+    MergeRun(MergeRunConfig),
+    Score(ScoreConfig),
+    /// Arguments that parse but cannot be used.
+    Invalid(String),
+}
+
+#[derive(Debug)]
+pub struct StatsConfig {
+    pub dir: PathBuf,
+    pub labels: Option<String>,
+    pub output: Output,
+    pub per_image: Option<PathBuf>,
+    pub rare_below: f64,
+    pub partition: Option<Partition>,
+    pub strict: bool,
+    pub quiet: bool,
+    /// Also write the HTML report into this folder.
+    pub report: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct LabelsConfig {
+    pub dir: PathBuf,
+    pub labels: Option<String>,
+    pub output: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+#[derive(Debug)]
+pub struct MergeConfig {
+    pub inputs: Vec<PathBuf>,
+    pub output: Output,
+}
+
+/// Where the counts come from.
+#[derive(Debug, Clone)]
+pub enum CountsFrom {
+    /// Scan a dataset folder with a label map (detected when `None`).
+    Scan {
+        dir: PathBuf,
+        labels: Option<String>,
+        strict: bool,
+    },
+    /// A stats document written by `maskprep stats --json` or `merge`.
+    From(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct WeightsConfig {
+    pub counts: CountsFrom,
+    pub options: WeightOptions,
+    /// Output folder for `weights.json`, `weights.safetensors`, `README.md`.
+    pub output: Option<PathBuf>,
+    /// Also write `pos_weight.npy` and `weight.npy`.
+    pub npy: bool,
+    /// JSON on stdout instead of the table.
+    pub json: bool,
+    pub quiet: bool,
+}
+
+/// What the report is made from.
+#[derive(Debug, Clone)]
+pub enum ReportInput {
+    /// Scan a dataset (label map detected when `None`).
+    Scan {
+        dir: PathBuf,
+        labels: Option<String>,
+        strict: bool,
+    },
+    /// A stats JSON (`maskprep stats --json`, `maskprep merge`).
+    Stats(PathBuf),
+    /// A score JSON (`maskprep score --json`).
+    Score(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportConfig {
+    pub input: ReportInput,
+    /// The report folder.
+    pub output: PathBuf,
+    /// Rare-class threshold of a scan.
+    pub rare_below: f64,
+    /// Lowest-scoring images shown with thumbnails.
+    pub worst: usize,
+    pub quiet: bool,
+}
+
+/// `maskprep score`, resolved from the command line.
+#[derive(Debug)]
+pub struct ScoreConfig {
+    pub truth: PathBuf,
+    pub pred: PathBuf,
+    pub labels: Option<String>,
+    /// `None`: from the files (PNG: mask; `.npy`/`.safetensors`: logits).
+    pub pred_kind: Option<PredKind>,
+    pub threshold: Option<f32>,
+    pub argmax: bool,
+    /// Tensor name in `.safetensors` files holding several.
+    pub tensor: Option<String>,
+    pub empty_as: EmptyAs,
+    pub backend: Backend,
+    pub gpu: GpuOptions,
+    pub output: Output,
+    pub per_image: Option<PathBuf>,
+    pub strict: bool,
+    pub quiet: bool,
+    /// Also write the HTML report into this folder.
+    pub report: Option<PathBuf>,
+}
+
+/// `maskprep shards verify DIR`.
+#[derive(Debug, Clone)]
+pub struct VerifyConfig {
+    pub dir: PathBuf,
+    pub quiet: bool,
+}
+
+/// A shards command.
+#[derive(Debug, Clone)]
+pub enum ShardsJob {
+    Write(ShardsConfig),
+    Verify(VerifyConfig),
+}
+
+/// `maskprep run PIPELINE.toml`.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub pipeline: PathBuf,
+    /// `None` or `1/1`: the whole run.
+    pub partition: Option<Partition>,
+    /// Replaces the pipeline's `[output] dir`.
+    pub output: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// `maskprep merge-run PARTS -o OUT`.
+#[derive(Debug)]
+pub struct MergeRunConfig {
+    pub parts: PathBuf,
+    pub output: PathBuf,
+    pub pipeline: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// `--partition` as given: `I/N`, or `auto` / `auto/N` (read from the
+/// scheduler's environment when the command is resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionArg {
+    Fixed(Partition),
+    Auto(Option<usize>),
+}
+
+impl FromStr for PartitionArg {
+    type Err = String;
+
+    fn from_str(arg: &str) -> Result<Self, String> {
+        match arg.strip_prefix("auto") {
+            Some("") => Ok(Self::Auto(None)),
+            Some(rest) => rest
+                .strip_prefix('/')
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .map(|n| Self::Auto(Some(n)))
+                .ok_or_else(|| format!("`{arg}` is not a partition; expected I/N, auto or auto/N")),
+            None => arg.parse().map(Self::Fixed),
+        }
+    }
+}
+
+impl PartitionArg {
+    /// The partition this process runs.
+    pub fn resolve(self) -> anyhow::Result<Partition> {
+        match self {
+            Self::Fixed(p) => Ok(p),
+            Self::Auto(count) => auto_partition(count),
+        }
+    }
+}
+
+/// The partition `auto` means: from a Slurm job array or a Kubernetes
+/// Indexed Job, read from the environment.
+pub fn auto_partition(count: Option<usize>) -> anyhow::Result<Partition> {
+    let var = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
+        let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
+        let n = count.or_else(|| var("SLURM_ARRAY_TASK_COUNT")).context(
+            "`--partition auto` in a Slurm array needs SLURM_ARRAY_TASK_COUNT (or `auto/N`)",
+        )?;
+        return format!("{}/{n}", (id + 1).saturating_sub(min))
+            .parse()
+            .map_err(anyhow::Error::msg);
+    }
+    if let Some(i) = var("JOB_COMPLETION_INDEX") {
+        let n = count.context(
+            "`--partition auto` in a Kubernetes Indexed Job needs the count: `--partition auto/N` (N = completions)",
+        )?;
+        return format!("{}/{n}", i + 1).parse().map_err(anyhow::Error::msg);
+    }
+    bail!(
+        "`--partition auto` found neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX; expected to run in a Slurm job array or a Kubernetes Indexed Job, or give I/N"
+    )
+}
 
 /// Honest statistics for segmentation masks: what the labels really are,
 /// which loss fits, and how rare each class is.
@@ -120,7 +341,7 @@ pub struct RunArgs {
     /// Run piece I of N (1-based), or `auto` / `auto/N` from the scheduler's
     /// environment.
     #[arg(long, value_name = "I/N")]
-    pub partition: Option<String>,
+    pub partition: Option<PartitionArg>,
     /// Output folder, instead of the pipeline's `[output] dir`.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -165,12 +386,12 @@ pub struct StatsArgs {
     #[arg(long, value_name = "FILE")]
     pub per_image: Option<PathBuf>,
     /// Flag classes below this fraction of valid pixels as rare.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.01)]
+    #[arg(long, value_name = "FRACTION", default_value_t = RARE_BELOW)]
     pub rare_below: f64,
     /// Process only piece I of N (1-based; every N-th file in sorted order),
     /// for cluster array jobs; combine the pieces with `maskprep merge`.
     #[arg(long, value_name = "I/N")]
-    pub partition: Option<Partition>,
+    pub partition: Option<PartitionArg>,
     /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
     #[arg(long)]
     pub strict: bool,
@@ -380,39 +601,65 @@ pub enum ShardsCmd {
     },
 }
 
-/// What prediction files hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PredKindArg {
-    /// PNG masks in the truth's label map.
-    Mask,
-    /// Float scores; a class is positive where score > 0.
-    Logits,
-    /// Float probabilities; a class is positive where score > 0.5.
-    Probs,
+// The stage enums themselves are the flag values (one enum each, shared
+// with the pipeline schema); their help text lives here, with clap.
+
+impl clap::ValueEnum for PredKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Mask, Self::Logits, Self::Probs]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            Self::Mask => ("mask", "PNG masks in the truth's label map"),
+            Self::Logits => (
+                "logits",
+                "Float scores; a class is positive where score > 0",
+            ),
+            Self::Probs => (
+                "probs",
+                "Float probabilities; a class is positive where score > 0.5",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
 }
 
-/// How a 0/0 metric (e.g. IoU of a class absent from truth and prediction)
-/// is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EmptyAsArg {
-    /// Undefined (null), left out of means, and counted.
-    Skip,
-    /// Counted as 1 (a perfect score) in means.
-    One,
-    /// Counted as 0 in means.
-    Zero,
+impl clap::ValueEnum for EmptyAs {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Skip, Self::One, Self::Zero]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            Self::Skip => ("skip", "Undefined (null), left out of means, and counted"),
+            Self::One => ("one", "Counted as 1 (a perfect score) in means"),
+            Self::Zero => ("zero", "Counted as 0 in means"),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
 }
 
-/// Which implementation counts TP/FP/FN/TN.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BackendArg {
-    /// The CPU reference.
-    Cpu,
-    /// The GPU, through burn's wgpu backend (builds with `--features gpu`).
-    Gpu,
-    /// Float predictions: the GPU when this build has it and an adapter is
-    /// found, else the CPU (said on stderr). Mask predictions: the CPU.
-    Auto,
+impl clap::ValueEnum for Backend {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::Cpu, Self::Gpu, Self::Auto]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let (name, help) = match self {
+            Self::Cpu => ("cpu", "The CPU reference"),
+            Self::Gpu => (
+                "gpu",
+                "The GPU, through burn's wgpu backend (builds with `--features gpu`)",
+            ),
+            Self::Auto => (
+                "auto",
+                "Float predictions: the GPU when this build has it and an adapter is found, \
+                 else the CPU (said on stderr). Mask predictions: the CPU",
+            ),
+        };
+        Some(clap::builder::PossibleValue::new(name).help(help))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -430,7 +677,7 @@ pub struct ScoreArgs {
     pub labels: Option<String>,
     /// What the predictions hold [default: mask for PNG, logits for arrays].
     #[arg(long, value_enum, value_name = "KIND")]
-    pub pred_kind: Option<PredKindArg>,
+    pub pred_kind: Option<PredKind>,
     /// Float predictions: a class is positive where score > T (compared in
     /// float32; NaN is negative) [default: 0 for logits, 0.5 for probs].
     #[arg(long, value_name = "T", conflicts_with = "argmax")]
@@ -445,13 +692,13 @@ pub struct ScoreArgs {
     pub tensor: Option<String>,
     /// What a 0/0 metric becomes.
     #[arg(long, value_enum, value_name = "RULE", default_value = "skip")]
-    pub empty_as: EmptyAsArg,
+    pub empty_as: EmptyAs,
     /// Which implementation counts: float predictions go to the GPU with
     /// `gpu`, or with `auto` when an adapter is found; mask predictions go
     /// to the GPU (as planes) only with `gpu`, else to the CPU's joint
     /// histograms. Both count exactly the same.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]
-    pub backend: BackendArg,
+    pub backend: Backend,
     /// GPU: images per device batch [default: as many of one size as fit a
     /// 512 MiB budget]. Images over the budget go in bands of rows; batches
     /// shrink if the device runs out of memory.
@@ -500,13 +747,17 @@ impl Cli {
                         a.rare_below
                     ));
                 }
+                let partition = match a.partition.map(PartitionArg::resolve).transpose() {
+                    Ok(p) => p,
+                    Err(e) => return Command::Invalid(format!("{e:#}")),
+                };
                 Command::Stats(StatsConfig {
                     dir: a.source.dir,
                     labels: a.source.labels,
                     output: output(a.json, a.output),
                     per_image: a.per_image,
                     rare_below: a.rare_below,
-                    partition: a.partition,
+                    partition,
                     strict: a.strict,
                     quiet: self.quiet,
                     report: a.report,
@@ -544,20 +795,22 @@ impl Cli {
             }),
             Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
             Cmd::Report(a) => report_config(a, self.quiet),
-            Cmd::Run(a) => Command::Run {
-                pipeline: a.pipeline,
-                partition: a.partition,
-                output: a.output,
-                quiet: self.quiet,
+            Cmd::Run(a) => match a.partition.map(PartitionArg::resolve).transpose() {
+                Ok(partition) => Command::Run(RunConfig {
+                    pipeline: a.pipeline,
+                    partition,
+                    output: a.output,
+                    quiet: self.quiet,
+                }),
+                Err(e) => Command::Invalid(format!("{e:#}")),
             },
-            Cmd::MergeRun(a) => Command::MergeRun {
+            Cmd::MergeRun(a) => Command::MergeRun(MergeRunConfig {
                 parts: a.parts,
                 output: a.output,
                 pipeline: a.pipeline,
                 quiet: self.quiet,
-            },
+            }),
             Cmd::Score(a) => {
-                use crate::score::{Backend, EmptyAs, GpuOptions, PredKind, ScoreConfig};
                 if let Some(t) = a.threshold.filter(|t| !t.is_finite()) {
                     return Command::Invalid(format!(
                         "`--threshold {t}` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities"
@@ -567,24 +820,12 @@ impl Cli {
                     truth: a.truth,
                     pred: a.pred,
                     labels: a.labels,
-                    pred_kind: a.pred_kind.map(|k| match k {
-                        PredKindArg::Mask => PredKind::Mask,
-                        PredKindArg::Logits => PredKind::Logits,
-                        PredKindArg::Probs => PredKind::Probs,
-                    }),
+                    pred_kind: a.pred_kind,
                     threshold: a.threshold,
                     argmax: a.argmax,
                     tensor: a.tensor,
-                    empty_as: match a.empty_as {
-                        EmptyAsArg::Skip => EmptyAs::Skip,
-                        EmptyAsArg::One => EmptyAs::One,
-                        EmptyAsArg::Zero => EmptyAs::Zero,
-                    },
-                    backend: match a.backend {
-                        BackendArg::Cpu => Backend::Cpu,
-                        BackendArg::Gpu => Backend::Gpu,
-                        BackendArg::Auto => Backend::Auto,
-                    },
+                    empty_as: a.empty_as,
+                    backend: a.backend,
                     gpu: GpuOptions {
                         batch: a.gpu_batch.map(|n| n as usize),
                         verbose: a.verbose,
@@ -635,7 +876,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FRACTION", conflicts_with_all = ["stats", "score"])]
     pub rare_below: Option<f64>,
     /// How many of the lowest-scoring images to show with thumbnails.
-    #[arg(long, value_name = "N", default_value_t = crate::report::score::WORST)]
+    #[arg(long, value_name = "N", default_value_t = crate::score::replay::WORST)]
     pub worst: usize,
     /// Stop at the first unreadable mask (exit code 2) instead of skipping it.
     #[arg(long)]
@@ -643,8 +884,7 @@ pub struct ReportArgs {
 }
 
 fn report_config(a: ReportArgs, quiet: bool) -> Command {
-    use crate::report::run::{ReportConfig, ReportInput};
-    let rare_below = a.rare_below.unwrap_or(0.01);
+    let rare_below = a.rare_below.unwrap_or(RARE_BELOW);
     if !(0.0..=1.0).contains(&rare_below) {
         return Command::Invalid(format!(
             "`--rare-below {rare_below}` is not a fraction; expected a number in 0..=1"
@@ -668,16 +908,16 @@ fn report_config(a: ReportArgs, quiet: bool) -> Command {
     })
 }
 
-fn shards_job(a: ShardsArgs, quiet: bool) -> shards::Job {
+fn shards_job(a: ShardsArgs, quiet: bool) -> ShardsJob {
     if let Some(ShardsCmd::Verify { dir }) = a.verify {
-        return shards::Job::Verify(shards::VerifyConfig { dir, quiet });
+        return ShardsJob::Verify(VerifyConfig { dir, quiet });
     }
     let geometry = match (a.size, a.tile) {
         (Some(d), _) => shards::Geometry::Resize(d),
         (None, Some(d)) => shards::Geometry::Tile(d),
         (None, None) => shards::Geometry::Native,
     };
-    shards::Job::Write(shards::ShardsConfig {
+    ShardsJob::Write(ShardsConfig {
         dir: a.dir.unwrap_or_default(),
         labels: a.labels,
         out: a.output.unwrap_or_default(),

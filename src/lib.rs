@@ -1,16 +1,24 @@
-//! maskprep: honest statistics, loss weights and scores for segmentation masks.
+//! maskprep: honest statistics, loss weights, shards and scores for
+//! segmentation masks.
 //!
-//! The data's path: `labels` (what codes mean) → `source` (which files) →
-//! `decode` (PNG → code histogram) → `stats` (exact counters, verdict).
-//! `app` runs the commands that `cli` resolves.
+//! Two floors. On top, `cli` (flags → one config per command) and
+//! `commands` (one file per command: run the stages, print, pick the exit
+//! code). Below, the stages, in the data's order: `labels` (what codes
+//! mean) → `source` (which files) → `dataset` (layouts, pairing, label-map
+//! detection) → `decode` (PNG → code histogram) → `stats` / `weights` /
+//! `shards` / `score` (exact counters and what derives from them) →
+//! `report` (drawing only). `output` (atomic writes, emitter, console),
+//! `tensors` and `pipeline` (the TOML schema) serve every stage. No stage
+//! imports `commands`; `tests/architecture.rs` keeps it so.
 
-pub mod app;
 pub mod cli;
+pub mod commands;
+pub mod output;
+pub mod pipeline;
+
 pub mod dataset;
 pub mod decode;
 pub mod labels;
-pub mod output;
-pub mod pipeline;
 pub mod report;
 pub mod score;
 pub mod shards;
@@ -28,5 +36,5 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
     }
-    app::execute(cli.into_command())
+    commands::execute(cli.into_command())
 }

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match maskprep::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            if maskprep::app::is_broken_pipe(&e) {
+            if maskprep::output::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("maskprep: error: {e}");

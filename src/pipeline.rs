@@ -1,6 +1,8 @@
-//! Pipelines: `maskprep run pipelines/NAME.toml` runs the stages a TOML file
-//! names (stats, weights, shards) in one pass over the masks, and
-//! `--partition I/N` + `maskprep merge-run` spread it over a cluster.
+//! The pipeline schema: what `maskprep run pipelines/NAME.toml` reads, and
+//! its validation (unknown tables and keys are errors naming their line).
+//! `commands/run.rs` runs it: the stages a file names (stats, weights,
+//! shards, score, report) in one pass over the masks, and `--partition I/N`
+//! + `maskprep merge-run` spread it over a cluster.
 //!
 //! One pass: with a `[shards]` stage, the shard writer decodes each mask once
 //! into its planes *and* its histogram, and the stats (hence the weights) are
@@ -12,18 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::{Deserialize, Deserializer};
 
-use crate::app::{StatsConfig, compute_stats, emit};
-use crate::labels::LabelMap;
-use crate::output::Output;
-use crate::shards::{self, ByteSize, Dims, Format, Geometry, ShardsConfig, SplitArg};
-use crate::source::Partition;
-use crate::stats::Counts;
-use crate::stats::doc::{Files, StatsDoc};
-use crate::stats::merge::{merge_docs, read_stats};
-use crate::stats::per_image;
+use crate::shards::{ByteSize, Dims, Format, SplitArg};
 use crate::weights::{self, Scheme};
 
 /// File names inside the output folder.
@@ -72,22 +66,13 @@ pub struct ScoreStage {
     pub tensor: Option<String>,
     #[serde(default)]
     pub empty_as: crate::score::EmptyAs,
-    #[serde(default)]
-    pub backend: BackendChoice,
+    /// `"cpu" | "gpu" | "auto"`; the CPU when omitted.
+    #[serde(default = "cpu")]
+    pub backend: crate::score::Backend,
     /// Per-image table (`.csv` or `.parquet`) in the output folder.
     pub per_image: Option<String>,
     #[serde(default)]
     pub strict: bool,
-}
-
-/// `backend = "cpu" | "gpu" | "auto"`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackendChoice {
-    #[default]
-    Cpu,
-    Gpu,
-    Auto,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +102,11 @@ pub struct StatsStage {
 }
 
 fn default_rare() -> f64 {
-    0.01
+    crate::stats::RARE_BELOW
+}
+
+fn cpu() -> crate::score::Backend {
+    crate::score::Backend::Cpu
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,391 +213,29 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
         }
     }
     if let Some(w) = &p.weights {
-        weight_options(w)
+        w.options()
             .check()
             .map_err(|e| bad(format!("[weights]: {e}")))?;
     }
     Ok(p)
 }
 
-fn weight_options(w: &WeightsStage) -> weights::Options {
-    let d = weights::Options::default();
-    weights::Options {
-        scheme: w.scheme.unwrap_or(d.scheme),
-        enet_c: w.enet_c.unwrap_or(d.enet_c),
-        beta: w.beta.unwrap_or(d.beta),
-        max_weight: w.max_weight.or(d.max_weight),
-    }
-}
-
-fn rare_below(p: &Pipeline) -> f64 {
-    p.stats.as_ref().map_or(default_rare(), |s| s.rare_below)
-}
-
-/// Runs a pipeline (or one partition of it); returns the exit code.
-pub fn run(
-    path: &Path,
-    partition: Option<Partition>,
-    output: Option<&Path>,
-    quiet: bool,
-) -> anyhow::Result<u8> {
-    let mut p = load(path)?;
-    if let Some(o) = output {
-        p.output.dir = o.to_path_buf();
-    }
-    let part = partition.filter(|p| p.count > 1);
-    if let Some(pt) = part {
-        // The part carries its pipeline, so `merge-run` applies the same stages.
-        let dir = p
-            .output
-            .dir
-            .join(PARTS_DIR)
-            .join(format!("{}-of-{}", pt.index, pt.count));
-        let text = std::fs::read(path)
-            .with_context(|| format!("cannot read pipeline `{}`", path.display()))?;
-        crate::output::write_bytes(&dir.join(PIPELINE_FILE), &text)?;
-    }
-    let out = match part {
-        Some(pt) => p
-            .output
-            .dir
-            .join(PARTS_DIR)
-            .join(format!("{}-of-{}", pt.index, pt.count)),
-        None => p.output.dir.clone(),
-    };
-    let mut code = 0;
-    if let Some(sc) = &p.score {
-        if part.is_some() {
-            bail!("[score] does not take `--partition`; run the score stage without it");
-        }
-        code = code.max(score(&p, sc, &out, quiet)?);
-    }
-    let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
-    if !counts_stages {
-        return Ok(code);
-    }
-    let mut rows = None;
-    let stats = match &p.shards {
-        Some(sh) => stats_from_shards(&p, sh, &out, part, quiet)?,
-        None => {
-            let cfg = StatsConfig {
-                dir: p.source.dir.clone(),
-                labels: p.source.labels.clone(),
-                output: Output {
-                    json: true,
-                    path: None,
-                },
-                per_image: p
-                    .stats
-                    .as_ref()
-                    .and_then(|s| s.per_image.as_ref())
-                    .map(|f| out.join(f)),
-                rare_below: rare_below(&p),
-                partition: part,
-                strict: p.stats.as_ref().is_some_and(|s| s.strict),
-                quiet,
-                report: p.report.as_ref().map(|_| out.join(REPORT_DIR)),
-            };
-            let (doc, scanned, map) = compute_stats(&cfg)?;
-            if let Some(path) = &cfg.per_image {
-                per_image::write(path, &scanned, map.classes())?;
-            }
-            rows = Some(scanned);
-            doc
-        }
-    };
-    crate::app::report_problems(&stats, quiet);
-    finish(&p, &stats, rows.as_deref(), &out, part.is_none(), quiet)?;
-    Ok(code.max(if stats.complete() { 0 } else { 1 }))
-}
-
-/// Runs the score stage into `OUT/score.json`.
-fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Result<u8> {
-    use crate::score::{Backend, ScoreConfig};
-    let cfg = ScoreConfig {
-        truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
-        pred: sc.pred.clone(),
-        labels: p.source.labels.clone(),
-        pred_kind: sc.pred_kind,
-        threshold: sc.threshold,
-        argmax: sc.argmax,
-        tensor: sc.tensor.clone(),
-        empty_as: sc.empty_as,
-        backend: match sc.backend {
-            BackendChoice::Cpu => Backend::Cpu,
-            BackendChoice::Gpu => Backend::Gpu,
-            BackendChoice::Auto => Backend::Auto,
-        },
-        output: Output {
-            json: true,
-            path: Some(out.join(SCORE_FILE)),
-        },
-        per_image: sc.per_image.as_ref().map(|f| out.join(f)),
-        strict: sc.strict,
-        quiet,
-        report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
-        gpu: Default::default(),
-    };
-    let code = crate::score::command::run(&cfg).context("cannot run the score stage")?;
-    note(
-        quiet,
-        &format!("wrote `{}`", out.join(SCORE_FILE).display()),
-    );
-    Ok(code)
-}
-
-/// Writes stats (always: parts need them to merge) and, for a whole run,
-/// the weights and the report.
-fn finish(
-    p: &Pipeline,
-    stats: &StatsDoc,
-    rows: Option<&[crate::stats::scan::ImageRow]>,
-    out: &Path,
-    whole: bool,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let stats_path = out.join(STATS_FILE);
-    emit(
-        stats,
-        &Output {
-            json: true,
-            path: Some(stats_path.clone()),
-        },
-    )?;
-    note(quiet, &format!("wrote `{}`", stats_path.display()));
-    if !whole {
-        return Ok(());
-    }
-    if let Some(w) = &p.weights {
-        let doc = weights::run::weights_doc(stats, None, &weight_options(w))
-            .context("cannot compute the pipeline's weights")?;
-        let dir = out.join(WEIGHTS_DIR);
-        weights::run::write_files(&doc, &dir, w.npy)?;
-        note(quiet, &format!("wrote weights in `{}`", dir.display()));
-    }
-    if p.report.is_some() {
-        let dir = out.join(REPORT_DIR);
-        crate::report::run::stats_report(&dir, stats, rows, None)?;
-        note(quiet, &format!("wrote the report `{}`", dir.display()));
-    }
-    if !quiet {
-        eprintln!("maskprep: verdict: {}", stats.verdict.reason);
-    }
-    Ok(())
-}
-
-fn note(quiet: bool, msg: &str) {
-    if !quiet {
-        eprintln!("maskprep: {msg}");
-    }
-}
-
-/// Writes the shards and returns the stats of what they hold, from the
-/// shard writer's own exact counts (each mask decoded once).
-fn stats_from_shards(
-    p: &Pipeline,
-    sh: &ShardsStage,
-    out: &Path,
-    part: Option<Partition>,
-    quiet: bool,
-) -> anyhow::Result<StatsDoc> {
-    let geometry = match (sh.size, sh.tile) {
-        (Some(d), _) => Geometry::Resize(d),
-        (None, Some(d)) => Geometry::Tile(d),
-        (None, None) => Geometry::Native,
-    };
-    let cfg = ShardsConfig {
-        dir: p.source.dir.clone(),
-        labels: p.source.labels.clone(),
-        out: out.join(SHARDS_DIR),
-        format: sh.format.unwrap_or(Format::Webdataset),
-        shard_bytes: sh.shard_size.map(|s| s.0),
-        shard_samples: sh.samples_per_shard,
-        geometry,
-        splits: sh
-            .split
-            .iter()
-            .map(|(name, &fraction)| SplitArg {
-                name: name.clone(),
-                fraction,
-            })
-            .collect(),
-        seed: sh.seed,
-        stratify: sh.stratify,
-        shuffle: sh.shuffle,
-        strict: sh.strict,
-        quiet,
-        command: std::env::args().collect(),
-        partition: part.unwrap_or(Partition::WHOLE),
-    };
-    let written = shards::write::run(&cfg).with_context(|| {
-        format!(
-            "cannot write shards of `{}` to `{}`",
-            cfg.dir.display(),
-            cfg.out.display()
-        )
-    })?;
-    let m = &written.manifest;
-    note(
-        quiet,
-        &format!(
-            "wrote {} shards in `{}`",
-            m.splits.values().map(|s| s.shards.len()).sum::<usize>(),
-            cfg.out.display()
-        ),
-    );
-    let map = LabelMap::compile(m.labels.clone(), &m.labels_origin)?;
-    let mut counts = Counts::new(map.num_classes());
-    let mut found = 0;
-    for s in m.splits.values() {
-        counts += s.stats.counts();
-        found += s.stats.files.masks_found;
-    }
-    counts.bad = m.skipped.clone();
-    let meta = crate::stats::doc::Meta {
-        dataset: p.source.dir.display().to_string(),
-        partition: part,
-        labels: m.labels.clone(),
-        labels_origin: m.labels_origin.clone(),
-        rare_below: rare_below(p),
-    };
-    let files = Files {
-        masks_found: found,
-        ..Files::default()
-    };
-    Ok(StatsDoc::new(meta, &counts, files, &map))
-}
-
-/// The partition `auto` means: from a Slurm job array or a Kubernetes
-/// Indexed Job, read from the environment.
-pub fn auto_partition(count: Option<usize>) -> anyhow::Result<Partition> {
-    let var = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-    };
-    if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
-        let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
-        let n = count.or_else(|| var("SLURM_ARRAY_TASK_COUNT")).context(
-            "`--partition auto` in a Slurm array needs SLURM_ARRAY_TASK_COUNT (or `auto/N`)",
-        )?;
-        return format!("{}/{n}", id + 1 - min)
-            .parse()
-            .map_err(anyhow::Error::msg);
-    }
-    if let Some(i) = var("JOB_COMPLETION_INDEX") {
-        let n = count.context(
-            "`--partition auto` in a Kubernetes Indexed Job needs the count: `--partition auto/N` (N = completions)",
-        )?;
-        return format!("{}/{n}", i + 1).parse().map_err(anyhow::Error::msg);
-    }
-    bail!(
-        "`--partition auto` found neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX; expected to run in a Slurm job array or a Kubernetes Indexed Job, or give I/N"
-    )
-}
-
-/// Parses `--partition`: `I/N`, `auto` or `auto/N`.
-pub fn parse_partition(arg: &str) -> anyhow::Result<Partition> {
-    match arg.strip_prefix("auto") {
-        Some("") => auto_partition(None),
-        Some(rest) => {
-            let n = rest
-                .strip_prefix('/')
-                .and_then(|n| n.parse::<usize>().ok())
-                .with_context(|| {
-                    format!("`{arg}` is not a partition; expected I/N, auto or auto/N")
-                })?;
-            auto_partition(Some(n))
-        }
-        None => arg.parse().map_err(anyhow::Error::msg),
-    }
-}
-
-/// `maskprep merge-run PARTS -o OUT`: combines partition runs of a pipeline.
-pub fn merge_run(
-    parts_dir: &Path,
-    out: &Path,
-    pipeline: Option<&Path>,
-    quiet: bool,
-) -> anyhow::Result<u8> {
-    let mut parts: Vec<(Partition, PathBuf)> = Vec::new();
-    let entries = std::fs::read_dir(parts_dir)
-        .with_context(|| format!("cannot list parts in `{}`", parts_dir.display()))?;
-    for e in entries {
-        let path = e?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(part) = name
-            .split_once("-of-")
-            .and_then(|(i, n)| format!("{i}/{n}").parse::<Partition>().ok())
-        {
-            parts.push((part, path));
+impl WeightsStage {
+    /// The weight options this stage asks for (defaults where unset).
+    pub fn options(&self) -> weights::Options {
+        let d = weights::Options::default();
+        weights::Options {
+            scheme: self.scheme.unwrap_or(d.scheme),
+            enet_c: self.enet_c.unwrap_or(d.enet_c),
+            beta: self.beta.unwrap_or(d.beta),
+            max_weight: self.max_weight.or(d.max_weight),
         }
     }
-    parts.sort_by_key(|(p, _)| p.index);
-    if parts.is_empty() {
-        bail!(
-            "no parts (`I-of-N` folders) in `{}`; expected the `parts/` folder of `maskprep run --partition` runs",
-            parts_dir.display()
-        );
+}
+
+impl Pipeline {
+    /// The rare-class threshold: `[stats] rare_below`, else the default.
+    pub fn rare_below(&self) -> f64 {
+        self.stats.as_ref().map_or(default_rare(), |s| s.rare_below)
     }
-    let docs = parts
-        .iter()
-        .map(|(_, d)| {
-            let p = d.join(STATS_FILE);
-            read_stats(&p).map(|doc| (p, doc))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let stats = merge_docs(&docs).context("cannot merge the parts' stats")?;
-    let shard_parts: Vec<PathBuf> = parts
-        .iter()
-        .map(|(_, d)| d.join(SHARDS_DIR))
-        .filter(|d| d.join(shards::INDEX).is_file())
-        .collect();
-    if !shard_parts.is_empty() {
-        if shard_parts.len() != parts.len() {
-            bail!("only some parts have shards; expected every part to have run the same stages");
-        }
-        let m = shards::merge::merge_parts(
-            &shard_parts,
-            &out.join(SHARDS_DIR),
-            std::env::args().collect(),
-        )?;
-        note(
-            quiet,
-            &format!(
-                "merged {} shards into `{}`",
-                m.splits.values().map(|s| s.shards.len()).sum::<usize>(),
-                out.join(SHARDS_DIR).display()
-            ),
-        );
-    }
-    let first_copy = parts[0].1.join(PIPELINE_FILE);
-    let p = match pipeline {
-        Some(path) => Some(load(path)?),
-        None if first_copy.is_file() => Some(load(&first_copy)?),
-        None => None,
-    };
-    let stats_path = out.join(STATS_FILE);
-    emit(
-        &stats,
-        &Output {
-            json: true,
-            path: Some(stats_path.clone()),
-        },
-    )?;
-    note(quiet, &format!("wrote `{}`", stats_path.display()));
-    if p.as_ref().is_some_and(|p| p.report.is_some()) {
-        let dir = out.join(REPORT_DIR);
-        crate::report::run::stats_report(&dir, &stats, None, None)?;
-        note(quiet, &format!("wrote the report `{}`", dir.display()));
-    }
-    if let Some(w) = p.as_ref().and_then(|p| p.weights.as_ref()) {
-        let doc = weights::run::weights_doc(&stats, None, &weight_options(w))?;
-        weights::run::write_files(&doc, &out.join(WEIGHTS_DIR), w.npy)?;
-        note(
-            quiet,
-            &format!("wrote weights in `{}`", out.join(WEIGHTS_DIR).display()),
-        );
-    }
-    Ok(if stats.complete() { 0 } else { 1 })
 }

@@ -21,7 +21,11 @@ fn sources(dir: &Path) -> Vec<(String, String)> {
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rs") {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.push((rel, std::fs::read_to_string(&p).unwrap()));
             }
         }
@@ -114,7 +118,13 @@ fn the_source_tree_keeps_its_seams() {
     let found = violations(&src);
     assert!(found.is_empty(), "seams broken:\n{}", found.join("\n"));
     // The layout the rules speak of exists.
-    for must in ["commands", "dataset.rs", "output.rs", "cli.rs", "pipeline.rs"] {
+    for must in [
+        "commands",
+        "dataset.rs",
+        "output.rs",
+        "cli.rs",
+        "pipeline.rs",
+    ] {
         assert!(src.join(must).exists(), "`src/{must}` is missing");
     }
 }
@@ -123,12 +133,32 @@ fn the_source_tree_keeps_its_seams() {
 fn the_checker_finds_each_kind_of_violation() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "lib.rs", "pub mod commands;\nuse crate::commands::run;\n");
-    write(root, "commands/stats.rs", "use crate::report::html;\nuse crate::decode;\n");
+    write(
+        root,
+        "lib.rs",
+        "pub mod commands;\nuse crate::commands::run;\n",
+    );
+    write(
+        root,
+        "commands/stats.rs",
+        "use crate::report::html;\nuse crate::decode;\n",
+    );
     write(root, "stats/scan.rs", "use crate::{decode, commands};\n");
-    write(root, "score/doc.rs", "fn f() { crate::report::score::WORST; }\n");
-    write(root, "report/score.rs", "use crate::decode::decode_frame;\n// use crate::source;\n");
-    write(root, "report/stats.rs", "use crate::stats::doc::StatsDoc;\n");
+    write(
+        root,
+        "score/doc.rs",
+        "fn f() { crate::report::score::WORST; }\n",
+    );
+    write(
+        root,
+        "report/score.rs",
+        "use crate::decode::decode_frame;\n// use crate::source;\n",
+    );
+    write(
+        root,
+        "report/stats.rs",
+        "use crate::stats::doc::StatsDoc;\n",
+    );
     write(root, "score/cpu.rs", "use burn::tensor::Tensor;\n");
     write(root, "score/gpu.rs", "use burn::tensor::Tensor;\n");
     let found = violations(root);

@@ -7,7 +7,6 @@
 //! Commands run from the project root with relative paths (outputs embed the
 //! paths they were given), writing under `target/golden-run/`.
 
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +34,10 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("stats-voc-json", &["stats", "fixtures/voc", "--json"]),
     ("stats-voc-table", &["stats", "fixtures/voc"]),
-    ("stats-palette-json", &["stats", "fixtures/palette", "--json"]),
+    (
+        "stats-palette-json",
+        &["stats", "fixtures/palette", "--json"],
+    ),
     ("stats-index-p", &["stats", "fixtures/index/p", "--json"]),
     (
         "stats-index-gray16",
@@ -88,7 +90,10 @@ const CASES: &[(&str, &[&str])] = &[
     ("labels-plates", &["labels", "fixtures/plates"]),
     ("labels-voc", &["labels", "fixtures/voc"]),
     ("labels-palette", &["labels", "fixtures/palette"]),
-    ("weights-plates", &["weights", "fixtures/plates", "-o", "{out}/w"]),
+    (
+        "weights-plates",
+        &["weights", "fixtures/plates", "-o", "{out}/w"],
+    ),
     (
         "weights-plates-json",
         &["weights", "fixtures/plates", "--json", "--scheme", "enet"],
@@ -297,7 +302,10 @@ fn outputs() -> BTreeMap<String, String> {
         let code = o.status.code().unwrap_or(-1);
         got.insert(
             format!("{name} exit"),
-            format!("{code} {}", String::from_utf8_lossy(&o.stderr).lines().count()),
+            format!(
+                "{code} {}",
+                String::from_utf8_lossy(&o.stderr).lines().count()
+            ),
         );
         got.insert(
             format!("{name} stdout"),

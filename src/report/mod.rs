@@ -6,7 +6,6 @@
 
 pub mod html;
 pub mod plots;
-pub mod run;
 pub mod score;
 pub mod stats;
 

@@ -1,30 +1,21 @@
 //! The score report: a score document (`maskprep-score/1`) → per-class and
-//! per-reduction plots and tables; with its per-image rows (from the same
-//! `score` pass, or by scoring the files it names again with the CPU
-//! scorer), the per-image mIoU histogram and the worst images as
-//! thumbnails: image, truth, prediction and errors.
+//! per-reduction plots and tables; with its per-image rows (from the score
+//! pass or its replay, [`crate::score::replay`]), the per-image mIoU
+//! histogram and the worst images as thumbnails drawn from the planes it
+//! is given: image, truth, prediction and errors. It decodes nothing.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
+use image::{RgbImage, imageops};
 use plotters::style::RGBColor;
 
 use super::html::{Cell, Page, Row, esc, inline, swatch_rgb};
 use super::plots::{self, Grouped, Histogram};
 use super::{Files, INDEX, ReportError};
-use crate::decode;
 use crate::labels::LabelMap;
-use crate::score::cpu::{CpuScorer, decided_planes};
-use crate::score::doc::{FORMAT, ScoreDoc};
+use crate::score::EmptyAs;
+use crate::score::doc::ScoreDoc;
 use crate::score::metrics::show;
-use crate::score::pairs::{self, PredFile};
-use crate::score::scan::{self, ImageRow, ScanOptions};
-use crate::score::{Decision, EmptyAs};
-use crate::source::{self, Dataset};
-use crate::tensors;
+use crate::score::replay::{Decoded, PerImage, Shown};
 
-/// Default number of worst images shown.
-pub const WORST: usize = 8;
 /// Longest side of a thumbnail, in pixels.
 const THUMB: u32 = 192;
 /// Bins of the per-image IoU histogram over [0, 1].
@@ -60,231 +51,6 @@ const PALETTE: [[u8; 3]; 20] = [
     [219, 219, 141],
     [158, 218, 229],
 ];
-
-/// The score document is not one this version reads.
-#[derive(Debug, thiserror::Error)]
-pub enum ScoreJsonError {
-    #[error("the JSON has format `{0}`; expected `{FORMAT}` (written by `maskprep score --json`)")]
-    Format(String),
-    #[error("the JSON is not a complete `{FORMAT}` document")]
-    Incomplete(#[source] serde_json::Error),
-}
-
-/// Reads a score document, checking its format first.
-pub fn parse(v: serde_json::Value) -> Result<ScoreDoc, ScoreJsonError> {
-    let format = v.get("format").and_then(|f| f.as_str()).unwrap_or("");
-    if format != FORMAT {
-        return Err(ScoreJsonError::Format(format.to_string()));
-    }
-    serde_json::from_value(v).map_err(ScoreJsonError::Incomplete)
-}
-
-/// How the prediction files are read and decided (as the score pass did).
-#[derive(Debug, Clone)]
-pub struct PredReader {
-    pub file: PredFile,
-    pub decision: Decision,
-    /// Tensor name in `.safetensors` files.
-    pub tensor: String,
-}
-
-impl PredReader {
-    /// The reader a score document describes.
-    pub fn of(doc: &ScoreDoc) -> Self {
-        let p = &doc.prediction;
-        Self {
-            file: p.files,
-            decision: if p.argmax {
-                Decision::Argmax
-            } else {
-                Decision::Above(p.threshold.unwrap_or(0.0))
-            },
-            tensor: p
-                .tensor
-                .clone()
-                .unwrap_or_else(|| p.kind.name().to_string()),
-        }
-    }
-}
-
-/// One image's scores, with the files to draw it from.
-#[derive(Debug, Clone)]
-pub struct ImageScore {
-    pub key: String,
-    pub truth: PathBuf,
-    pub pred: PathBuf,
-    pub image: Option<PathBuf>,
-    /// Per class; `None`: undefined (absent from truth and prediction).
-    pub iou: Vec<Option<f64>>,
-    /// Mean over classes with a value.
-    pub miou: Option<f64>,
-}
-
-/// The per-image scores of a run, and how to draw its images.
-pub struct PerImage {
-    pub map: LabelMap,
-    pub reader: PredReader,
-    pub images: Vec<ImageScore>,
-    /// Pairs not scored, with the reason.
-    pub skipped: Vec<String>,
-}
-
-impl PerImage {
-    /// From the rows of a score pass over `dataset` (the truth).
-    pub fn from_rows(
-        rows: &[ImageRow],
-        map: LabelMap,
-        dataset: &Dataset,
-        reader: PredReader,
-    ) -> Self {
-        let photos: BTreeMap<&str, &PathBuf> = dataset
-            .items
-            .iter()
-            .filter_map(|i| i.image.as_ref().map(|p| (i.key.as_str(), p)))
-            .collect();
-        let images = rows
-            .iter()
-            .map(|r| ImageScore {
-                key: r.key.clone(),
-                truth: PathBuf::from(&r.truth),
-                pred: PathBuf::from(&r.pred),
-                image: photos.get(r.key.as_str()).map(|p| (*p).clone()),
-                iou: r.metrics.classes.iter().map(|m| m.iou).collect(),
-                miou: r.metrics.mean.iou,
-            })
-            .collect();
-        Self {
-            map,
-            reader,
-            images,
-            skipped: Vec::new(),
-        }
-    }
-
-    /// Mean of `miou` over images with a value (the per-image reduction).
-    pub fn mean(&self) -> Option<f64> {
-        let v: Vec<f64> = self.images.iter().filter_map(|i| i.miou).collect();
-        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-    }
-}
-
-/// `p` as given, else (when relative) beside the score file.
-fn resolve(p: &str, base: Option<&Path>) -> Option<PathBuf> {
-    let path = PathBuf::from(p);
-    if path.exists() {
-        return Some(path);
-    }
-    let joined = base.filter(|_| path.is_relative())?.join(&path);
-    joined.exists().then_some(joined)
-}
-
-/// Scores the files a document names again (CPU scorer, the document's
-/// label map and decision) for their per-image rows; `Err` says why not.
-pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> {
-    let find = |what: &str, p: &str| {
-        resolve(p, base).ok_or_else(|| {
-            format!(
-                "the {what} folder `{p}` named in the score file is not found (tried from the \
-                 working folder and beside the file)"
-            )
-        })
-    };
-    let truth = find("truth", &doc.truth)?;
-    let pred = find("prediction", &doc.pred)?;
-    let map = LabelMap::compile(doc.labels.clone(), &doc.labels_origin)
-        .map_err(|e| format!("the label map in the score file is invalid: {e}"))?;
-    let dataset = source::discover(&truth).map_err(|e| e.to_string())?;
-    let pairing = pairs::pair(&dataset, &pred).map_err(|e| e.to_string())?;
-    let reader = PredReader::of(doc);
-    let opts = ScanOptions {
-        pred_file: pairing.pred_file,
-        decision: reader.decision,
-        tensor: reader.tensor.clone(),
-        empty_as: doc.summary.empty_as,
-        per_image: true,
-        strict: false,
-        progress: false,
-    };
-    let scan = scan::scan(&pairing.pairs, &map, &CpuScorer, &opts).map_err(|e| e.to_string())?;
-    if scan.rows.is_empty() {
-        return Err(format!(
-            "no prediction in `{}` could be scored against `{}` again",
-            pred.display(),
-            truth.display()
-        ));
-    }
-    let mut per_image = PerImage::from_rows(&scan.rows, map, &dataset, reader);
-    per_image.skipped = scan.skipped.iter().map(|k| k.reason.clone()).collect();
-    per_image
-        .skipped
-        .extend(scan.size_mismatches.iter().map(|z| {
-            format!(
-                "prediction `{}` is {} but truth `{}` is {}",
-                z.pred, z.pred_size, z.truth, z.truth_size
-            )
-        }));
-    Ok(per_image)
-}
-
-/// Decoded masks of one pair: multi-hot planes (`C x H x W`) of truth and
-/// prediction, and the truth's excluded pixels.
-struct Decoded {
-    width: u32,
-    height: u32,
-    truth: Vec<u8>,
-    pred: Vec<u8>,
-    excluded: Vec<u8>,
-}
-
-fn decode_pair(map: &LabelMap, reader: &PredReader, img: &ImageScore) -> Result<Decoded, String> {
-    let read =
-        |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
-    let bytes = read(&img.truth)?;
-    let mut buf = Vec::new();
-    let frame = decode::decode_frame(&bytes, &mut buf)
-        .map_err(|e| format!("cannot decode `{}`: {e}", img.truth.display()))?;
-    let (w, h) = (frame.width, frame.height);
-    let (mut truth, mut excluded) = (Vec::new(), Vec::new());
-    map.planes(&frame, &mut truth, &mut excluded);
-    let bytes = read(&img.pred)?;
-    let c = map.num_classes();
-    let hw = w as usize * h as usize;
-    let pred = if reader.file == PredFile::Png {
-        let mut buf = Vec::new();
-        let frame = decode::decode_frame(&bytes, &mut buf)
-            .map_err(|e| format!("cannot decode `{}`: {e}", img.pred.display()))?;
-        if (frame.width, frame.height) != (w, h) {
-            return Err(format!("`{}` is not {w}x{h}", img.pred.display()));
-        }
-        // Codes the map ignores predict no class, as in the counts.
-        let (mut planes, mut unused) = (Vec::new(), Vec::new());
-        map.planes(&frame, &mut planes, &mut unused);
-        planes
-    } else {
-        let array = match reader.file {
-            PredFile::Safetensors => tensors::read_safetensors(&bytes, &reader.tensor),
-            _ => tensors::read_npy(&bytes),
-        }
-        .map_err(|e| format!("cannot read `{}`: {e}", img.pred.display()))?;
-        let ok = matches!(array.shape.as_slice(), [1, k, y, x] | [k, y, x]
-            if *k == c && (*y, *x) == (h as usize, w as usize));
-        if !ok {
-            return Err(format!(
-                "`{}` has shape {:?}; expected [{c}, {h}, {w}]",
-                img.pred.display(),
-                array.shape
-            ));
-        }
-        decided_planes(&array.values, c, hw, reader.decision)
-    };
-    Ok(Decoded {
-        width: w,
-        height: h,
-        truth,
-        pred,
-        excluded,
-    })
-}
 
 /// A colour per class: the label map's where it has one, else a palette.
 pub fn class_colours(map: &LabelMap) -> Vec<[u8; 3]> {
@@ -327,32 +93,14 @@ pub struct Thumbs {
     pub errors: Vec<u8>,
 }
 
-fn photo(path: &Path, tw: u32, th: u32) -> Option<image::RgbImage> {
-    let mut reader = image::ImageReader::open(path)
-        .ok()?
-        .with_guessed_format()
-        .ok()?;
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(1 << 30);
-    reader.limits(limits);
-    let img = reader.decode().ok()?.to_rgb8();
-    Some(image::imageops::resize(
-        &img,
-        tw,
-        th,
-        image::imageops::FilterType::Triangle,
-    ))
-}
-
-/// Draws the thumbnails of one image (its masks are decoded again).
-pub fn thumbs(map: &LabelMap, reader: &PredReader, img: &ImageScore) -> Result<Thumbs, String> {
-    let d = decode_pair(map, reader, img)?;
+/// Draws the thumbnails of one image from its decoded planes and photo.
+pub fn thumbs(map: &LabelMap, d: &Decoded, photo: Option<&RgbImage>) -> Result<Thumbs, String> {
     let (w, h) = (d.width, d.height);
     let hw = w as usize * h as usize;
     let c = map.num_classes();
     let colours = class_colours(map);
     let (tw, th) = thumb_size(w, h);
-    let photo = img.image.as_deref().and_then(|p| photo(p, tw, th));
+    let photo = photo.map(|p| imageops::resize(p, tw, th, imageops::FilterType::Triangle));
     let colour_of = |planes: &[u8], at: usize| -> [u8; 3] {
         let mut rgb = [0u8; 3];
         for (k, col) in colours.iter().enumerate().take(c) {
@@ -483,11 +231,11 @@ fn empty_rule(e: EmptyAs) -> &'static str {
 }
 
 /// Builds every file of the score report; `per_image` from the score pass
-/// or [`rescore`], or why there is none.
+/// or its replay, with the worst images decoded (`shown`), or why there
+/// is none.
 pub fn build(
     doc: &ScoreDoc,
-    per_image: Result<&PerImage, &str>,
-    worst: usize,
+    per_image: Result<(&PerImage, &[Shown<'_>]), &str>,
 ) -> Result<Files, ReportError> {
     let mut files = Files::default();
     let mut page = Page::new(&format!("maskprep score report: {}", doc.pred));
@@ -713,7 +461,7 @@ pub fn build(
     // Per image.
     page.h2("per-image", "Per-image IoU");
     match per_image {
-        Ok(pi) => per_image_section(&mut page, &mut files, doc, pi, worst)?,
+        Ok((pi, shown)) => per_image_section(&mut page, &mut files, doc, pi, shown)?,
         Err(why) => page.note(&format!("Skipped: {why}.")),
     }
     files.add(INDEX, page.finish().into_bytes());
@@ -728,7 +476,7 @@ fn per_image_section(
     files: &mut Files,
     doc: &ScoreDoc,
     pi: &PerImage,
-    worst: usize,
+    shown: &[Shown<'_>],
 ) -> Result<(), ReportError> {
     let mut counts = vec![0u64; IOU_BINS];
     for v in pi.images.iter().filter_map(|i| i.miou) {
@@ -795,14 +543,6 @@ fn per_image_section(
     page.warnings("Not scored again", &pi.skipped);
 
     page.h2("worst", "Worst images");
-    let mut ranked: Vec<&ImageScore> = pi.images.iter().filter(|i| i.miou.is_some()).collect();
-    ranked.sort_by(|a, b| {
-        a.miou
-            .partial_cmp(&b.miou)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    ranked.truncate(worst);
     let colours = class_colours(&pi.map);
     let legend: Vec<String> = doc
         .classes
@@ -814,14 +554,14 @@ fn per_image_section(
         "The {} lowest per-image mIoU. Class colours: {}. Errors: {}missed (false negative), \
          {}false alarm (false positive), {}both (different classes on one pixel); right pixels \
          are grey, pixels that count nowhere are checkered.",
-        ranked.len(),
+        shown.len(),
         legend.join(" "),
         swatch_rgb(FN_RGB),
         swatch_rgb(FP_RGB),
         swatch_rgb(BOTH_RGB)
     ));
     let mut rows = Vec::new();
-    for (rank, img) in ranked.iter().enumerate() {
+    for (rank, Shown { score: img, planes }) in shown.iter().enumerate() {
         let ious: Vec<String> = doc
             .classes
             .iter()
@@ -834,7 +574,11 @@ fn per_image_section(
             show(img.miou),
             ious.join("<br>")
         ))];
-        match thumbs(&pi.map, &pi.reader, img) {
+        match planes
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|(d, photo)| thumbs(&pi.map, d, photo.as_ref()))
+        {
             Ok(t) => {
                 let tag = |file: &str, alt: &str| {
                     format!(

@@ -450,3 +450,20 @@ pub fn render_table(doc: &ScoreDoc) -> String {
     }
     s
 }
+/// The score document is not one this version reads.
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreJsonError {
+    #[error("the JSON has format `{0}`; expected `{FORMAT}` (written by `maskprep score --json`)")]
+    Format(String),
+    #[error("the JSON is not a complete `{FORMAT}` document")]
+    Incomplete(#[source] serde_json::Error),
+}
+
+/// Reads a score document, checking its format first.
+pub fn parse_score(v: serde_json::Value) -> Result<ScoreDoc, ScoreJsonError> {
+    let format = v.get("format").and_then(|f| f.as_str()).unwrap_or("");
+    if format != FORMAT {
+        return Err(ScoreJsonError::Format(format.to_string()));
+    }
+    serde_json::from_value(v).map_err(ScoreJsonError::Incomplete)
+}

@@ -10,7 +10,6 @@
 //! scorer (`gpu.rs`, cargo feature `gpu`) also takes mask predictions,
 //! expanded to planes, when `--backend gpu` asks for it by name.
 
-pub mod command;
 pub mod cpu;
 pub mod doc;
 #[cfg(feature = "gpu")]
@@ -18,15 +17,14 @@ mod gpu;
 pub mod metrics;
 pub mod pairs;
 pub mod per_image;
+pub mod replay;
 pub mod scan;
 
 use std::ops::AddAssign;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::decode::DecodeError;
-use crate::output::Output;
 use crate::tensors::TensorError;
 
 /// Confusion counts of one class over some pixels.
@@ -172,8 +170,9 @@ pub trait Scorer: Send + Sync {
     }
 }
 
-/// Which scorer `--backend` asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which scorer `--backend` (or a pipeline's `backend`) asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Backend {
     Cpu,
     Gpu,
@@ -214,7 +213,7 @@ pub fn select(
                     cpu(),
                     vec![format!(
                         "backend: auto chose cpu ({})",
-                        crate::stats::scan::error_chain(&e)
+                        crate::output::error_chain(&e)
                     )],
                 )),
             },
@@ -278,29 +277,6 @@ impl EmptyAs {
             (None, Self::Zero) => Some(0.0),
         }
     }
-}
-
-/// `maskprep score`, resolved from the command line.
-#[derive(Debug)]
-pub struct ScoreConfig {
-    pub truth: PathBuf,
-    pub pred: PathBuf,
-    pub labels: Option<String>,
-    /// `None`: from the files (PNG: mask; `.npy`/`.safetensors`: logits).
-    pub pred_kind: Option<PredKind>,
-    pub threshold: Option<f32>,
-    pub argmax: bool,
-    /// Tensor name in `.safetensors` files holding several.
-    pub tensor: Option<String>,
-    pub empty_as: EmptyAs,
-    pub backend: Backend,
-    pub gpu: GpuOptions,
-    pub output: Output,
-    pub per_image: Option<PathBuf>,
-    pub strict: bool,
-    pub quiet: bool,
-    /// Also write the HTML report into this folder.
-    pub report: Option<PathBuf>,
 }
 
 /// Why an image could not be scored, or the scorer failed.

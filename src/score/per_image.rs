@@ -69,5 +69,5 @@ pub fn table(rows: &[ImageRow], classes: &[String]) -> PolarsResult<DataFrame> {
 
 /// Writes the table to `path` (`.csv` or `.parquet`), atomically.
 pub fn write(path: &Path, rows: &[ImageRow], classes: &[String]) -> anyhow::Result<()> {
-    crate::stats::per_image::write_frame(path, "per-image score table", || table(rows, classes))
+    crate::output::write_table(path, "per-image score table", || table(rows, classes))
 }

@@ -16,7 +16,7 @@ use super::pairs::{Pair, PredFile};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
 use crate::decode::{self, DecodeError, Frame, MaskFormat};
 use crate::labels::{LabelMap, Resolved};
-use crate::stats::scan::{error_chain, progress};
+use crate::output::{error_chain, progress};
 use crate::tensors::{self, Array};
 
 /// A pair whose sizes differ.

@@ -13,8 +13,8 @@ use super::plan::Source;
 use super::{Dims, Format, Geometry};
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::LabelMap;
+use crate::output::error_chain;
 use crate::stats::BadFile;
-use crate::stats::scan::error_chain;
 use crate::tensors::{DType, npy_header};
 
 /// Largest image side decoded (matches the masks' limit).

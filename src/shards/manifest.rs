@@ -103,7 +103,7 @@ pub struct Manifest {
 /// options), from the training split's exact counts; `None` when the split
 /// has no valid pixels to weigh.
 pub fn loss_weights(train: &StatsDoc) -> Option<serde_json::Value> {
-    let doc = crate::weights::run::weights_doc(train, None, &Default::default()).ok()?;
+    let doc = crate::weights::doc::weights_doc(train, None, &Default::default()).ok()?;
     serde_json::to_value(&doc).ok()
 }
 

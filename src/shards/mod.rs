@@ -23,7 +23,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 pub use manifest::Manifest;
@@ -245,94 +245,6 @@ impl ShardsConfig {
         }
         Ok(())
     }
-}
-
-/// `maskprep shards verify DIR`.
-#[derive(Debug, Clone)]
-pub struct VerifyConfig {
-    pub dir: PathBuf,
-    pub quiet: bool,
-}
-
-/// A shards command.
-#[derive(Debug, Clone)]
-pub enum Job {
-    Write(ShardsConfig),
-    Verify(VerifyConfig),
-}
-
-/// Runs a shards command (the command layer); returns the exit code.
-pub fn execute(job: Job) -> anyhow::Result<u8> {
-    match job {
-        Job::Write(cfg) => {
-            let done = write::run(&cfg).with_context(|| {
-                format!(
-                    "cannot write shards of `{}` to `{}`",
-                    cfg.dir.display(),
-                    cfg.out.display()
-                )
-            })?;
-            report(&cfg, &done);
-            Ok(if done.manifest.skipped.is_empty() {
-                0
-            } else {
-                1
-            })
-        }
-        Job::Verify(cfg) => {
-            let rep = verify::verify(&cfg.dir)
-                .with_context(|| format!("cannot verify shards in `{}`", cfg.dir.display()))?;
-            for p in &rep.problems {
-                eprintln!("maskprep: verify: {p}");
-            }
-            if rep.problems.is_empty() {
-                if !cfg.quiet {
-                    eprintln!(
-                        "maskprep: verified `{}`: {} shards, {} samples, every checksum and count matches",
-                        cfg.dir.display(),
-                        rep.shards,
-                        rep.samples
-                    );
-                }
-                Ok(0)
-            } else {
-                eprintln!(
-                    "maskprep: verify found {} difference(s) in `{}`",
-                    rep.problems.len(),
-                    cfg.dir.display()
-                );
-                Ok(1)
-            }
-        }
-    }
-}
-
-/// Skipped files (always), then the split report and a summary (unless quiet).
-fn report(cfg: &ShardsConfig, done: &write::Written) {
-    let m = &done.manifest;
-    for b in &m.skipped {
-        eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
-    }
-    for w in &m.warnings {
-        eprintln!("maskprep: warning: {w}");
-    }
-    if cfg.quiet {
-        return;
-    }
-    if m.splits.len() > 1 {
-        eprint!("{}", manifest::render_split_report(m));
-    }
-    let shards: usize = m.splits.values().map(|s| s.shards.len()).sum();
-    let samples: u64 = m.splits.values().map(|s| s.samples).sum();
-    let reused = if done.reused > 0 {
-        format!(" ({} kept from an earlier run)", done.reused)
-    } else {
-        String::new()
-    };
-    eprintln!(
-        "maskprep: wrote {samples} samples in {shards} shard(s){reused} and `{}`",
-        cfg.out.join(INDEX).display()
-    );
 }
 
 /// Lowercase hex of a digest.

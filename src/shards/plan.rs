@@ -23,9 +23,9 @@ use super::{DEFAULT_SHARD_BYTES, Dims, Format, Geometry, ShardsConfig, hex, wds}
 use crate::dataset::Prepared;
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::{LabelMap, Resolved};
+use crate::output::error_chain;
 use crate::source::Item;
 use crate::stats::BadFile;
-use crate::stats::scan::error_chain;
 use crate::tensors::{DType, npy_header};
 
 /// Longest sample key, so `KEY.mask.npy` fits a ustar name.

@@ -37,6 +37,12 @@ const RARE_BELOW: f64 = 0.01;
 #[derive(Debug)]
 pub struct Written {
     pub manifest: Manifest,
+    /// The exact counts of every split together (skipped masks included).
+    pub counts: Counts,
+    /// Masks found (in this partition).
+    pub masks_found: u64,
+    /// The label map the shards were written with.
+    pub map: LabelMap,
     /// Shards kept from an earlier run.
     pub reused: usize,
     /// Pass 1 decoded every mask (stratified split).
@@ -90,7 +96,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
         geometry: cfg.geometry,
         sample_dims: plan.sample_dims,
     };
-    let bar = crate::stats::scan::progress(
+    let bar = crate::output::progress(
         plan.sources.len() as u64,
         !cfg.quiet && std::io::stderr().is_terminal(),
     );
@@ -130,6 +136,14 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     bar.finish_and_clear();
     remove_stale(out, &plan)?;
     skipped.sort();
+    let mut total = Counts::new(c);
+    for k in &counts {
+        total += k;
+    }
+    total.bad = skipped.clone();
+    let masks_found = (0..n)
+        .map(|s| plan.assignment.iter().filter(|&&a| a == s).count() as u64)
+        .sum();
     let manifest = build_manifest(cfg, &prep, &plan, counts, pairs, entries, skipped);
     let mut json =
         serde_json::to_string_pretty(&manifest).context("cannot serialise the manifest")?;
@@ -137,6 +151,9 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     write_bytes(&out.join(INDEX), json.as_bytes())?;
     Ok(Written {
         manifest,
+        counts: total,
+        masks_found,
+        map: prep.map,
         reused,
         plan_decoded_masks: plan.decoded_masks,
     })

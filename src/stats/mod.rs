@@ -6,6 +6,7 @@
 //! results is exact. Work per mask is O(distinct codes x classes^2), never
 //! per pixel.
 
+pub mod collect;
 pub mod doc;
 pub mod merge;
 pub mod per_image;
@@ -18,6 +19,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::{MaskFormat, MaskHist};
 use crate::labels::{LabelMap, Resolved, code_name};
+
+/// Classes below this fraction of valid pixels are flagged as rare, unless
+/// `--rare-below` (or a pipeline's `rare_below`) says otherwise.
+pub const RARE_BELOW: f64 = 0.01;
 
 /// How many example files are kept per undeclared code.
 pub const EXAMPLES: usize = 3;

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use polars::prelude::*;
 
 use super::scan::ImageRow;
-use crate::output::write_atomic;
+use crate::output::write_table;
 
 /// Builds the table: `mask, width, height, ignored, undeclared, <class>...`.
 pub fn table(rows: &[ImageRow], classes: &[String]) -> PolarsResult<DataFrame> {
@@ -50,38 +49,5 @@ pub fn table(rows: &[ImageRow], classes: &[String]) -> PolarsResult<DataFrame> {
 
 /// Writes the table to `path` (`.csv` or `.parquet`), atomically.
 pub fn write(path: &Path, rows: &[ImageRow], classes: &[String]) -> anyhow::Result<()> {
-    write_frame(path, "per-image table", || table(rows, classes))
-}
-
-/// Writes a data frame to `path` as CSV or Parquet (by the extension),
-/// atomically; `what` names it in messages. The frame is built only once
-/// the file name has been checked.
-pub fn write_frame(
-    path: &Path,
-    what: &str,
-    build: impl FnOnce() -> PolarsResult<DataFrame>,
-) -> anyhow::Result<()> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if ext != "csv" && ext != "parquet" {
-        bail!(
-            "cannot write the {what} to `{}`: expected a `.csv` or `.parquet` file name",
-            path.display()
-        );
-    }
-    let mut df =
-        build().map_err(|e| anyhow::anyhow!(e).context(format!("cannot build the {what}")))?;
-    write_atomic(path, |w| -> anyhow::Result<()> {
-        if ext == "csv" {
-            CsvWriter::new(w).finish(&mut df)?;
-        } else {
-            ParquetWriter::new(w)
-                .with_compression(ParquetCompression::Uncompressed)
-                .finish(&mut df)?;
-        }
-        Ok(())
-    })
+    write_table(path, "per-image table", || table(rows, classes))
 }

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{BadFile, Counts};
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::LabelMap;
+use crate::output::{error_chain, progress};
 use crate::source::{Dataset, Item};
 
 /// An image whose size differs from its mask's.
@@ -151,30 +151,4 @@ fn image_size(path: &Path) -> Result<(u32, u32), String> {
         .map_err(|e| e.to_string())?
         .into_dimensions()
         .map_err(|e| e.to_string())
-}
-
-/// `error: cause: cause` on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        src = cause.source();
-    }
-    s
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-pub fn progress(len: u64, enabled: bool) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {pos}/{len} masks [{bar:30}] {per_sec} eta {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
 }

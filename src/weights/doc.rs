@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Input, LabelKind, Options, Scheme, Weights, rules};
+use super::{Input, LabelKind, Options, Scheme, Weights, compute, rules};
 use crate::labels::LabelSpec;
+use crate::output::write_bytes;
 use crate::stats::BadFile;
-use crate::stats::doc::{Verdict, percent, ratio};
+use crate::stats::doc::{StatsDoc, Verdict, percent, ratio};
 use crate::tensors::{TensorOut, npy_bytes, safetensors_bytes};
 
 /// Identifies the document format.
@@ -563,4 +565,64 @@ pub fn render_readme(doc: &WeightsDoc, st_path: &str) -> String {
         }
     }
     s
+}
+
+/// Writes every file atomically.
+pub fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
+    write_bytes(&out.join(JSON_FILE), doc.to_json().as_bytes())?;
+    write_bytes(&out.join(SAFETENSORS_FILE), &doc.safetensors())?;
+    if npy {
+        let (pos, weight) = doc.npy();
+        write_bytes(&out.join(POS_WEIGHT_NPY), &pos)?;
+        write_bytes(&out.join(WEIGHT_NPY), &weight)?;
+    }
+    let st_path = out.join(SAFETENSORS_FILE).display().to_string();
+    write_bytes(
+        &out.join(README_FILE),
+        render_readme(doc, &st_path).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// The weights document of a stats document: the one way every stage
+/// (`weights`, the shards manifest, pipelines) turns counts into weights.
+pub fn weights_doc(
+    stats: &StatsDoc,
+    from: Option<String>,
+    opts: &Options,
+) -> anyhow::Result<WeightsDoc> {
+    let input = Input::from_doc(stats)?;
+    let weights = compute(&input, opts);
+    let mut warnings = Vec::new();
+    if stats.pixels.undeclared > 0 {
+        warnings.push(format!(
+            "{} undeclared pixels are left out of the counts; declare their codes in the label \
+             map (see `maskprep stats`)",
+            stats.pixels.undeclared
+        ));
+    }
+    if !stats.files.bad.is_empty() {
+        warnings.push(format!(
+            "{} mask(s) could not be read and are left out of the counts",
+            stats.files.bad.len()
+        ));
+    }
+    Ok(WeightsDoc::new(Parts {
+        source: Source {
+            dataset: stats.meta.dataset.clone(),
+            stats: from,
+            labels: stats.meta.labels.clone(),
+            labels_origin: stats.meta.labels_origin.clone(),
+            masks_read: stats.files.masks_read,
+            skipped: stats.files.bad.clone(),
+        },
+        input: &input,
+        ignored: stats.pixels.ignored,
+        undeclared: stats.pixels.undeclared,
+        class_images: stats.classes.iter().map(|c| c.images).collect(),
+        verdict: stats.verdict.clone(),
+        weights: &weights,
+        opts,
+        warnings,
+    }))
 }

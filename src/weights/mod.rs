@@ -7,7 +7,6 @@
 //! the rules in [`rules`], and each one is reported as a warning.
 
 pub mod doc;
-pub mod run;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,28 +1,19 @@
-//! `maskprep score`, the command: resolve the label map and the pairs,
-//! decide how predictions are read, run the pass, write the outputs.
-//! Errors get context here (anyhow); the stages below use `thiserror`.
-
-use std::io::{IsTerminal, Write};
+//! `maskprep score`: resolve the label map and the pairs, decide how
+//! predictions are read, run the pass, write the outputs. Errors get
+//! context here (anyhow); the stages below use `thiserror`.
 
 use anyhow::{Context, bail};
 
-use super::doc::{self, Files, Meta, Prediction, ScoreDoc};
-use super::pairs::{self, PredFile};
-use super::scan::{self, ScanOptions};
-use super::{Backend, Decision, PredKind, ScoreConfig, ScoreError, per_image, select};
+use super::report::score_report;
+use crate::cli::ScoreConfig;
 use crate::dataset::prepare;
-use crate::output::Output;
-use crate::output::write_bytes;
+use crate::output::{Console, emit};
+use crate::score::doc::{self, Files, Meta, Prediction, ScoreDoc};
+use crate::score::pairs::{self, PredFile};
+use crate::score::replay::{PerImage, PredReader, WORST};
+use crate::score::scan::{self, ScanOptions};
+use crate::score::{Backend, Decision, PredKind, ScoreError, per_image, select};
 use crate::source::Partition;
-
-/// Worst images shown with thumbnails by `--report`.
-const REPORT_WORST: usize = crate::report::score::WORST;
-
-fn note(quiet: bool, msg: &str) {
-    if !quiet {
-        eprintln!("maskprep: {msg}");
-    }
-}
 
 /// How the predictions are read and decided.
 fn decide(cfg: &ScoreConfig, files: PredFile) -> anyhow::Result<(PredKind, Decision)> {
@@ -64,6 +55,7 @@ fn decide(cfg: &ScoreConfig, files: PredFile) -> anyhow::Result<(PredKind, Decis
 /// Runs `maskprep score`; returns the exit code (1: some images were not
 /// paired or not scored).
 pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
+    let console = Console::new(cfg.quiet);
     let what = || {
         format!(
             "cannot score `{}` against `{}`",
@@ -76,7 +68,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     }
     let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
     if let Some(why) = &prep.why {
-        note(cfg.quiet, &format!("labels: {why}"));
+        console.note(&format!("labels: {why}"));
     }
     let pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let (kind, decision) = decide(cfg, pairing.pred_file).with_context(what)?;
@@ -96,7 +88,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     };
     let backend = if by_scorer {
         for n in &backend_notes {
-            note(cfg.quiet, n);
+            console.note(n);
         }
         if float {
             scorer.name().to_string()
@@ -106,14 +98,11 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     } else {
         "cpu (joint histogram)".to_string()
     };
-    note(
-        cfg.quiet,
-        &format!(
-            "predictions: {} ({}); {rule}",
-            kind.name(),
-            pairing.pred_file
-        ),
-    );
+    console.note(&format!(
+        "predictions: {} ({}); {rule}",
+        kind.name(),
+        pairing.pred_file
+    ));
     let tensor = cfg
         .tensor
         .clone()
@@ -125,7 +114,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         empty_as: cfg.empty_as,
         per_image: cfg.per_image.is_some() || cfg.report.is_some(),
         strict: cfg.strict,
-        progress: !cfg.quiet && std::io::stderr().is_terminal(),
+        progress: console.progress(),
     };
     let scan = scan::scan(&pairing.pairs, &prep.map, scorer.as_ref(), &opts)
         .map_err(|e| {
@@ -171,7 +160,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     let doc = ScoreDoc::new(meta, &scan, files);
     // Warnings are in the table; repeat them on stderr when it is not shown.
     let table_shown = !cfg.output.json && cfg.output.path.is_none();
-    report_problems(&doc, cfg.quiet || table_shown);
+    report_problems(&doc, &console, table_shown);
     if doc.files.images_scored == 0 {
         let first = doc
             .files
@@ -204,68 +193,48 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     if let Some(path) = &cfg.per_image {
         per_image::write(path, &scan.rows, prep.map.classes())?;
     }
-    emit(&doc, &cfg.output)?;
+    emit(&doc, &cfg.output, doc::render_table)?;
     if let Some(out) = &cfg.report {
-        let reader = crate::report::score::PredReader {
+        let reader = PredReader {
             file: pairing.pred_file,
             decision,
             tensor: opts.tensor.clone(),
         };
-        let per_image =
-            crate::report::score::PerImage::from_rows(&scan.rows, prep.map, &prep.dataset, reader);
-        crate::report::run::score_report(out, &doc, Ok(&per_image), REPORT_WORST)?;
-        note(
-            cfg.quiet,
-            &format!(
-                "wrote the report `{}`",
-                out.join(crate::report::INDEX).display()
-            ),
-        );
+        let per_image = PerImage::from_rows(&scan.rows, prep.map, &prep.dataset, reader);
+        score_report(out, &doc, Ok(&per_image), WORST)?;
+        console.note(&format!(
+            "wrote the report `{}`",
+            out.join(crate::report::INDEX).display()
+        ));
     }
     Ok(if doc.complete() { 0 } else { 1 })
 }
 
-/// Lists pairing problems and skipped pairs on stderr, and the warnings
-/// unless `no_warnings`.
-fn report_problems(doc: &ScoreDoc, no_warnings: bool) {
+/// Lists skipped pairs (always), pairing problems, and the warnings
+/// unless the table (which holds them) is shown.
+fn report_problems(doc: &ScoreDoc, console: &Console, table_shown: bool) {
     let f = &doc.files;
     for k in &f.skipped {
-        eprintln!("maskprep: skipped: {}", k.reason);
+        console.skipped(&k.pred, &k.reason);
     }
     for z in &f.size_mismatches {
-        eprintln!(
-            "maskprep: skipped: prediction `{}` is {} but truth `{}` is {}",
-            z.pred, z.pred_size, z.truth, z.truth_size
+        console.skipped(
+            &z.pred,
+            &format!(
+                "prediction is {} but truth `{}` is {}",
+                z.pred_size, z.truth, z.truth_size
+            ),
         );
     }
     for m in &f.missing_predictions {
-        eprintln!("maskprep: truth without prediction: `{m}`");
+        console.problem(&format!("truth without prediction: `{m}`"));
     }
     for e in &f.extra_predictions {
-        eprintln!("maskprep: prediction without truth: `{e}`");
+        console.problem(&format!("prediction without truth: `{e}`"));
     }
-    if !no_warnings {
+    if !table_shown {
         for w in &doc.warnings {
-            eprintln!("maskprep: warning: {w}");
-        }
-    }
-}
-
-fn emit(doc: &ScoreDoc, out: &Output) -> anyhow::Result<()> {
-    let text = if out.json {
-        let mut s = serde_json::to_string_pretty(doc).context("cannot serialise the scores")?;
-        s.push('\n');
-        s
-    } else {
-        doc::render_table(doc)
-    };
-    match &out.path {
-        Some(p) => write_bytes(p, text.as_bytes()),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
-            Ok(())
+            console.warn(w);
         }
     }
 }

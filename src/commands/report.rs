@@ -1,51 +1,27 @@
-//! The `maskprep report` command, and the entry points that `stats --report`
-//! (and `score --report`) call: input → report files → folder, with
-//! context at each step (anyhow).
+//! `maskprep report`, and the report writers that `stats --report`,
+//! `score --report` and pipelines call: numbers → report files → folder.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
-use super::stats::{self as stats_report_mod, Input, Origin};
-use super::{check_output, score, write_folder};
-use crate::app::{StatsConfig, compute_stats};
-use crate::output::Output;
-use crate::score::doc::ScoreDoc;
+use super::stats::exit_code;
+use crate::cli::{ReportConfig, ReportInput};
+use crate::output::Console;
+use crate::report::stats::{Input, Origin};
+use crate::report::{self, INDEX, check_output, write_folder};
+use crate::score::doc::{ScoreDoc, parse_score};
+use crate::score::replay::{self, PerImage};
+use crate::stats::collect::{Collected, Request, collect};
 use crate::stats::doc::StatsDoc;
 use crate::stats::merge::read_stats;
 use crate::stats::scan::ImageRow;
 use crate::weights::Options;
-use crate::weights::run::weights_doc;
-
-/// What the report is made from.
-#[derive(Debug, Clone)]
-pub enum ReportInput {
-    /// Scan a dataset (label map detected when `None`).
-    Scan {
-        dir: PathBuf,
-        labels: Option<String>,
-        strict: bool,
-    },
-    /// A stats JSON (`maskprep stats --json`, `maskprep merge`).
-    Stats(PathBuf),
-    /// A score JSON (`maskprep score --json`).
-    Score(PathBuf),
-}
-
-#[derive(Debug, Clone)]
-pub struct ReportConfig {
-    pub input: ReportInput,
-    /// The report folder.
-    pub output: PathBuf,
-    /// Rare-class threshold of a scan.
-    pub rare_below: f64,
-    /// Lowest-scoring images shown with thumbnails.
-    pub worst: usize,
-    pub quiet: bool,
-}
+use crate::weights::doc::weights_doc;
 
 /// Runs `maskprep report`; exit code 1 when masks were skipped.
 pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
+    let console = Console::new(cfg.quiet);
     check_output(&cfg.output)?;
     let code = match &cfg.input {
         ReportInput::Scan {
@@ -53,27 +29,20 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
             labels,
             strict,
         } => {
-            let stats_cfg = StatsConfig {
-                dir: dir.clone(),
-                labels: labels.clone(),
-                output: Output {
-                    json: false,
-                    path: None,
-                },
-                per_image: None,
-                rare_below: cfg.rare_below,
+            let request = Request {
+                dir,
+                labels: labels.as_deref(),
                 partition: None,
+                rare_below: cfg.rare_below,
                 strict: *strict,
-                quiet: cfg.quiet,
-                // Asks the scan for per-image rows; written below.
-                report: Some(cfg.output.clone()),
+                per_image: true,
             };
-            let (doc, rows, _) = compute_stats(&stats_cfg)?;
+            let Collected { doc, rows, .. } = collect(&request, &console)?;
             for b in &doc.files.bad {
-                eprintln!("maskprep: skipped `{}`: {}", b.path, b.reason);
+                console.skipped(&b.path, &b.reason);
             }
             stats_report(&cfg.output, &doc, Some(&rows), None)?;
-            if doc.complete() { 0 } else { 1 }
+            exit_code(&doc)
         }
         ReportInput::Stats(path) => {
             let doc = read_stats(path)
@@ -91,12 +60,10 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
                     path.display()
                 )
             })?;
-            let doc = score::parse(value).with_context(context)?;
-            let per_image = score::rescore(&doc, path.parent());
-            if let Err(why) = &per_image
-                && !cfg.quiet
-            {
-                eprintln!("maskprep: note: no per-image section: {why}");
+            let doc = parse_score(value).with_context(context)?;
+            let per_image = replay::rescore(&doc, path.parent());
+            if let Err(why) = &per_image {
+                console.note(&format!("note: no per-image section: {why}"));
             }
             score_report(
                 &cfg.output,
@@ -108,12 +75,10 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
             0
         }
     };
-    if !cfg.quiet {
-        eprintln!(
-            "maskprep: wrote the report `{}`",
-            cfg.output.join(super::INDEX).display()
-        );
-    }
+    console.note(&format!(
+        "wrote the report `{}`",
+        cfg.output.join(INDEX).display()
+    ));
     Ok(code)
 }
 
@@ -136,7 +101,7 @@ pub fn stats_report(
         Some(p) => Origin::File(p.display().to_string()),
         None => Origin::Scan,
     };
-    let files = stats_report_mod::build(&Input {
+    let files = report::stats::build(&Input {
         stats: doc,
         weights: &weights,
         rows,
@@ -152,11 +117,13 @@ pub fn stats_report(
 pub fn score_report(
     out: &Path,
     doc: &ScoreDoc,
-    per_image: Result<&score::PerImage, &str>,
+    per_image: Result<&PerImage, &str>,
     worst: usize,
 ) -> anyhow::Result<()> {
     let context = || format!("cannot write the report `{}`", out.display());
-    let files = score::build(doc, per_image, worst).with_context(context)?;
+    let shown = per_image.ok().map(|pi| replay::shown(pi, worst));
+    let with_planes = per_image.map(|pi| (pi, shown.as_deref().unwrap_or_default()));
+    let files = report::score::build(doc, with_planes).with_context(context)?;
     write_folder(out, &files).with_context(context)?;
     Ok(())
 }

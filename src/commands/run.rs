@@ -1,0 +1,286 @@
+//! `maskprep run PIPELINE.toml` and `maskprep merge-run`: the declared
+//! stages over one pass of the data, whole or as one partition, and the
+//! merge of partition runs. The schema and its checks live in
+//! [`crate::pipeline`]; this file runs it.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::report::stats_report;
+use super::stats::{exit_code, report_problems};
+use crate::cli::{MergeRunConfig, RunConfig, ScoreConfig};
+use crate::output::{Console, Output, emit, write_bytes};
+use crate::pipeline::{
+    PARTS_DIR, PIPELINE_FILE, Pipeline, REPORT_DIR, SCORE_FILE, SCORE_REPORT_DIR, SHARDS_DIR,
+    STATS_FILE, ScoreStage, ShardsStage, WEIGHTS_DIR, load,
+};
+use crate::shards::{self, Format, Geometry, ShardsConfig, SplitArg};
+use crate::source::Partition;
+use crate::stats::collect::{Collected, Request, collect};
+use crate::stats::doc::{Files, Meta, StatsDoc, render_table};
+use crate::stats::merge::{merge_docs, read_stats};
+use crate::stats::per_image;
+use crate::weights::doc::{weights_doc, write_files};
+
+/// Runs a pipeline (or one partition of it); returns the exit code.
+pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
+    let console = Console::new(cfg.quiet);
+    let path = &cfg.pipeline;
+    let mut p = load(path)?;
+    if let Some(o) = &cfg.output {
+        p.output.dir = o.clone();
+    }
+    let part = cfg.partition.filter(|p| p.count > 1);
+    let out = match part {
+        Some(pt) => p
+            .output
+            .dir
+            .join(PARTS_DIR)
+            .join(format!("{}-of-{}", pt.index, pt.count)),
+        None => p.output.dir.clone(),
+    };
+    if part.is_some() {
+        // The part carries its pipeline, so `merge-run` applies the same stages.
+        let text = std::fs::read(path)
+            .with_context(|| format!("cannot read pipeline `{}`", path.display()))?;
+        write_bytes(&out.join(PIPELINE_FILE), &text)?;
+    }
+    let mut code = 0;
+    if let Some(sc) = &p.score {
+        if part.is_some() {
+            bail!("[score] does not take `--partition`; run the score stage without it");
+        }
+        code = code.max(score(&p, sc, &out, cfg.quiet)?);
+    }
+    let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
+    if !counts_stages {
+        return Ok(code);
+    }
+    let mut rows = None;
+    let stats = match &p.shards {
+        Some(sh) => stats_from_shards(&p, sh, &out, part, &console)?,
+        None => {
+            let per_image = p
+                .stats
+                .as_ref()
+                .and_then(|s| s.per_image.as_ref())
+                .map(|f| out.join(f));
+            let request = Request {
+                dir: &p.source.dir,
+                labels: p.source.labels.as_deref(),
+                partition: part,
+                rare_below: p.rare_below(),
+                strict: p.stats.as_ref().is_some_and(|s| s.strict),
+                per_image: per_image.is_some() || p.report.is_some(),
+            };
+            let Collected {
+                doc,
+                rows: scanned,
+                map,
+            } = collect(&request, &console)?;
+            if let Some(path) = &per_image {
+                per_image::write(path, &scanned, map.classes())?;
+            }
+            rows = Some(scanned);
+            doc
+        }
+    };
+    report_problems(&stats, &console);
+    write_stats(&stats, &out, &console)?;
+    if part.is_none() {
+        finish(Some(&p), &stats, rows.as_deref(), &out, &console)?;
+        console.note(&format!("verdict: {}", stats.verdict.reason));
+    }
+    Ok(code.max(exit_code(&stats)))
+}
+
+/// Runs the score stage into `OUT/score.json`.
+fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Result<u8> {
+    let cfg = ScoreConfig {
+        truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
+        pred: sc.pred.clone(),
+        labels: p.source.labels.clone(),
+        pred_kind: sc.pred_kind,
+        threshold: sc.threshold,
+        argmax: sc.argmax,
+        tensor: sc.tensor.clone(),
+        empty_as: sc.empty_as,
+        backend: sc.backend,
+        output: Output {
+            json: true,
+            path: Some(out.join(SCORE_FILE)),
+        },
+        per_image: sc.per_image.as_ref().map(|f| out.join(f)),
+        strict: sc.strict,
+        quiet,
+        report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
+        gpu: Default::default(),
+    };
+    let code = super::score::run(&cfg).context("cannot run the score stage")?;
+    Console::new(quiet).note(&format!("wrote `{}`", out.join(SCORE_FILE).display()));
+    Ok(code)
+}
+
+/// Writes `OUT/stats.json` (always: parts need it to merge).
+fn write_stats(stats: &StatsDoc, out: &Path, console: &Console) -> anyhow::Result<()> {
+    let path = out.join(STATS_FILE);
+    let to = Output {
+        json: true,
+        path: Some(path.clone()),
+    };
+    emit(stats, &to, render_table)?;
+    console.note(&format!("wrote `{}`", path.display()));
+    Ok(())
+}
+
+/// The outputs of a whole run beside the stats: the report and the weights.
+fn finish(
+    p: Option<&Pipeline>,
+    stats: &StatsDoc,
+    rows: Option<&[crate::stats::scan::ImageRow]>,
+    out: &Path,
+    console: &Console,
+) -> anyhow::Result<()> {
+    if let Some(w) = p.and_then(|p| p.weights.as_ref()) {
+        let doc = weights_doc(stats, None, &w.options())
+            .context("cannot compute the pipeline's weights")?;
+        let dir = out.join(WEIGHTS_DIR);
+        write_files(&doc, &dir, w.npy)?;
+        console.note(&format!("wrote weights in `{}`", dir.display()));
+    }
+    if p.is_some_and(|p| p.report.is_some()) {
+        let dir = out.join(REPORT_DIR);
+        stats_report(&dir, stats, rows, None)?;
+        console.note(&format!("wrote the report `{}`", dir.display()));
+    }
+    Ok(())
+}
+
+/// Writes the shards and returns the stats of what they hold, from the
+/// shard writer's own exact counts (each mask decoded once).
+fn stats_from_shards(
+    p: &Pipeline,
+    sh: &ShardsStage,
+    out: &Path,
+    part: Option<Partition>,
+    console: &Console,
+) -> anyhow::Result<StatsDoc> {
+    let geometry = match (sh.size, sh.tile) {
+        (Some(d), _) => Geometry::Resize(d),
+        (None, Some(d)) => Geometry::Tile(d),
+        (None, None) => Geometry::Native,
+    };
+    let cfg = ShardsConfig {
+        dir: p.source.dir.clone(),
+        labels: p.source.labels.clone(),
+        out: out.join(SHARDS_DIR),
+        format: sh.format.unwrap_or(Format::Webdataset),
+        shard_bytes: sh.shard_size.map(|s| s.0),
+        shard_samples: sh.samples_per_shard,
+        geometry,
+        splits: sh
+            .split
+            .iter()
+            .map(|(name, &fraction)| SplitArg {
+                name: name.clone(),
+                fraction,
+            })
+            .collect(),
+        seed: sh.seed,
+        stratify: sh.stratify,
+        shuffle: sh.shuffle,
+        strict: sh.strict,
+        quiet: console.quiet,
+        command: std::env::args().collect(),
+        partition: part.unwrap_or(Partition::WHOLE),
+    };
+    let written = shards::write::run(&cfg).with_context(|| {
+        format!(
+            "cannot write shards of `{}` to `{}`",
+            cfg.dir.display(),
+            cfg.out.display()
+        )
+    })?;
+    let m = &written.manifest;
+    console.note(&format!(
+        "wrote {} shards in `{}`",
+        m.splits.values().map(|s| s.shards.len()).sum::<usize>(),
+        cfg.out.display()
+    ));
+    let meta = Meta {
+        dataset: p.source.dir.display().to_string(),
+        partition: part,
+        labels: m.labels.clone(),
+        labels_origin: m.labels_origin.clone(),
+        rare_below: p.rare_below(),
+    };
+    let files = Files {
+        masks_found: written.masks_found,
+        ..Files::default()
+    };
+    Ok(StatsDoc::new(meta, &written.counts, files, &written.map))
+}
+
+/// `maskprep merge-run PARTS -o OUT`: combines partition runs of a pipeline.
+pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
+    let console = Console::new(cfg.quiet);
+    let (parts_dir, out) = (&cfg.parts, &cfg.output);
+    let mut parts: Vec<(Partition, PathBuf)> = Vec::new();
+    let entries = std::fs::read_dir(parts_dir)
+        .with_context(|| format!("cannot list parts in `{}`", parts_dir.display()))?;
+    for e in entries {
+        let path = e?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(part) = name
+            .split_once("-of-")
+            .and_then(|(i, n)| format!("{i}/{n}").parse::<Partition>().ok())
+        {
+            parts.push((part, path));
+        }
+    }
+    parts.sort_by_key(|(p, _)| p.index);
+    if parts.is_empty() {
+        bail!(
+            "no parts (`I-of-N` folders) in `{}`; expected the `parts/` folder of `maskprep run --partition` runs",
+            parts_dir.display()
+        );
+    }
+    let docs = parts
+        .iter()
+        .map(|(_, d)| {
+            let p = d.join(STATS_FILE);
+            read_stats(&p).map(|doc| (p, doc))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let stats = merge_docs(&docs).context("cannot merge the parts' stats")?;
+    let shard_parts: Vec<PathBuf> = parts
+        .iter()
+        .map(|(_, d)| d.join(SHARDS_DIR))
+        .filter(|d| d.join(shards::INDEX).is_file())
+        .collect();
+    if !shard_parts.is_empty() {
+        if shard_parts.len() != parts.len() {
+            bail!("only some parts have shards; expected every part to have run the same stages");
+        }
+        let m = shards::merge::merge_parts(
+            &shard_parts,
+            &out.join(SHARDS_DIR),
+            std::env::args().collect(),
+        )?;
+        console.note(&format!(
+            "merged {} shards into `{}`",
+            m.splits.values().map(|s| s.shards.len()).sum::<usize>(),
+            out.join(SHARDS_DIR).display()
+        ));
+    }
+    let first_copy = parts[0].1.join(PIPELINE_FILE);
+    let p = match &cfg.pipeline {
+        Some(path) => Some(load(path)?),
+        None if first_copy.is_file() => Some(load(&first_copy)?),
+        None => None,
+    };
+    write_stats(&stats, out, &console)?;
+    finish(p.as_ref(), &stats, None, out, &console)?;
+    Ok(exit_code(&stats))
+}
