@@ -872,7 +872,7 @@ pub struct ReportArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Flag classes below this fraction of valid pixels as rare (DIR;
-    /// default 0.01; a stats file keeps its own).
+    /// default 0.01, as for `stats`; a stats file keeps its own).
     #[arg(long, value_name = "FRACTION", conflicts_with_all = ["stats", "score"])]
     pub rare_below: Option<f64>,
     /// How many of the lowest-scoring images to show with thumbnails.

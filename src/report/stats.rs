@@ -65,14 +65,38 @@ pub fn fraction_bins(rows: &[ImageRow], classes: usize) -> (Vec<Vec<u64>>, u64) 
     (bins, no_valid)
 }
 
-/// Builds every file of the report.
+/// Builds every file of the report: the page, section by section, and the
+/// documents behind it.
 pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
     let s = input.stats;
     let w = input.weights;
-    let names: Vec<String> = s.classes.iter().map(|c| c.name.clone()).collect();
     let mut files = Files::default();
     let mut page = Page::new(&format!("maskprep report: {}", s.meta.dataset));
+    header(&mut page, input)?;
+    verdict(&mut page, input)?;
+    warnings(&mut page, input)?;
+    weights(&mut page, input)?;
+    classes(&mut page, &mut files, input)?;
+    degree(&mut page, &mut files, input)?;
+    cooccurrence(&mut page, &mut files, input)?;
+    per_image(&mut page, &mut files, input)?;
+    sizes(&mut page, &mut files, input)?;
+    files_section(&mut page, input)?;
+    let stats_json = {
+        let mut t = serde_json::to_string_pretty(s).unwrap_or_default();
+        t.push('\n');
+        t
+    };
+    files.add(INDEX, page.finish().into_bytes());
+    files.add("stats.json", stats_json.into_bytes());
+    files.add(wdoc::JSON_FILE, w.to_json().into_bytes());
+    files.add(wdoc::SAFETENSORS_FILE, w.safetensors());
+    Ok(files)
+}
 
+/// Title, provenance line and navigation.
+fn header(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
     page.h1(&format!(
         "Label report: <code>{}</code>",
         esc(&s.meta.dataset)
@@ -106,8 +130,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
          <a href=\"#cooccurrence\">co-occurrence</a><a href=\"#per-image\">per image</a>\
          <a href=\"#sizes\">sizes</a><a href=\"#files\">files</a></nav>",
     );
+    Ok(())
+}
 
-    // Verdict and advice.
+/// Verdict and advice.
+fn verdict(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let w = input.weights;
     page.h2("verdict", "Verdict and loss");
     let bad = s.verdict.kind == "empty";
     page.raw(&format!(
@@ -142,8 +171,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
         ]));
     }
     page.table(&["", "advice"], &advice);
+    Ok(())
+}
 
-    // Warnings: rare classes, undeclared colours, skipped files.
+/// Warnings: rare classes, undeclared colours, skipped files.
+fn warnings(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let w = input.weights;
     let mut warns: Vec<String> = s.warnings.clone();
     for wm in &w.warnings {
         if !warns.contains(wm) {
@@ -185,8 +219,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
             &rows,
         );
     }
+    Ok(())
+}
 
-    // Weights.
+/// Weights.
+fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let w = input.weights;
     page.h2("weights", "Loss weights");
     page.p(&format!(
         "<code>pos_weight</code> = (N − n<sub>c</sub>) / n<sub>c</sub>, shaped {} for \
@@ -269,8 +308,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
     page.raw("</ul></details>");
     page.h3("PyTorch");
     page.code(&snippet(w));
+    Ok(())
+}
 
-    // Class frequency.
+/// Class frequency.
+fn classes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let names: Vec<String> = s.classes.iter().map(|c| c.name.clone()).collect();
     page.h2("classes", "Class pixels");
     let values: Vec<f64> = s.classes.iter().map(|c| c.frequency * 100.0).collect();
     let flagged: Vec<bool> = s.classes.iter().map(|c| c.rare).collect();
@@ -395,8 +439,12 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
         "How many masks hold at least one pixel of each class (the numbers are in the table above).",
     );
     files.add(plot.file, plot.png);
+    Ok(())
+}
 
-    // Labels per pixel.
+/// Labels per pixel.
+fn degree(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
     page.h2("degree", "Labels per pixel");
     let d = &s.label_degree;
     let degree = [d.zero, d.one, d.two, d.three_plus];
@@ -443,8 +491,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
         "Labelled pixels carrying 2+ classes: {}.",
         esc(&percent(s.verdict.multi_label_fraction))
     ));
+    Ok(())
+}
 
-    // Co-occurrence.
+/// Co-occurrence.
+fn cooccurrence(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let names: Vec<String> = s.classes.iter().map(|c| c.name.clone()).collect();
     page.h2("cooccurrence", "Class co-occurrence");
     let plot = plots::heatmap(&Heatmap {
         file: "cooccurrence.png",
@@ -464,9 +517,14 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
         "Pixels carrying both classes (colour on a log scale); off-diagonal cells are overlaps, which only multi-label masks have.",
     );
     files.add(plot.file, plot.png);
-    matrix_table(&mut page, &names, &names, &s.cooccurrence);
+    matrix_table(page, &names, &names, &s.cooccurrence);
+    Ok(())
+}
 
-    // Per image.
+/// Per image.
+fn per_image(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let names: Vec<String> = s.classes.iter().map(|c| c.name.clone()).collect();
     page.h2("per-image", "Per-image class fraction");
     match input.rows {
         Some(rows) => {
@@ -490,7 +548,7 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
                 "For each class, how many masks give it no pixel, under 1%, 1–5% … of their valid pixels. A class that is rare overall may still fill a few masks.",
             );
             files.add(plot.file, plot.png);
-            matrix_table(&mut page, &names, &cols, &bins);
+            matrix_table(page, &names, &cols, &bins);
             if no_valid > 0 {
                 page.note(&format!(
                     "{no_valid} mask(s) have no valid pixel and are left out."
@@ -509,8 +567,13 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
             ));
         }
     }
+    Ok(())
+}
 
-    // Sizes.
+/// Sizes.
+fn sizes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
+    let masks = s.files.masks_read;
     page.h2("sizes", "Mask sizes");
     let mut sizes: Vec<(String, u64)> = s
         .image_sizes
@@ -571,8 +634,12 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
         .map(|(f, n)| Row::new(vec![Cell::text(format!("{f:?}")), Cell::num(n)]))
         .collect();
     page.table(&["mask format", "masks"], &formats);
+    Ok(())
+}
 
-    // Files.
+/// Files.
+fn files_section(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
+    let s = input.stats;
     page.h2("files", "Files");
     let f = &s.files;
     page.p(&format!(
@@ -608,17 +675,7 @@ pub fn build(input: &Input<'_>) -> Result<Files, ReportError> {
     } else {
         page.warnings("File problems", &problems);
     }
-
-    let stats_json = {
-        let mut t = serde_json::to_string_pretty(s).unwrap_or_default();
-        t.push('\n');
-        t
-    };
-    files.add(INDEX, page.finish().into_bytes());
-    files.add("stats.json", stats_json.into_bytes());
-    files.add(wdoc::JSON_FILE, w.to_json().into_bytes());
-    files.add(wdoc::SAFETENSORS_FILE, w.safetensors());
-    Ok(files)
+    Ok(())
 }
 
 /// The Python block of the weights README, loading the file beside the page.

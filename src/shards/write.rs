@@ -10,7 +10,7 @@
 //! digest equals the new plan's and the file has the recorded size.
 
 use std::cell::RefCell;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -24,14 +24,12 @@ use super::plan::{self, Plan, ShardPlan, StrictStop};
 use super::{ABORT_ENV, FORMAT, Format, INDEX, MASK_LAYOUT, STATE_DIR, ShardsConfig, hex, wds};
 use crate::dataset::{Prepared, prepare};
 use crate::labels::LabelMap;
-use crate::output::{write_atomic, write_bytes};
+use crate::output::{Console, write_atomic, write_bytes};
 use crate::stats::doc::{Files, Meta, StatsDoc};
-use crate::stats::{BadFile, Counts};
+use crate::stats::{BadFile, Counts, RARE_BELOW};
 use crate::tensors::{TensorOut, safetensors_bytes};
 
 const RECORD_FORMAT: &str = "maskprep-shard-record/1";
-/// Rare-class threshold of the per-split stats documents.
-const RARE_BELOW: f64 = 0.01;
 
 /// What a run produced.
 #[derive(Debug)]
@@ -72,10 +70,8 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
             cfg.dir.display()
         );
     }
-    if let Some(why) = &prep.why
-        && !cfg.quiet
-    {
-        eprintln!("maskprep: labels: {why}");
+    if let Some(why) = &prep.why {
+        Console::new(cfg.quiet).note(&format!("labels: {why}"));
     }
     let out = &cfg.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
@@ -98,7 +94,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     };
     let bar = crate::output::progress(
         plan.sources.len() as u64,
-        !cfg.quiet && std::io::stderr().is_terminal(),
+        Console::new(cfg.quiet).progress(),
     );
     let mut abort = Abort(std::env::var(ABORT_ENV).ok().and_then(|v| v.parse().ok()));
     let c = prep.map.num_classes();
