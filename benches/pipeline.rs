@@ -68,7 +68,13 @@ fn main() {
 
         let _ = std::fs::remove_dir_all(scratch.join("run"));
         let t = Instant::now();
-        let code = maskprep::pipeline::run(&pipeline, None, None, true).expect("run");
+        let run = maskprep::cli::Command::Run(maskprep::cli::RunConfig {
+            pipeline: pipeline.clone(),
+            partition: None,
+            output: None,
+            quiet: true,
+        });
+        let code = maskprep::commands::execute(run).expect("run");
         run_t.push(t.elapsed().as_secs_f64());
         assert_eq!(code, 0);
     }

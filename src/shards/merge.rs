@@ -11,8 +11,7 @@ use super::manifest::{self, Manifest, ShardEntry, SplitEntry};
 use super::{FORMAT, INDEX};
 use crate::labels::LabelMap;
 use crate::output::write_bytes;
-use crate::stats::Counts;
-use crate::stats::doc::{Files, StatsDoc};
+use crate::stats::{self, doc::StatsDoc};
 
 /// Reads `dir/index.json`.
 pub fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
@@ -68,14 +67,11 @@ pub fn merge_parts(
     let mut all_counts = Vec::new();
     for (name, entry0) in &first.splits {
         let mut shards = Vec::new();
-        let mut counts = Counts::new(map.num_classes());
-        let (mut pairs, mut samples, mut found) = (0, 0, 0);
+        let (mut pairs, mut samples) = (0, 0);
         for (dir, m) in parts.iter().zip(&manifests) {
             let e = &m.splits[name];
             pairs += e.pairs;
             samples += e.samples;
-            found += e.stats.files.masks_found;
-            counts += e.stats.counts();
             for s in &e.shards {
                 let dst_name = format!("{name}/{name}-{:06}.{ext}", shards.len());
                 move_shard(&dir.join(&s.name), &out.join(&dst_name), s)?;
@@ -85,12 +81,12 @@ pub fn merge_parts(
                 });
             }
         }
+        let (counts, files) = stats::merge::sum(
+            map.num_classes(),
+            manifests.iter().map(|m| &m.splits[name].stats),
+        );
         let mut meta = entry0.stats.meta.clone();
         meta.partition = None;
-        let files = Files {
-            masks_found: found,
-            ..Files::default()
-        };
         all_counts.push(counts.clone());
         splits.insert(
             name.clone(),

@@ -102,10 +102,30 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
             );
         }
     }
-    let mut counts = Counts::new(spec.classes.len());
-    let mut files = Files::default();
+    let (counts, files) = sum(spec.classes.len(), docs.iter().map(|(_, d)| d));
     let mut datasets: Vec<String> = Vec::new();
     for (_, d) in docs {
+        if !datasets.contains(&d.meta.dataset) {
+            datasets.push(d.meta.dataset.clone());
+        }
+    }
+    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    let meta = Meta {
+        dataset: datasets.join(" + "),
+        partition: None,
+        labels: spec.clone(),
+        labels_origin: first.meta.labels_origin.clone(),
+        rare_below: first.meta.rare_below,
+    };
+    Ok(StatsDoc::new(meta, &counts, files, &map))
+}
+
+/// Sums the counts and file lists of documents with `classes` classes
+/// (exact integer sums; lists sorted): the one way partial results add up.
+pub fn sum<'a>(classes: usize, docs: impl IntoIterator<Item = &'a StatsDoc>) -> (Counts, Files) {
+    let mut counts = Counts::new(classes);
+    let mut files = Files::default();
+    for d in docs {
         counts += d.counts();
         files.masks_found += d.files.masks_found;
         files
@@ -117,20 +137,9 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
         files
             .size_mismatches
             .extend(d.files.size_mismatches.iter().cloned());
-        if !datasets.contains(&d.meta.dataset) {
-            datasets.push(d.meta.dataset.clone());
-        }
     }
     files.masks_without_images.sort();
     files.images_without_masks.sort();
     files.size_mismatches.sort();
-    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
-    let meta = Meta {
-        dataset: datasets.join(" + "),
-        partition: None,
-        labels: spec.clone(),
-        labels_origin: first.meta.labels_origin.clone(),
-        rare_below: first.meta.rare_below,
-    };
-    Ok(StatsDoc::new(meta, &counts, files, &map))
+    (counts, files)
 }
