@@ -209,6 +209,7 @@ fn main() {
         per_image: false,
         strict: true,
         progress: false,
+        sweep: None,
     };
     for decision in [Decision::Above(0.0), Decision::Argmax] {
         let mut t = [Vec::new(), Vec::new()];

@@ -66,6 +66,7 @@ fn main() {
         per_image: false,
         strict: true,
         progress: false,
+        sweep: None,
     };
     let mut decode_t = Vec::new();
     let mut score_t = Vec::new();

@@ -134,6 +134,18 @@ pub struct ScoreConfig {
     pub quiet: bool,
     /// Also write the HTML report into this folder.
     pub report: Option<PathBuf>,
+    /// Sweep thresholds (float predictions).
+    pub sweep: Option<SweepConfig>,
+}
+
+/// `score --sweep`: which probability levels, and where the thresholds go.
+#[derive(Debug, Clone)]
+pub struct SweepConfig {
+    /// `--thresholds`; `None`: `bins + 1` uniform levels.
+    pub levels: Option<Vec<f64>>,
+    pub bins: usize,
+    /// Folder for `thresholds.json` and `thresholds.safetensors`.
+    pub out: PathBuf,
 }
 
 /// `maskprep shards verify DIR`.
@@ -721,6 +733,29 @@ pub struct ScoreArgs {
     /// of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Sweep thresholds (float predictions): count TP/FP/FN/TN of every
+    /// class at 101 probability levels 0.00..1.00 (their logits for logits)
+    /// in the same pass, and pick per class the threshold maximising IoU
+    /// and the one maximising F1/Dice. Writes `thresholds.json` and
+    /// `thresholds.safetensors` (float32 `[C]` and `[C,1,1]`) to load at
+    /// inference.
+    #[arg(long)]
+    pub sweep: bool,
+    /// The sweep's probability levels, comma-separated (implies `--sweep`).
+    #[arg(
+        long,
+        value_name = "P,P,...",
+        value_delimiter = ',',
+        conflicts_with = "sweep_bins"
+    )]
+    pub thresholds: Vec<f64>,
+    /// Sweep N+1 uniform levels 0..1 instead of 101 (implies `--sweep`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65534))]
+    pub sweep_bins: Option<u32>,
+    /// Folder for `thresholds.json` and `thresholds.safetensors` (default:
+    /// beside `-o FILE`, else the working folder).
+    #[arg(long, value_name = "DIR")]
+    pub sweep_out: Option<PathBuf>,
     /// Also write the HTML report (per-class and per-image plots, the worst
     /// images side by side) into this folder, from the same pass.
     #[arg(long, value_name = "DIR")]
@@ -816,7 +851,27 @@ impl Cli {
                         "`--threshold {t}` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities"
                     ));
                 }
+                let sweeping = a.sweep || !a.thresholds.is_empty() || a.sweep_bins.is_some();
+                if sweeping && a.argmax {
+                    return Command::Invalid(
+                        "`--sweep` thresholds each class on its own; it does not combine with `--argmax`".into(),
+                    );
+                }
+                let sweep = sweeping.then(|| SweepConfig {
+                    levels: (!a.thresholds.is_empty()).then(|| a.thresholds.clone()),
+                    bins: a
+                        .sweep_bins
+                        .map_or(crate::score::sweep::DEFAULT_BINS, |n| n as usize),
+                    out: a.sweep_out.clone().unwrap_or_else(|| {
+                        a.output
+                            .as_ref()
+                            .and_then(|o| o.parent())
+                            .map(PathBuf::from)
+                            .unwrap_or_default()
+                    }),
+                });
                 Command::Score(ScoreConfig {
+                    sweep,
                     truth: a.truth,
                     pred: a.pred,
                     labels: a.labels,

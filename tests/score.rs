@@ -136,11 +136,12 @@ fn example_from_png_masks_matches_the_reference_tools() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(v["format"], "maskprep-score/1");
+    // Full precision in the JSON (a 0/0 IoU is null).
     assert_eq!(
         ious(&v),
         vec![
-            serde_json::json!(0.666667),
-            serde_json::json!(0.333333),
+            serde_json::json!(2.0 / 3.0),
+            serde_json::json!(1.0 / 3.0),
             Value::Null
         ]
     );
@@ -153,7 +154,7 @@ fn example_from_png_masks_matches_the_reference_tools() {
     assert_eq!(counts, vec![[4, 0, 2, 2], [1, 1, 1, 5], [0, 0, 0, 8]]);
     let s = &v["summary"];
     assert_eq!(s["miou"], 0.5);
-    assert_eq!(s["micro_iou"], 0.555556);
+    assert_eq!(s["micro_iou"], 5.0 / 9.0);
     assert_eq!(s["per_image_miou"], 0.4375);
     assert_eq!(s["empty_classes"], serde_json::json!(["ch2"]));
     assert_eq!(s["empty_image_classes"], 2);
@@ -237,8 +238,18 @@ fn empty_as_one_and_zero_change_the_means() {
     example(tmp.path());
     let (one, _) = score_json(tmp.path(), "pred_png", &["--empty-as", "one"]);
     let (zero, _) = score_json(tmp.path(), "pred_png", &["--empty-as", "zero"]);
-    assert_eq!(one["summary"]["miou"], 0.666667);
-    assert_eq!(zero["summary"]["miou"], 0.333333);
+    // Means are summed in fixed point (1e-12 units): exact to 12 decimals.
+    let close = |v: &Value, want: f64| (v.as_f64().unwrap() - want).abs() < 1e-12;
+    assert!(
+        close(&one["summary"]["miou"], 2.0 / 3.0),
+        "{}",
+        one["summary"]
+    );
+    assert!(
+        close(&zero["summary"]["miou"], 1.0 / 3.0),
+        "{}",
+        zero["summary"]
+    );
     assert_eq!(one["classes"][2]["iou"], 1.0);
     assert_eq!(zero["summary"]["empty_classes"], serde_json::json!(["ch2"]));
 }
@@ -537,4 +548,111 @@ fn numpy_agrees_on_every_count() {
             stdout(&check)
         );
     }
+}
+
+/// `--sweep`: the counts at every grid threshold equal a numpy recount at
+/// that threshold, the best thresholds equal a brute-force search, the
+/// threshold files hold them, and the bytes do not depend on the threads.
+#[test]
+fn sweep_counts_every_threshold_as_numpy_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_score.py");
+    let py = python();
+    let made = Command::new(&py)
+        .arg(&script)
+        .arg("gen")
+        .arg(d)
+        .output()
+        .expect("run python");
+    assert!(made.status.success(), "{}", stderr(&made));
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("rgb", "logits", &["--sweep"]),
+        (
+            "rgb",
+            "logits",
+            &["--thresholds", "0.2,0.5,0.9", "--threshold", "0.5"],
+        ),
+        (
+            "index",
+            "probs",
+            &["--pred-kind", "probs", "--sweep-bins", "7"],
+        ),
+    ];
+    for (i, (scene, pred, extra)) in cases.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for j in ["1", "2"] {
+            let out = d.join(format!("sweep-{i}-{j}"));
+            let json = out.join("score.json");
+            let rows = out.join("rows.csv");
+            let mut args = vec![
+                "-j".to_string(),
+                j.to_string(),
+                "score".to_string(),
+                "--truth".into(),
+                d.join(scene).join("truth").display().to_string(),
+                "--pred".into(),
+                d.join(scene).join(pred).display().to_string(),
+                "-l".into(),
+                d.join(scene).join("labels.toml").display().to_string(),
+                "-o".into(),
+                json.display().to_string(),
+                "--per-image".into(),
+                rows.display().to_string(),
+            ];
+            args.extend(extra.iter().map(|s| s.to_string()));
+            let o = bin().args(&args).output().unwrap();
+            assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains("thresholds.safetensors"),
+                "{}",
+                stderr(&o)
+            );
+            let check = Command::new(&py)
+                .arg(&script)
+                .arg("sweep")
+                .arg(&json)
+                .arg(&rows)
+                .arg(&out)
+                .output()
+                .expect("run python");
+            assert!(
+                check.status.success(),
+                "numpy disagrees for {args:?}:\n{}{}",
+                stdout(&check),
+                stderr(&check)
+            );
+            bytes.push([
+                std::fs::read(&json).unwrap(),
+                std::fs::read(out.join("thresholds.json")).unwrap(),
+                std::fs::read(out.join("thresholds.safetensors")).unwrap(),
+            ]);
+        }
+        assert!(
+            bytes[0] == bytes[1],
+            "case {i}: outputs differ between 1 and 2 threads"
+        );
+    }
+    // Mask predictions have no threshold to sweep; argmax thresholds none.
+    let o = bin()
+        .args(["score", "--truth"])
+        .arg(d.join("rgb/truth"))
+        .arg("--pred")
+        .arg(d.join("rgb/pred_png"))
+        .arg("-l")
+        .arg(d.join("rgb/labels.toml"))
+        .arg("--sweep")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`--sweep` needs float predictions"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "score", "--truth", "t", "--pred", "p", "--sweep", "--argmax",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--argmax"), "{}", stderr(&o));
 }

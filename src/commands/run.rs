@@ -116,6 +116,7 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
         quiet,
         report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
         gpu: Default::default(),
+        sweep: None,
     };
     let code = super::score::run(&cfg).context("cannot run the score stage")?;
     Console::new(quiet).note(&format!("wrote `{}`", out.join(SCORE_FILE).display()));

@@ -5,13 +5,14 @@
 use anyhow::{Context, bail};
 
 use super::report::score_report;
-use crate::cli::ScoreConfig;
+use crate::cli::{ScoreConfig, SweepConfig};
 use crate::dataset::prepare;
-use crate::output::{Console, emit};
+use crate::output::{Console, emit, write_bytes};
 use crate::score::doc::{self, Files, Meta, Prediction, ScoreDoc};
 use crate::score::pairs::{self, PredFile};
 use crate::score::replay::{PerImage, PredReader, WORST};
 use crate::score::scan::{self, ScanOptions};
+use crate::score::sweep::{self, Grid, SweepDoc};
 use crate::score::{Backend, Decision, PredKind, ScoreError, per_image, select};
 use crate::source::Partition;
 
@@ -73,6 +74,15 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     let pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let (kind, decision) = decide(cfg, pairing.pred_file).with_context(what)?;
     let float = pairing.pred_file != PredFile::Png;
+    let grid = match &cfg.sweep {
+        Some(_) if !float => bail!(
+            "`--sweep` needs float predictions (`.npy` or `.safetensors` scores); `{}` holds PNG \
+             masks, which have no threshold",
+            cfg.pred.display()
+        ),
+        Some(sw) => Some(sweep_grid(sw, kind).with_context(what)?),
+        None => None,
+    };
     // Masks: the joint histogram works per run of equal pixels, so `auto`
     // keeps them on the CPU; `--backend gpu` sends their planes to the GPU.
     let choice = match cfg.backend {
@@ -115,6 +125,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         per_image: cfg.per_image.is_some() || cfg.report.is_some(),
         strict: cfg.strict,
         progress: console.progress(),
+        sweep: grid.as_ref().map(|(g, _)| g.clone()),
     };
     let scan = scan::scan(&pairing.pairs, &prep.map, scorer.as_ref(), &opts)
         .map_err(|e| {
@@ -157,7 +168,16 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         backend,
         empty_as: cfg.empty_as,
     };
-    let doc = ScoreDoc::new(meta, &scan, files);
+    let mut doc = ScoreDoc::new(meta, &scan, files);
+    if let (Some((grid, described)), Some(counts)) = (&grid, &scan.sweep) {
+        doc.sweep = Some(SweepDoc::new(
+            grid,
+            described.clone(),
+            kind,
+            counts,
+            prep.map.classes(),
+        ));
+    }
     // Warnings are in the table; repeat them on stderr when it is not shown.
     let table_shown = !cfg.output.json && cfg.output.path.is_none();
     report_problems(&doc, &console, table_shown);
@@ -194,6 +214,17 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         per_image::write(path, &scan.rows, prep.map.classes())?;
     }
     emit(&doc, &cfg.output, doc::render_table)?;
+    if let (Some(sw), Some(sd), Decision::Above(default)) = (&cfg.sweep, &doc.sweep, decision) {
+        let json = sw.out.join(sweep::JSON_FILE);
+        write_bytes(&json, sd.thresholds_json(kind, default).as_bytes())?;
+        let st = sw.out.join(sweep::SAFETENSORS_FILE);
+        write_bytes(&st, &sd.thresholds_safetensors(kind, default))?;
+        console.note(&format!(
+            "wrote per-class thresholds `{}` and `{}`",
+            json.display(),
+            st.display()
+        ));
+    }
     if let Some(out) = &cfg.report {
         let reader = PredReader {
             file: pairing.pred_file,
@@ -237,4 +268,22 @@ fn report_problems(doc: &ScoreDoc, console: &Console, table_shown: bool) {
             console.warn(w);
         }
     }
+}
+
+/// The sweep's grid for predictions of `kind`, and how it is described.
+fn sweep_grid(sw: &SweepConfig, kind: PredKind) -> anyhow::Result<(Grid, String)> {
+    let grid = match &sw.levels {
+        Some(levels) => Grid::new(levels.clone(), kind)?,
+        None => Grid::uniform(sw.bins, kind)?,
+    };
+    let n = grid.levels.len();
+    let described = match &sw.levels {
+        Some(_) => format!("{n} probability levels given with `--thresholds`"),
+        None => format!("{n} probability levels 0..1 in steps of 1/{}", sw.bins),
+    };
+    let described = match kind {
+        PredKind::Logits => format!("{described}, compared with logits as logit(level)"),
+        _ => described,
+    };
+    Ok((grid, described))
 }

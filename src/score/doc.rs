@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::{self, Metrics, MetricsMean, fixed, show};
+use super::metrics::{self, Metrics, MetricsMean, show};
 use super::pairs::PredFile;
 use super::scan::{Scan, SizeMismatch, Skipped};
 use super::{ClassCounts, EmptyAs, PredKind};
@@ -89,7 +89,6 @@ pub struct ClassRow {
     #[serde(flatten)]
     pub metrics: Metrics,
     /// Mean over images of the class's per-image IoU (images where defined).
-    #[serde(serialize_with = "fixed")]
     pub per_image_iou: Option<f64>,
     /// Absent from truth and prediction in every image scored.
     pub empty: bool,
@@ -118,21 +117,16 @@ pub struct Reductions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Mean over classes of dataset-level IoU (`reductions.macro.iou`).
-    #[serde(serialize_with = "fixed")]
     pub miou: Option<f64>,
     /// Mean over classes of dataset-level accuracy, with TN.
-    #[serde(serialize_with = "fixed")]
     pub mean_accuracy: Option<f64>,
     /// See [`PIXEL_ACCURACY`].
-    #[serde(serialize_with = "fixed")]
     pub pixel_accuracy: Option<f64>,
     pub pixel_accuracy_convention: String,
     pub accuracy_convention: String,
     /// `reductions.per_image.iou`.
-    #[serde(serialize_with = "fixed")]
     pub per_image_miou: Option<f64>,
     /// `reductions.micro.iou`.
-    #[serde(serialize_with = "fixed")]
     pub micro_iou: Option<f64>,
     /// Classes absent from truth and prediction over the whole run.
     pub empty_classes: Vec<String>,
@@ -159,6 +153,9 @@ pub struct ScoreDoc {
     pub reductions: Reductions,
     pub summary: Summary,
     pub warnings: Vec<String>,
+    /// The threshold sweep (`--sweep`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<super::sweep::SweepDoc>,
 }
 
 /// Where the scores came from.
@@ -255,6 +252,7 @@ impl ScoreDoc {
             },
             summary,
             warnings,
+            sweep: None,
         }
     }
 
@@ -445,10 +443,48 @@ pub fn render_table(doc: &ScoreDoc) -> String {
     for k in &f.skipped {
         let _ = writeln!(s, "skipped: {}", k.reason);
     }
+    if let Some(sw) = &doc.sweep {
+        render_sweep(&mut s, doc, sw);
+    }
     for wmsg in &doc.warnings {
         let _ = writeln!(s, "warning: {wmsg}");
     }
     s
+}
+
+/// The sweep's table: per class the default threshold's IoU and the best
+/// IoU and Dice thresholds.
+fn render_sweep(s: &mut String, doc: &ScoreDoc, sw: &super::sweep::SweepDoc) {
+    let _ = writeln!(s, "\nthreshold sweep: {}; {}", sw.grid, sw.rule);
+    let width = sw
+        .classes
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        s,
+        "{:<width$}  {:>11}  {:>24}  {:>24}",
+        "class", "default IoU", "best IoU (level, thr.)", "best Dice (level, thr.)"
+    );
+    let pick = |p: &Option<super::sweep::Pick>, dice: bool| match p {
+        Some(p) => {
+            let v = if dice { p.metrics.dice } else { p.metrics.iou };
+            format!("{} ({:.2}, {})", show(v), p.level, p.threshold)
+        }
+        None => "undefined".to_string(),
+    };
+    for (c, row) in sw.classes.iter().zip(&doc.classes) {
+        let _ = writeln!(
+            s,
+            "{:<width$}  {:>11}  {:>24}  {:>24}",
+            c.name,
+            show(row.metrics.iou),
+            pick(&c.best_iou, false),
+            pick(&c.best_dice, true)
+        );
+    }
 }
 /// The score document is not one this version reads.
 #[derive(Debug, thiserror::Error)]

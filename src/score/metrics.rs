@@ -8,7 +8,7 @@
 
 use std::ops::AddAssign;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::{ClassCounts, Confusion, EmptyAs};
 
@@ -17,17 +17,10 @@ pub fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// Rounds to 6 decimals: the fixed precision of every derived float written.
+/// Rounds to 6 decimals: the precision of the per-image table's metrics
+/// (the JSON keeps full precision).
 pub fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
-}
-
-/// Serialises an optional float rounded to 6 decimals (null when undefined).
-pub fn fixed<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.serialize_f64(round6(*v)),
-        None => s.serialize_none(),
-    }
 }
 
 /// Formats an optional float for people: 4 decimals, or `undefined`.
@@ -40,20 +33,15 @@ pub fn show(v: Option<f64>) -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// TP / (TP + FP + FN) (Jaccard).
-    #[serde(serialize_with = "fixed")]
     pub iou: Option<f64>,
     /// 2 TP / (2 TP + FP + FN) (F1).
-    #[serde(serialize_with = "fixed")]
     pub dice: Option<f64>,
     /// TP / (TP + FP).
-    #[serde(serialize_with = "fixed")]
     pub precision: Option<f64>,
     /// TP / (TP + FN).
-    #[serde(serialize_with = "fixed")]
     pub recall: Option<f64>,
     /// (TP + TN) / (TP + FP + FN + TN): true negatives count, so a class
     /// absent from truth and prediction scores 1.
-    #[serde(serialize_with = "fixed")]
     pub accuracy: Option<f64>,
 }
 

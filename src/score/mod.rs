@@ -19,6 +19,7 @@ pub mod pairs;
 pub mod per_image;
 pub mod replay;
 pub mod scan;
+pub mod sweep;
 
 use std::ops::AddAssign;
 

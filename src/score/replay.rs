@@ -149,6 +149,7 @@ pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> 
         per_image: true,
         strict: false,
         progress: false,
+        sweep: None,
     };
     let scan = scan::scan(&pairing.pairs, &map, &CpuScorer, &opts).map_err(|e| e.to_string())?;
     if scan.rows.is_empty() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::cpu::{self, JointScratch, Tally};
 use super::metrics::{ImageMetrics, PerImage};
 use super::pairs::{Pair, PredFile};
+use super::sweep::{Grid, SweepCounts};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
 use crate::decode::{self, DecodeError, Frame, MaskFormat};
 use crate::labels::{LabelMap, Resolved};
@@ -60,14 +61,27 @@ pub struct Scan {
     pub rows: Vec<ImageRow>,
     pub size_mismatches: Vec<SizeMismatch>,
     pub skipped: Vec<Skipped>,
+    /// Counts at every threshold of the sweep grid (`opts.sweep`).
+    pub sweep: Option<SweepCounts>,
 }
 
 impl Scan {
-    fn new(classes: usize) -> Self {
+    fn new(classes: usize, opts: &ScanOptions) -> Self {
         Self {
             total: Confusion::new(classes),
             per_image: PerImage::new(classes),
+            sweep: opts
+                .sweep
+                .as_ref()
+                .map(|g| SweepCounts::new(classes, g.bins())),
             ..Self::default()
+        }
+    }
+
+    /// Adds an image to the sweep, when there is one.
+    fn sweep(&mut self, sample: &Sample<'_>, opts: &ScanOptions) {
+        if let (Some(k), Some(grid)) = (&mut self.sweep, &opts.sweep) {
+            k.add(grid, sample);
         }
     }
 
@@ -79,6 +93,9 @@ impl Scan {
         self.rows.extend(o.rows);
         self.size_mismatches.extend(o.size_mismatches);
         self.skipped.extend(o.skipped);
+        if let (Some(a), Some(b)) = (&mut self.sweep, &o.sweep) {
+            *a += b;
+        }
         self
     }
 
@@ -148,6 +165,8 @@ pub struct ScanOptions {
     /// Stop at the first pair that cannot be scored.
     pub strict: bool,
     pub progress: bool,
+    /// Also count every threshold of this grid (float predictions).
+    pub sweep: Option<Grid>,
 }
 
 /// Scores every pair: mask predictions by joint histogram, float
@@ -167,7 +186,7 @@ pub fn scan(
         pairs
             .par_iter()
             .try_fold(
-                || (Scan::new(c), MaskBuffers::default()),
+                || (Scan::new(c, opts), MaskBuffers::default()),
                 |(mut acc, mut buf), pair| {
                     match score_mask(pair, map, &mut buf) {
                         Ok((size, counts, tally)) => acc.add(pair, size, counts, tally, opts),
@@ -179,12 +198,12 @@ pub fn scan(
                 },
             )
             .map(|r| r.map(|(acc, _)| acc))
-            .try_reduce(|| Scan::new(c), |a, b| Ok(a.merge(b)))?
+            .try_reduce(|| Scan::new(c, opts), |a, b| Ok(a.merge(b)))?
     } else {
         pairs
             .par_chunks(scorer.batch_size().max(1))
             .try_fold(
-                || (Scan::new(c), Vec::<FloatImage>::new()),
+                || (Scan::new(c, opts), Vec::<FloatImage>::new()),
                 |(mut acc, mut bufs), chunk| {
                     bufs.resize_with(chunk.len(), FloatImage::default);
                     let mut ready = Vec::with_capacity(chunk.len());
@@ -196,6 +215,9 @@ pub fn scan(
                         }
                     }
                     let samples: Vec<Sample<'_>> = ready.iter().map(|(_, b)| b.sample(c)).collect();
+                    for sample in &samples {
+                        acc.sweep(sample, opts);
+                    }
                     let counts = if samples.is_empty() {
                         Vec::new()
                     } else {
@@ -219,7 +241,7 @@ pub fn scan(
                 },
             )
             .map(|r| r.map(|(acc, _)| acc))
-            .try_reduce(|| Scan::new(c), |a, b| Ok(a.merge(b)))?
+            .try_reduce(|| Scan::new(c, opts), |a, b| Ok(a.merge(b)))?
     };
     bar.finish_and_clear();
     scan.rows.sort_by(|a, b| a.key.cmp(&b.key));
@@ -286,7 +308,7 @@ fn scan_device(
                 backend: scorer.name(),
                 message: format!("cannot start the decoding thread: {e}"),
             })?;
-        let mut scan = Scan::new(c);
+        let mut scan = Scan::new(c, opts);
         for batch in rx {
             let mut ready = Vec::with_capacity(batch.len());
             for (i, r) in batch {
@@ -301,6 +323,11 @@ fn scan_device(
                 continue;
             }
             let samples: Vec<Sample<'_>> = ready.iter().map(|(_, b)| b.sample(c)).collect();
+            // The sweep is counted on the CPU while the device counts the
+            // decided batch: one histogram pass per image, exact.
+            for sample in &samples {
+                scan.sweep(sample, opts);
+            }
             let counts = scorer.count(&samples, opts.decision)?;
             if counts.len() != samples.len() {
                 return Err(ScoreError::Backend {

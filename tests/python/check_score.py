@@ -2,6 +2,7 @@
 
     python check_score.py gen OUT            write truth masks and predictions
     python check_score.py check SCORE.json ROWS.csv
+    python check_score.py sweep SCORE.json ROWS.csv THRESHOLDS_DIR
 
 `gen` writes two scenarios under OUT (fixed seed):
   rgb/   RGB-bit truth (channel >= 128; values 0, 127, 128, 255), float32
@@ -17,6 +18,11 @@ predictions, the label map and the decision rule), recomputes every count
 from the files with numpy, and exits 1 unless each per-image TP/FP/FN/TN
 (from the CSV) and each total (from the JSON) agrees exactly, and the
 metrics agree to the 6 decimals written.
+
+`sweep` recounts TP/FP/FN/TN of every class at every threshold of the
+JSON's `sweep` grid (`score > t` in float32), finds the best-IoU and
+best-Dice thresholds by brute force (first of ties), and checks
+`thresholds.json` and `thresholds.safetensors` in THRESHOLDS_DIR.
 """
 
 import csv
@@ -218,7 +224,98 @@ def check(json_path, csv_path):
     print(f"ok: {len(rows)} images, {checked} counts agree with numpy ({doc['prediction']['rule']})")
 
 
+def as_threshold(t):
+    return {"inf": np.inf, "-inf": -np.inf}.get(t, t) if isinstance(t, str) else t
+
+
+def sweep(json_path, csv_path, out_dir):
+    doc = json.load(open(json_path))
+    sw = doc["sweep"]
+    names = doc["labels"]["classes"]
+    thresholds = np.array([as_threshold(t) for t in sw["thresholds"]], np.float32)
+    rows = list(csv.DictReader(open(csv_path)))
+    k = len(thresholds)
+    tp = np.zeros((len(names), k), np.int64)
+    fp = np.zeros_like(tp)
+    pos = np.zeros(len(names), np.int64)
+    neg = np.zeros(len(names), np.int64)
+    problems = []
+    for row in rows:
+        t, valid, _, _ = truth_planes(row["truth"], doc["labels"])
+        scores = pred_planes_scores(row["pred"], doc)
+        for c in range(len(names)):
+            tc, s = t[c][valid], scores[c][valid]
+            pos[c] += int(tc.sum())
+            neg[c] += int((~tc).sum())
+            above = s[None, :] > thresholds[:, None]
+            tp[c] += (above & tc[None, :]).sum(axis=1)
+            fp[c] += (above & ~tc[None, :]).sum(axis=1)
+    chosen = {"iou": [], "dice": []}
+    default = as_threshold(json.load(open(os.path.join(out_dir, "thresholds.json")))["default"])
+    for c, cls in enumerate(sw["classes"]):
+        if cls["tp"] != tp[c].tolist() or cls["fp"] != fp[c].tolist():
+            problems.append(f"class {names[c]}: sweep counts differ from numpy")
+        if cls["positives"] != pos[c] or cls["negatives"] != neg[c]:
+            problems.append(f"class {names[c]}: positives/negatives differ")
+        fn = pos[c] - tp[c]
+        for metric, num, den in [
+            ("iou", tp[c], tp[c] + fp[c] + fn),
+            ("dice", 2 * tp[c], 2 * tp[c] + fp[c] + fn),
+        ]:
+            best, best_v = None, None
+            for j in range(k):
+                if den[j] == 0:
+                    continue
+                v = int(num[j]) / int(den[j])
+                if best_v is None or v > best_v:
+                    best, best_v = j, v
+            pick = cls[f"best_{metric}"]
+            if best is None:
+                if pick is not None:
+                    problems.append(f"class {names[c]}: best {metric} should be undefined")
+                chosen[metric].append(default)
+                continue
+            if pick is None or as_threshold(pick["threshold"]) != thresholds[best] or abs(
+                pick["metrics"][metric] - best_v
+            ) > 1e-12:
+                problems.append(f"class {names[c]}: best {metric} {pick} != numpy level {sw['levels'][best]} {best_v}")
+            chosen[metric].append(thresholds[best])
+    tj = json.load(open(os.path.join(out_dir, "thresholds.json")))
+    st = load_file(os.path.join(out_dir, "thresholds.safetensors"))
+    for metric, key in [("iou", "threshold"), ("dice", "threshold_dice")]:
+        want = np.array(chosen[metric], np.float32)
+        got_json = np.array([as_threshold(t) for t in tj[metric]], np.float32)
+        if not np.array_equal(got_json, want):
+            problems.append(f"thresholds.json {metric} {got_json} != {want}")
+        if st[key].dtype != np.float32 or not np.array_equal(st[key], want):
+            problems.append(f"safetensors {key} {st[key]} != {want}")
+        if st[key + "_c11"].shape != (len(names), 1, 1) or not np.array_equal(st[key + "_c11"][:, 0, 0], want):
+            problems.append(f"safetensors {key}_c11 has shape {st[key + '_c11'].shape}")
+    if problems:
+        print("\n".join(problems[:30]), file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: sweep of {k} thresholds x {len(names)} classes agrees with numpy over {len(rows)} images")
+
+
+def pred_planes_scores(path, doc):
+    """The float scores [C,H,W] of a prediction file, as float32."""
+    p = doc["prediction"]
+    if p["files"] == "npy":
+        arr = np.load(path)
+    else:
+        tensors = load_file(path)
+        arr = tensors[p["tensor"]] if p["tensor"] else (
+            next(iter(tensors.values())) if len(tensors) == 1 else tensors[p["kind"]]
+        )
+    if arr.ndim == 4:
+        arr = arr[0]
+    return arr.astype(np.float32)
+
+
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "sweep":
+        sweep(sys.argv[2], sys.argv[3], sys.argv[4])
+        sys.exit(0)
     if len(sys.argv) == 3 and sys.argv[1] == "gen":
         gen(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "check":

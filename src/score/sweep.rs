@@ -1,0 +1,511 @@
+//! Threshold sweeps: TP/FP/FN/TN of every class at every threshold of a
+//! grid, in one pass over float predictions, exactly.
+//!
+//! Per class, each valid pixel adds one to a histogram bin: the number of
+//! grid thresholds its score exceeds (`score > t`, compared in f32; a NaN
+//! exceeds none), kept apart for truth-positive and truth-negative pixels.
+//! A cumulative sum from the top then gives, at threshold j, TP = the
+//! positives in bins above j and FP = the negatives in bins above j. The bin
+//! of a score comes from a table over the top 16 bits of its
+//! order-preserving key, refined by a binary search only in the few buckets
+//! that hold a threshold, so the per-pixel work is a lookup and an
+//! increment. Counts are integers: merging images, threads and machines is
+//! exact.
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::metrics::Metrics;
+use super::{ClassCounts, EmptyAs, PredKind, Sample};
+use crate::tensors::{TensorOut, safetensors_bytes};
+
+/// Levels of the default grid: 0.00, 0.01, ..., 1.00.
+pub const DEFAULT_BINS: usize = 100;
+
+/// Names `thresholds.json` and `thresholds.safetensors`.
+pub const JSON_FILE: &str = "thresholds.json";
+pub const SAFETENSORS_FILE: &str = "thresholds.safetensors";
+/// Identifies `thresholds.json`.
+pub const FORMAT: &str = "maskprep-thresholds/1";
+
+/// A grid of thresholds, as probability levels and in the predictions'
+/// own units (the logit of each level for logits).
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// Probability levels in [0, 1], ascending, distinct.
+    pub levels: Vec<f64>,
+    /// The thresholds compared with scores, ascending.
+    pub thresholds: Vec<f32>,
+    /// Per bucket of the top 16 key bits: thresholds below the bucket, and
+    /// thresholds inside it (a binary search decides those).
+    lut: Vec<(u16, u16)>,
+}
+
+/// A grid that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum GridError {
+    #[error("threshold level {0} is not in 0..=1; expected probability levels such as 0.1,0.5")]
+    Level(f64),
+    #[error("no threshold levels given")]
+    Empty,
+    #[error("{0} threshold levels; expected at most 65535")]
+    TooMany(usize),
+}
+
+/// The order-preserving key of a non-NaN f32 (`-0.0` is taken as `+0.0`,
+/// as the comparison `>` does).
+fn key(v: f32) -> u32 {
+    let b = (v + 0.0).to_bits();
+    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+}
+
+impl Grid {
+    /// `bins + 1` levels `i / bins`, i = 0..=bins.
+    pub fn uniform(bins: usize, kind: PredKind) -> Result<Self, GridError> {
+        let levels = (0..=bins).map(|i| i as f64 / bins.max(1) as f64).collect();
+        Self::new(levels, kind)
+    }
+
+    /// A grid of probability levels for predictions of `kind` (logits:
+    /// each level becomes its logit; probabilities: the level itself).
+    pub fn new(mut levels: Vec<f64>, kind: PredKind) -> Result<Self, GridError> {
+        if let Some(bad) = levels.iter().find(|l| !(0.0..=1.0).contains(*l)) {
+            return Err(GridError::Level(*bad));
+        }
+        levels.sort_by(f64::total_cmp);
+        levels.dedup();
+        if levels.is_empty() {
+            return Err(GridError::Empty);
+        }
+        if levels.len() >= usize::from(u16::MAX) {
+            return Err(GridError::TooMany(levels.len()));
+        }
+        let thresholds: Vec<f32> = levels
+            .iter()
+            .map(|&p| match kind {
+                PredKind::Logits => (p / (1.0 - p)).ln() as f32,
+                _ => p as f32,
+            })
+            .collect();
+        let keys: Vec<u32> = thresholds.iter().map(|&t| key(t)).collect();
+        let lut = (0..=u16::MAX)
+            .map(|b| {
+                let lo_key = u32::from(b) << 16;
+                let below = keys.partition_point(|&k| k < lo_key);
+                let inside = keys[below..].partition_point(|&k| k <= lo_key | 0xFFFF);
+                (below as u16, inside as u16)
+            })
+            .collect();
+        Ok(Self {
+            levels,
+            thresholds,
+            lut,
+        })
+    }
+
+    /// Thresholds the score exceeds: `#{j : score > t_j}`.
+    #[inline]
+    pub fn bin(&self, score: f32) -> usize {
+        if score.is_nan() {
+            return 0;
+        }
+        let (below, inside) = self.lut[(key(score) >> 16) as usize];
+        let below = usize::from(below);
+        if inside == 0 {
+            return below;
+        }
+        let part = &self.thresholds[below..below + usize::from(inside)];
+        below + part.partition_point(|&t| score > t)
+    }
+
+    /// Bins of the histograms: one more than the thresholds.
+    pub fn bins(&self) -> usize {
+        self.thresholds.len() + 1
+    }
+}
+
+/// Per class, pixels by bin, truth-positive and truth-negative apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepCounts {
+    pub bins: usize,
+    /// `classes x bins`.
+    pub pos: Vec<u64>,
+    pub neg: Vec<u64>,
+}
+
+impl SweepCounts {
+    pub fn new(classes: usize, bins: usize) -> Self {
+        Self {
+            bins,
+            pos: vec![0; classes * bins],
+            neg: vec![0; classes * bins],
+        }
+    }
+
+    /// Adds one image of scores (mask samples are not swept).
+    pub fn add(&mut self, grid: &Grid, sample: &Sample<'_>) {
+        let super::Pred::Scores(scores) = sample.pred else {
+            return;
+        };
+        let t = &sample.truth;
+        let hw = t.height * t.width;
+        let bins = self.bins;
+        for c in 0..t.classes {
+            let pos = &mut self.pos[c * bins..(c + 1) * bins];
+            let neg = &mut self.neg[c * bins..(c + 1) * bins];
+            let truth = &t.planes[c * hw..(c + 1) * hw];
+            let score = &scores[c * hw..(c + 1) * hw];
+            for ((&x, &y), &s) in t.excluded.iter().zip(truth).zip(score) {
+                if x != 0 {
+                    continue;
+                }
+                let b = grid.bin(s);
+                if y != 0 {
+                    pos[b] += 1;
+                } else {
+                    neg[b] += 1;
+                }
+            }
+        }
+    }
+
+    pub fn classes(&self) -> usize {
+        self.pos.len().checked_div(self.bins).unwrap_or(0)
+    }
+
+    /// The counts of class `c` at every threshold, in grid order.
+    pub fn curve(&self, c: usize) -> Vec<ClassCounts> {
+        let b = self.bins;
+        let (pos, neg) = (&self.pos[c * b..(c + 1) * b], &self.neg[c * b..(c + 1) * b]);
+        let (p, n): (u64, u64) = (pos.iter().sum(), neg.iter().sum());
+        // At threshold j the predicted pixels are those in bins j+1 and up.
+        let (mut tp, mut fp) = (0u64, 0u64);
+        let mut out = vec![ClassCounts::default(); b - 1];
+        for j in (0..b - 1).rev() {
+            tp += pos[j + 1];
+            fp += neg[j + 1];
+            out[j] = ClassCounts {
+                tp,
+                fp,
+                fn_: p - tp,
+                tn: n - fp,
+            };
+        }
+        out
+    }
+}
+
+impl AddAssign<&SweepCounts> for SweepCounts {
+    fn add_assign(&mut self, o: &SweepCounts) {
+        if self.pos.is_empty() {
+            *self = o.clone();
+            return;
+        }
+        for (a, b) in self.pos.iter_mut().zip(&o.pos) {
+            *a += b;
+        }
+        for (a, b) in self.neg.iter_mut().zip(&o.neg) {
+            *a += b;
+        }
+    }
+}
+
+/// A threshold in JSON: a number, or `"-inf"` / `"inf"` for the ends of a
+/// logit grid (levels 0 and 1).
+fn threshold_json<S: Serializer>(t: &f32, s: S) -> Result<S::Ok, S::Error> {
+    if t.is_finite() {
+        s.serialize_f64(f64::from(*t))
+    } else if *t > 0.0 {
+        s.serialize_str("inf")
+    } else {
+        s.serialize_str("-inf")
+    }
+}
+
+/// A threshold and the metrics it gives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pick {
+    /// Probability level (for logits, the threshold is its logit).
+    pub level: f64,
+    #[serde(serialize_with = "threshold_json", deserialize_with = "threshold_from")]
+    pub threshold: f32,
+    pub metrics: Metrics,
+}
+
+/// One class of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassSweep {
+    pub name: String,
+    /// Valid truth pixels of the class, and the other valid pixels.
+    pub positives: u64,
+    pub negatives: u64,
+    /// The threshold maximising IoU (ties: the lowest); `null` when IoU is
+    /// undefined at every threshold (class absent from truth and never
+    /// predicted).
+    pub best_iou: Option<Pick>,
+    /// The threshold maximising F1 (Dice); ties: the lowest.
+    pub best_dice: Option<Pick>,
+    /// TP and FP at each threshold of the grid (FN = positives - TP,
+    /// TN = negatives - FP).
+    pub tp: Vec<u64>,
+    pub fp: Vec<u64>,
+}
+
+/// The sweep section of a score document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepDoc {
+    /// How the grid was made, e.g. `101 probability levels 0.00..1.00`.
+    pub grid: String,
+    /// The comparison, e.g. `score > logit(level)`.
+    pub rule: String,
+    pub levels: Vec<f64>,
+    #[serde(
+        serialize_with = "thresholds_json",
+        deserialize_with = "thresholds_from"
+    )]
+    pub thresholds: Vec<f32>,
+    pub classes: Vec<ClassSweep>,
+}
+
+/// Reads what [`threshold_json`] writes.
+fn threshold_from<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum T {
+        Num(f64),
+        Text(String),
+    }
+    match T::deserialize(d)? {
+        T::Num(v) => Ok(v as f32),
+        T::Text(t) if t == "inf" => Ok(f32::INFINITY),
+        T::Text(t) if t == "-inf" => Ok(f32::NEG_INFINITY),
+        T::Text(t) => Err(serde::de::Error::custom(format!(
+            "`{t}` is not a threshold; expected a number, \"inf\" or \"-inf\""
+        ))),
+    }
+}
+
+fn thresholds_from<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+    #[derive(Deserialize)]
+    struct T(#[serde(deserialize_with = "threshold_from")] f32);
+    Ok(Vec::<T>::deserialize(d)?.into_iter().map(|t| t.0).collect())
+}
+
+fn thresholds_json<S: Serializer>(v: &[f32], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    struct T(f32);
+    impl Serialize for T {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            threshold_json(&self.0, s)
+        }
+    }
+    let mut seq = s.serialize_seq(Some(v.len()))?;
+    for t in v {
+        seq.serialize_element(&T(*t))?;
+    }
+    seq.end()
+}
+
+/// The index maximising `f` over the curve (first of ties), if any value
+/// is defined.
+fn best(curve: &[ClassCounts], f: impl Fn(&Metrics) -> Option<f64>) -> Option<usize> {
+    let mut pick: Option<(usize, f64)> = None;
+    for (j, k) in curve.iter().enumerate() {
+        if let Some(v) = f(&Metrics::of(k, EmptyAs::Skip))
+            && pick.is_none_or(|(_, b)| v > b)
+        {
+            pick = Some((j, v));
+        }
+    }
+    pick.map(|(j, _)| j)
+}
+
+impl SweepDoc {
+    pub fn new(
+        grid: &Grid,
+        described: String,
+        kind: PredKind,
+        counts: &SweepCounts,
+        names: &[String],
+    ) -> Self {
+        let rule = match kind {
+            PredKind::Logits => {
+                "class c is predicted where score > logit(level), compared in float32; NaN is negative"
+            }
+            _ => "class c is predicted where score > level, compared in float32; NaN is negative",
+        };
+        let classes = names
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                let curve = counts.curve(c);
+                let pick = |j: usize| Pick {
+                    level: grid.levels[j],
+                    threshold: grid.thresholds[j],
+                    metrics: Metrics::of(&curve[j], EmptyAs::Skip),
+                };
+                let b = counts.bins;
+                ClassSweep {
+                    name: name.clone(),
+                    positives: counts.pos[c * b..(c + 1) * b].iter().sum(),
+                    negatives: counts.neg[c * b..(c + 1) * b].iter().sum(),
+                    best_iou: best(&curve, |m| m.iou).map(pick),
+                    best_dice: best(&curve, |m| m.dice).map(pick),
+                    tp: curve.iter().map(|k| k.tp).collect(),
+                    fp: curve.iter().map(|k| k.fp).collect(),
+                }
+            })
+            .collect();
+        Self {
+            grid: described,
+            rule: rule.to_string(),
+            levels: grid.levels.clone(),
+            thresholds: grid.thresholds.clone(),
+            classes,
+        }
+    }
+
+    /// Per class: the best-IoU threshold, or `default` where undefined.
+    fn chosen(&self, dice: bool, default: f32) -> Vec<f32> {
+        self.classes
+            .iter()
+            .map(|c| {
+                let p = if dice { &c.best_dice } else { &c.best_iou };
+                p.as_ref().map_or(default, |p| p.threshold)
+            })
+            .collect()
+    }
+
+    /// `thresholds.json`: per class the thresholds to use at inference.
+    pub fn thresholds_json(&self, kind: PredKind, default: f32) -> String {
+        #[derive(Serialize)]
+        struct File<'a> {
+            format: &'a str,
+            kind: &'a str,
+            rule: &'a str,
+            classes: Vec<&'a str>,
+            /// Best-IoU threshold per class (the default where undefined).
+            #[serde(serialize_with = "thresholds_json")]
+            iou: Vec<f32>,
+            #[serde(serialize_with = "thresholds_json")]
+            dice: Vec<f32>,
+            #[serde(serialize_with = "threshold_json")]
+            default: f32,
+        }
+        let f = File {
+            format: FORMAT,
+            kind: kind.name(),
+            rule: "predict class c where score > threshold[c]; classes whose IoU (Dice) is undefined at every level keep the default",
+            classes: self.classes.iter().map(|c| c.name.as_str()).collect(),
+            iou: self.chosen(false, default),
+            dice: self.chosen(true, default),
+            default,
+        };
+        let mut s = serde_json::to_string_pretty(&f).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// `thresholds.safetensors`: `threshold` (best IoU) and
+    /// `threshold_dice`, float32, as `[C]` and as `[C,1,1]` (`_c11`) so
+    /// `logits > t` broadcasts over `[N,C,H,W]`.
+    pub fn thresholds_safetensors(&self, kind: PredKind, default: f32) -> Vec<u8> {
+        let c = self.classes.len();
+        let (iou, dice) = (self.chosen(false, default), self.chosen(true, default));
+        let mut tensors = BTreeMap::new();
+        tensors.insert("threshold".to_string(), TensorOut::f32(vec![c], &iou));
+        tensors.insert(
+            "threshold_c11".to_string(),
+            TensorOut::f32(vec![c, 1, 1], &iou),
+        );
+        tensors.insert("threshold_dice".to_string(), TensorOut::f32(vec![c], &dice));
+        tensors.insert(
+            "threshold_dice_c11".to_string(),
+            TensorOut::f32(vec![c, 1, 1], &dice),
+        );
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), FORMAT.to_string());
+        meta.insert("kind".to_string(), kind.name().to_string());
+        meta.insert(
+            "classes".to_string(),
+            serde_json::to_string(&self.classes.iter().map(|c| &c.name).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
+        meta.insert(
+            "rule".to_string(),
+            "predict class c where score > threshold[c]".to_string(),
+        );
+        safetensors_bytes(&tensors, &meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_equal_a_linear_count_of_exceeded_thresholds() {
+        for kind in [PredKind::Logits, PredKind::Probs] {
+            let grid = Grid::uniform(100, kind).unwrap();
+            let mut probes = vec![
+                f32::NAN,
+                -f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                0.0,
+                -0.0,
+                f32::MIN_POSITIVE,
+                -f32::MIN_POSITIVE,
+                f32::MAX,
+                f32::MIN,
+            ];
+            for &t in &grid.thresholds {
+                probes.extend([
+                    t,
+                    f32::from_bits(t.to_bits().wrapping_add(1)),
+                    f32::from_bits(t.to_bits().wrapping_sub(1)),
+                ]);
+            }
+            let mut x = 0x1234_5678u32;
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                probes.push(f32::from_bits(x));
+                probes.push((x as f32 / u32::MAX as f32) * 20.0 - 10.0);
+            }
+            for s in probes {
+                let linear = grid.thresholds.iter().filter(|&&t| s > t).count();
+                assert_eq!(grid.bin(s), linear, "score {s} ({:#x})", s.to_bits());
+            }
+        }
+    }
+
+    #[test]
+    fn curve_is_the_count_above_each_threshold() {
+        let grid = Grid::new(vec![0.25, 0.5, 0.75], PredKind::Probs).unwrap();
+        // One class, 6 pixels: truth 1,1,0,0,1,0; scores below.
+        let planes = [1u8, 1, 0, 0, 1, 0];
+        let excluded = [0u8; 6];
+        let scores = [0.9f32, 0.3, 0.6, 0.1, 0.5, f32::NAN];
+        let sample = Sample {
+            truth: super::super::Truth {
+                classes: 1,
+                height: 1,
+                width: 6,
+                planes: &planes,
+                excluded: &excluded,
+            },
+            pred: super::super::Pred::Scores(&scores),
+        };
+        let mut k = SweepCounts::new(1, grid.bins());
+        k.add(&grid, &sample);
+        let c = k.curve(0);
+        // > 0.25: 0.9 0.3 0.6 0.5 -> tp 3 fp 1; > 0.5: 0.9 0.6 -> tp 1 fp 1;
+        // > 0.75: 0.9 -> tp 1 fp 0.
+        let got: Vec<(u64, u64, u64, u64)> = c.iter().map(|k| (k.tp, k.fp, k.fn_, k.tn)).collect();
+        assert_eq!(got, vec![(3, 1, 0, 2), (1, 1, 2, 2), (1, 0, 2, 3)]);
+    }
+}
