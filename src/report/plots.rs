@@ -24,6 +24,8 @@ const FAMILY: &str = "maskprep-sans";
 pub const BLUE: RGBColor = RGBColor(49, 110, 170);
 pub const ORANGE: RGBColor = RGBColor(222, 110, 20);
 pub const GREEN: RGBColor = RGBColor(60, 150, 80);
+pub const PURPLE: RGBColor = RGBColor(128, 90, 170);
+pub const TEAL: RGBColor = RGBColor(40, 150, 160);
 const GREY: RGBColor = RGBColor(110, 110, 110);
 const GRID: RGBColor = RGBColor(225, 225, 225);
 const TEXT: RGBColor = RGBColor(30, 30, 30);
@@ -930,6 +932,65 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
         }
         let ks = font(12.0).pos(Pos::new(HPos::Left, VPos::Center));
         root.draw_text(&key_text, &ks, (x0 + kw + 10, ky + 6))?;
+        Ok(())
+    })
+}
+
+/// One curve: its name, colour and points.
+pub type Curve = (String, RGBColor, Vec<(f64, f64)>);
+
+/// Curves on `[0, 1] x [0, 1]`, one per series (e.g. a class), with a
+/// legend of the first [`MAX_LEGEND`] series.
+pub struct Lines<'a> {
+    pub file: &'a str,
+    pub title: &'a str,
+    pub subtitle: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    /// Name, colour and points (undefined points already left out).
+    pub series: &'a [Curve],
+}
+
+/// Series named in a line plot's legend; the rest are drawn unnamed.
+pub const MAX_LEGEND: usize = 12;
+
+pub fn lines(p: &Lines<'_>) -> Result<Plot, PlotError> {
+    render(p.file, 900, 560, |root| {
+        let (head, body) = root.split_vertically(84);
+        title(&head, p.title, p.subtitle)?;
+        legend(
+            &head,
+            p.series
+                .iter()
+                .take(MAX_LEGEND)
+                .map(|(n, c, _)| (n.as_str(), *c)),
+            16,
+            70,
+        )?;
+        let body = body.margin(24, 20, 10, 30);
+        let mut chart = ChartBuilder::on(&body)
+            .x_label_area_size(50)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
+        chart
+            .configure_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(GRID)
+            .x_labels(11)
+            .y_labels(11)
+            .x_label_formatter(&|v| format!("{v:.1}"))
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .x_desc(p.x_label)
+            .y_desc(p.y_label)
+            .label_style(font(14.0))
+            .axis_desc_style(font(14.0))
+            .draw()?;
+        for (_, colour, points) in p.series {
+            chart.draw_series(std::iter::once(PathElement::new(
+                points.clone(),
+                Color::stroke_width(colour, 2),
+            )))?;
+        }
         Ok(())
     })
 }

@@ -15,6 +15,7 @@ use crate::score::EmptyAs;
 use crate::score::doc::ScoreDoc;
 use crate::score::metrics::show;
 use crate::score::replay::{Decoded, PerImage, Shown};
+use crate::score::sweep::{ClassSweep, Pick, SweepDoc};
 
 /// Longest side of a thumbnail, in pixels.
 const THUMB: u32 = 192;
@@ -264,11 +265,16 @@ pub fn build(
         px.ignored,
         px.undeclared,
     ));
-    page.raw(
+    let sweep_link = if doc.sweep.is_some() {
+        "<a href=\"#sweep\">sweep</a>"
+    } else {
+        ""
+    };
+    page.raw(&format!(
         "<nav><a href=\"#summary\">summary</a><a href=\"#classes\">classes</a>\
-         <a href=\"#reductions\">reductions</a><a href=\"#per-image\">per image</a>\
-         <a href=\"#worst\">worst images</a></nav>",
-    );
+         <a href=\"#reductions\">reductions</a>{sweep_link}<a href=\"#per-image\">per image</a>\
+         <a href=\"#worst\">worst images</a></nav>"
+    ));
 
     let r = &doc.reductions;
     let sm = &doc.summary;
@@ -288,6 +294,16 @@ pub fn build(
             Cell::text("micro IoU"),
             Cell::num(show(sm.micro_iou)),
             Cell::text(&r.micro.convention),
+        ]),
+        Row::new(vec![
+            Cell::text("pooled per-image mIoU"),
+            Cell::num(show(r.per_image_pooled.metrics.iou)),
+            Cell::text(&r.per_image_pooled.convention),
+        ]),
+        Row::new(vec![
+            Cell::text("micro IoU per image"),
+            Cell::num(show(r.micro_imagewise.metrics.iou)),
+            Cell::text(&r.micro_imagewise.convention),
         ]),
         Row::new(vec![
             Cell::text("mean accuracy"),
@@ -390,12 +406,20 @@ pub fn build(
         ("macro", &r.macro_),
         ("micro", &r.micro),
         ("per image", &r.per_image),
+        ("per image, pooled", &r.per_image_pooled),
+        ("micro per image", &r.micro_imagewise),
     ];
     let metric_names: Vec<String> = ["IoU", "Dice", "precision", "recall", "accuracy"]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let colours: [RGBColor; 3] = [plots::BLUE, plots::GREEN, plots::ORANGE];
+    let colours: [RGBColor; 5] = [
+        plots::BLUE,
+        plots::GREEN,
+        plots::ORANGE,
+        plots::PURPLE,
+        plots::TEAL,
+    ];
     let series: Vec<(String, RGBColor, Vec<Option<f64>>)> = reductions
         .iter()
         .zip(colours)
@@ -411,7 +435,7 @@ pub fn build(
     let plot = plots::grouped_columns(&Grouped {
         file: "score_reductions.png",
         title: "Metrics under each reduction",
-        subtitle: "macro: mean over classes of dataset-level values; micro: counts pooled; per image: mean over images",
+        subtitle: "macro: mean over classes of dataset-level values; micro: counts pooled; per image: mean over images; pooled: over (image, class) pairs",
         x_label: "metric",
         labels: &metric_names,
         series: &series,
@@ -458,6 +482,10 @@ pub fn build(
         &rows,
     );
 
+    if let Some(sw) = &doc.sweep {
+        sweep_section(&mut page, &mut files, sw)?;
+    }
+
     // Per image.
     page.h2("per-image", "Per-image IoU");
     match per_image {
@@ -469,6 +497,92 @@ pub fn build(
     json.push('\n');
     files.add("score.json", json.into_bytes());
     Ok(files)
+}
+
+/// One curve per class of a sweep, from `f(class, threshold index)`.
+fn curves(
+    sw: &SweepDoc,
+    f: impl Fn(&ClassSweep, usize) -> Option<(f64, f64)>,
+) -> Vec<plots::Curve> {
+    sw.classes
+        .iter()
+        .enumerate()
+        .map(|(c, cls)| {
+            let [r, g, b] = PALETTE[c % PALETTE.len()];
+            let points = (0..sw.levels.len()).filter_map(|j| f(cls, j)).collect();
+            (cls.name.clone(), RGBColor(r, g, b), points)
+        })
+        .collect()
+}
+
+/// The threshold sweep: per class IoU against the probability level, the
+/// precision-recall curve, and the thresholds picked.
+fn sweep_section(page: &mut Page, files: &mut Files, sw: &SweepDoc) -> Result<(), ReportError> {
+    page.h2("sweep", "Threshold sweep");
+    page.p(&format!("{}; {}.", esc(&sw.grid), esc(&sw.rule)));
+    let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+    let iou = curves(sw, |k, j| {
+        let fn_ = k.positives - k.tp[j];
+        ratio(k.tp[j], k.tp[j] + k.fp[j] + fn_).map(|v| (sw.levels[j], v))
+    });
+    let pr = curves(sw, |k, j| {
+        let recall = ratio(k.tp[j], k.positives)?;
+        ratio(k.tp[j], k.tp[j] + k.fp[j]).map(|p| (recall, p))
+    });
+    let more = if sw.classes.len() > plots::MAX_LEGEND {
+        format!(" (legend: the first {} classes)", plots::MAX_LEGEND)
+    } else {
+        String::new()
+    };
+    for (file, title, x, y, series, caption) in [
+        (
+            "score_sweep_iou.png",
+            "IoU against the threshold",
+            "probability level (logits: compared at its logit)",
+            "IoU",
+            &iou,
+            "Per class, dataset-level IoU at each threshold of the sweep.",
+        ),
+        (
+            "score_sweep_pr.png",
+            "Precision against recall",
+            "recall",
+            "precision",
+            &pr,
+            "Per class, precision and recall at each threshold of the sweep (a threshold with no predicted pixel has no precision and is left out).",
+        ),
+    ] {
+        let plot = plots::lines(&plots::Lines {
+            file,
+            title,
+            subtitle: &format!("{} classes{more}", sw.classes.len()),
+            x_label: x,
+            y_label: y,
+            series,
+        })?;
+        page.figure(&plot.file, plot.width, plot.height, title, caption);
+        files.add(plot.file, plot.png);
+    }
+    let pick = |p: &Option<Pick>, dice: bool| match p {
+        Some(p) => {
+            let v = if dice { p.metrics.dice } else { p.metrics.iou };
+            format!("{} at {:.2} (threshold {})", show(v), p.level, p.threshold)
+        }
+        None => "undefined at every level".to_string(),
+    };
+    let rows: Vec<Row> = sw
+        .classes
+        .iter()
+        .map(|k| {
+            Row::new(vec![
+                Cell::text(&k.name),
+                Cell::text(pick(&k.best_iou, false)),
+                Cell::text(pick(&k.best_dice, true)),
+            ])
+        })
+        .collect();
+    page.table(&["class", "best IoU", "best Dice"], &rows);
+    Ok(())
 }
 
 fn per_image_section(

@@ -17,11 +17,21 @@ use crate::labels::LabelSpec;
 pub const FORMAT: &str = "maskprep-score/1";
 
 /// The conventions, word for word as written in the output.
-pub const MACRO: &str = "dataset-level: counts summed over all images, then divided per class \
-                         (mmsegmentation); mean over classes with a defined value";
-pub const MICRO: &str = "counts summed over all images and all classes, then divided";
+pub const MACRO: &str = "dataset-level: counts summed over all images, then divided per class; \
+                         mean over classes with a defined value (mmsegmentation mIoU; \
+                         segmentation_models_pytorch 0.6 reduction \"macro\")";
+pub const MICRO: &str = "counts summed over all images and all classes, then divided \
+                         (segmentation_models_pytorch 0.6 reduction \"micro\")";
 pub const PER_IMAGE: &str = "per image: mean over classes with a defined value; then mean over \
-                             images with any defined value (MONAI MeanIoU reduction \"mean\")";
+                             images with any defined value (MONAI 1.6 MeanIoU reduction \"mean\"; \
+                             segmentation_models_pytorch 0.6 \"macro-imagewise\" when undefined \
+                             pairs count as --empty-as gives them)";
+pub const PER_IMAGE_POOLED: &str = "every (image, class) pair with a defined value, averaged at \
+                                    once (torchmetrics 1.9 segmentation.MeanIoU)";
+pub const MICRO_IMAGEWISE: &str = "per image: counts summed over classes, then divided; then mean \
+                                   over images with a defined value (segmentation_models_pytorch \
+                                   0.6 reduction \"micro-imagewise\"; its default zero_division \
+                                   counts an undefined image as 0, as --empty-as zero does)";
 pub const PIXEL_ACCURACY: &str = "sum over classes of TP / sum of (TP + FN) (mmsegmentation aAcc); for single-label truth, \
      the share of labelled pixels whose class is predicted";
 pub const ACCURACY: &str = "(TP + TN) / (TP + FP + FN + TN): true negatives count, so a class \
@@ -95,7 +105,7 @@ pub struct ClassRow {
 }
 
 /// A reduction of the five metrics, with its convention.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reduction {
     pub convention: String,
     #[serde(flatten)]
@@ -111,6 +121,12 @@ pub struct Reductions {
     pub macro_: Reduction,
     pub micro: Reduction,
     pub per_image: Reduction,
+    /// Mean over all defined (image, class) pairs at once.
+    #[serde(default)]
+    pub per_image_pooled: Reduction,
+    /// Mean over images of each image's micro metrics.
+    #[serde(default)]
+    pub micro_imagewise: Reduction,
 }
 
 /// The headline numbers, each named for its reduction.
@@ -205,6 +221,17 @@ impl ScoreDoc {
             metrics: micro,
             averaged_over: None,
         };
+        let pooled = scan.per_image.pooled();
+        let per_image_pooled = Reduction {
+            convention: PER_IMAGE_POOLED.to_string(),
+            metrics: pooled.get(),
+            averaged_over: Some(pooled.iou_count()),
+        };
+        let micro_imagewise = Reduction {
+            convention: MICRO_IMAGEWISE.to_string(),
+            metrics: scan.per_image.micro.get(),
+            averaged_over: Some(scan.per_image.micro.iou_count()),
+        };
         let empty_classes: Vec<String> = classes
             .iter()
             .filter(|r| r.empty)
@@ -249,6 +276,8 @@ impl ScoreDoc {
                 macro_,
                 micro,
                 per_image,
+                per_image_pooled,
+                micro_imagewise,
             },
             summary,
             warnings,
@@ -393,11 +422,13 @@ pub fn render_table(doc: &ScoreDoc) -> String {
         ("macro", &r.macro_),
         ("micro", &r.micro),
         ("per-image", &r.per_image),
+        ("per-image-pooled", &r.per_image_pooled),
+        ("micro-imagewise", &r.micro_imagewise),
     ] {
         let m = &red.metrics;
         let _ = writeln!(
             s,
-            "  {name:<9}  IoU {}  Dice {}  precision {}  recall {}  accuracy {}\n             ({})",
+            "  {name:<16}  IoU {}  Dice {}  precision {}  recall {}  accuracy {}\n                    ({})",
             show(m.iou),
             show(m.dice),
             show(m.precision),

@@ -201,6 +201,9 @@ pub struct PerImage {
     pub classes: Vec<MetricsMean>,
     /// The mean over images of each image's mean over classes.
     pub means: MetricsMean,
+    /// The mean over images of each image's micro metrics (its counts
+    /// summed over classes, then divided).
+    pub micro: MetricsMean,
     /// (image, class) pairs with the class absent from truth and prediction.
     pub empty: u64,
 }
@@ -222,7 +225,18 @@ impl PerImage {
             acc.add(k);
         }
         self.means.add(&m.mean);
+        self.micro.add(&Metrics::micro(&c.classes, empty));
         m
+    }
+
+    /// The mean over every (image, class) pair with a defined value, pooled
+    /// at once: the per-class sums and counts added together.
+    pub fn pooled(&self) -> MetricsMean {
+        let mut all = MetricsMean::default();
+        for c in &self.classes {
+            all += c;
+        }
+        all
     }
 }
 
@@ -238,6 +252,7 @@ impl AddAssign<&PerImage> for PerImage {
             }
         }
         self.means += &o.means;
+        self.micro += &o.micro;
     }
 }
 
@@ -293,6 +308,11 @@ mod tests {
         assert_eq!(r4(per.classes[0].get().iou), Some(0.625));
         assert_eq!(per.classes[2].get().iou, None);
         assert_eq!(per.empty, 2);
+        // Pooled over the 4 defined (image, class) pairs: (0.5 + 0.5 +
+        // 0.75 + 0) / 4; micro per image: 2/4 and 3/5, then their mean.
+        assert_eq!(r4(per.pooled().get().iou), Some(0.4375));
+        assert_eq!(per.pooled().iou_count(), 4);
+        assert_eq!(r4(per.micro.get().iou), Some(0.55));
         // Accuracy counts true negatives: the absent class scores 1.
         assert_eq!(rows[2].accuracy, Some(1.0));
         assert_eq!(r4(rows[0].accuracy), Some(0.75));

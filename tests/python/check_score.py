@@ -7,7 +7,8 @@
 `gen` writes two scenarios under OUT (fixed seed):
   rgb/   RGB-bit truth (channel >= 128; values 0, 127, 128, 255), float32
          and float16 `.npy` logits [C,H,W] (one with a batch axis) holding
-         exact zeros and NaNs, and RGB PNG predictions;
+         exact zeros and NaNs, and RGB PNG predictions; blue is absent from
+         truth and prediction in the last image (an empty pair);
   index/ 8-bit index truth (3 classes, 255 ignored, 7 undeclared),
          float16 `.safetensors` probabilities (tensor `probs`) holding exact
          0.5s and NaNs, and index PNG predictions (with 255 and 9).
@@ -75,9 +76,15 @@ def gen(out):
             noise = rng.random((h, w)) < 0.05
             rgb[..., c][noise] = levels[rng.integers(0, 4, noise.sum())]
         name = f"{i:04d}"
+        if i == 4:
+            # Blue absent from truth and prediction: an empty (image, class)
+            # pair, where the per-image conventions of the tools differ.
+            rgb[..., 2] = 0
         Image.fromarray(rgb, "RGB").save(os.path.join(root, "truth/a", name + ".png"))
         planes = np.moveaxis(rgb >= 128, 2, 0)
         lg = logits_for(rng, planes)
+        if i == 4:
+            lg[2] = -3.0
         if i == 1:
             np.save(os.path.join(root, "logits/a", name + ".npy"), lg.astype(np.float16))
         elif i == 2:
@@ -161,6 +168,8 @@ def check(json_path, csv_path):
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == doc["files"]["images_scored"] > 0, (len(rows), doc["files"])
     total = np.zeros((len(names), 4), np.int64)
+    # Per (image, class) counts for the per-image conventions of other tools.
+    image_counts = []
     ignored = undeclared = valid_total = 0
     checked = 0
     problems = []
@@ -181,6 +190,7 @@ def check(json_path, csv_path):
                 int((tk & ~p[k]).sum()),
                 int((valid & ~t[k] & ~p[k]).sum()),
             ]
+            image_counts.append((row["image"], k, want))
             got = [int(row[f"{w}:{name}"]) for w in ["tp", "fp", "fn", "tn"]]
             checked += 4
             if got != want:
@@ -218,10 +228,41 @@ def check(json_path, csv_path):
     micro = s[0] / (s[0] + s[1] + s[2])
     if abs(doc["summary"]["micro_iou"] - micro) > 1e-6:
         problems.append(f"micro IoU {doc['summary']['micro_iou']} != {micro}")
+    if doc["summary"]["empty_as"] == "skip":
+        problems.extend(other_tools(doc, image_counts))
     if problems:
         print("\n".join(problems[:30]), file=sys.stderr)
         sys.exit(1)
     print(f"ok: {len(rows)} images, {checked} counts agree with numpy ({doc['prediction']['rule']})")
+
+
+def other_tools(doc, image_counts):
+    """The per-image conventions of torchmetrics 1.9 and smp 0.6, from their
+    published definitions, against maskprep's reductions (0/0 left out)."""
+    problems = []
+    pairs = [tp / (tp + fp + fn) for _, _, (tp, fp, fn, _) in image_counts if tp + fp + fn]
+    # torchmetrics.segmentation.MeanIoU: IoU of every (image, class) pair
+    # with a non-empty union, averaged over all those pairs at once.
+    pooled = sum(pairs) / len(pairs) if pairs else None
+    per_image = {}
+    for image, _, (tp, fp, fn, _) in image_counts:
+        a = per_image.setdefault(image, [0, 0, 0])
+        a[0] += tp
+        a[1] += fp
+        a[2] += fn
+    # smp micro-imagewise: per image, counts summed over classes, then IoU;
+    # averaged over images.
+    scores = [tp / (tp + fp + fn) for tp, fp, fn in per_image.values() if tp + fp + fn]
+    micro_imagewise = sum(scores) / len(scores) if scores else None
+    r = doc["reductions"]
+    for key, want in [("per_image_pooled", pooled), ("micro_imagewise", micro_imagewise)]:
+        got = r[key]["iou"]
+        if (got is None) != (want is None) or (want is not None and abs(got - want) > 1e-9):
+            problems.append(f"reductions.{key}.iou {got} != numpy {want}")
+    empty = sum(1 for _, _, (tp, fp, fn, _) in image_counts if tp + fp + fn == 0)
+    if empty != doc["summary"]["empty_image_classes"]:
+        problems.append(f"empty (image, class) pairs {doc['summary']['empty_image_classes']} != {empty}")
+    return problems
 
 
 def as_threshold(t):
