@@ -12,10 +12,13 @@ test:
 test-quick:
     cargo test -j2
 
-# benchmarks: stats vs decode-only on 1,000 generated 512x512 masks
+# benchmarks: stats, shards, score vs their decode-only floors, the pipeline,
+# and score --sweep vs a plain score (generated data under target/bench-data/)
 bench:
     cargo bench -j2 --bench stats
     cargo bench -j2 --bench shards
+    cargo bench -j2 --bench score
+    cargo bench -j2 --bench sweep
     cargo bench -j2 --bench pipeline
 
 # format and lint, as CI checks them
