@@ -136,6 +136,8 @@ pub struct ScoreConfig {
     pub report: Option<PathBuf>,
     /// Sweep thresholds (float predictions).
     pub sweep: Option<SweepConfig>,
+    /// Score one piece of the pairs (`None`: all).
+    pub partition: Option<Partition>,
 }
 
 /// `score --sweep`: which probability levels, and where the thresholds go.
@@ -733,6 +735,11 @@ pub struct ScoreArgs {
     /// of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Score one piece of the pairs (I/N, or `auto` in a Slurm array or a
+    /// Kubernetes Indexed Job); `maskprep merge` sums the pieces' JSON into
+    /// the whole run's, exactly.
+    #[arg(long, value_name = "I/N")]
+    pub partition: Option<PartitionArg>,
     /// Sweep thresholds (float predictions): count TP/FP/FN/TN of every
     /// class at 101 probability levels 0.00..1.00 (their logits for logits)
     /// in the same pass, and pick per class the threshold maximising IoU
@@ -870,7 +877,12 @@ impl Cli {
                             .unwrap_or_default()
                     }),
                 });
+                let partition = match a.partition.map(PartitionArg::resolve).transpose() {
+                    Ok(p) => p.filter(|p| p.count > 1),
+                    Err(e) => return Command::Invalid(format!("{e:#}")),
+                };
                 Command::Score(ScoreConfig {
+                    partition,
                     sweep,
                     truth: a.truth,
                     pred: a.pred,

@@ -268,3 +268,41 @@ fn score_pipeline_equals_the_score_command() {
     assert!(plate["fp"].as_u64().unwrap() > 0);
     assert!(out.join("score_per_image.csv").is_file());
 }
+
+/// `[score]` in partition runs: each part scores its piece of the pairs,
+/// and `merge-run` sums them into the whole run's `score.json`, byte for
+/// byte, with the score report.
+#[test]
+fn partitioned_score_stage_merges_into_the_whole_run() {
+    let p = root().join("pipelines/score.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let o = maskprep(&["run", path_str(&p), "-o", path_str(&whole)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let parts = dir.path().join("parts-run");
+    for i in 1..=3 {
+        let o = maskprep(&[
+            "run",
+            path_str(&p),
+            "-o",
+            path_str(&parts),
+            "--partition",
+            &format!("{i}/3"),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(parts.join(format!("parts/{i}-of-3/score.json")).is_file());
+    }
+    let merged = dir.path().join("merged");
+    let o = maskprep(&[
+        "merge-run",
+        path_str(&parts.join("parts")),
+        "-o",
+        path_str(&merged),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        read(&merged.join("score.json")) == read(&whole.join("score.json")),
+        "merged score.json differs from the whole run's"
+    );
+    assert!(merged.join("score-report/index.html").is_file());
+}

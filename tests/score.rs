@@ -656,3 +656,93 @@ fn sweep_counts_every_threshold_as_numpy_does() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--argmax"), "{}", stderr(&o));
 }
+
+/// `score --partition I/N` pieces merged with `maskprep merge` give the
+/// whole run's document byte for byte (sweep included), with a missing and
+/// an extra prediction, and with more pieces than pairs.
+#[test]
+fn partitioned_scores_merge_into_the_whole_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let made = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_score.py"))
+        .arg("gen")
+        .arg(d)
+        .output()
+        .expect("run python");
+    assert!(made.status.success(), "{}", stderr(&made));
+    std::fs::remove_file(d.join("rgb/logits/a/0003.npy")).unwrap();
+    std::fs::copy(
+        d.join("rgb/logits/a/0000.npy"),
+        d.join("rgb/logits/a/stray.npy"),
+    )
+    .unwrap();
+    let score = |out: &Path, extra: &[&str], code: &[i32]| {
+        let mut args = vec![
+            "score".to_string(),
+            "--truth".into(),
+            d.join("rgb/truth").display().to_string(),
+            "--pred".into(),
+            d.join("rgb/logits").display().to_string(),
+            "-l".into(),
+            d.join("rgb/labels.toml").display().to_string(),
+            "--sweep-bins".into(),
+            "20".into(),
+            "--sweep-out".into(),
+            d.join("thresholds").display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let o = bin().args(&args).output().unwrap();
+        assert!(
+            code.contains(&o.status.code().unwrap()),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    };
+    let whole = d.join("whole.json");
+    score(&whole, &[], &[1]);
+    let whole_thresholds = std::fs::read(d.join("thresholds/thresholds.safetensors")).unwrap();
+    for n in [2usize, 3, 7] {
+        let mut parts = Vec::new();
+        for i in 1..=n {
+            let p = d.join(format!("part-{i}-of-{n}.json"));
+            // A piece with nothing unpaired in it is complete (exit 0).
+            score(&p, &["--partition", &format!("{i}/{n}")], &[0, 1]);
+            parts.push(p.display().to_string());
+        }
+        let merged = d.join(format!("merged-{n}.json"));
+        let mut args = vec![
+            "merge".to_string(),
+            "-o".into(),
+            merged.display().to_string(),
+        ];
+        args.extend(parts.iter().cloned());
+        let o = bin().args(&args).output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            std::fs::read(&merged).unwrap() == std::fs::read(&whole).unwrap(),
+            "{n} partitions merged differ from the whole run"
+        );
+        // The merge picks the thresholds the whole run picked.
+        assert_eq!(
+            std::fs::read(d.join("thresholds.safetensors")).unwrap(),
+            whole_thresholds
+        );
+        // A piece given twice, or one missing, is refused.
+        let o = run(&["merge", &parts[0], &parts[0]]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+        let o = run(&["merge", &parts[1]]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
+    }
+    let v: Value = serde_json::from_slice(&std::fs::read(&whole).unwrap()).unwrap();
+    assert_eq!(
+        v["files"]["missing_predictions"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(v["files"]["extra_predictions"].as_array().unwrap().len(), 1);
+    assert!(v.get("partial").is_none());
+}

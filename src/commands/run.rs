@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::report::stats_report;
+use super::report::{score_report, stats_report};
 use super::stats::{exit_code, report_problems};
 use crate::cli::{MergeRunConfig, RunConfig, ScoreConfig};
 use crate::output::{Console, Output, emit, write_bytes};
@@ -15,6 +15,7 @@ use crate::pipeline::{
     PARTS_DIR, PIPELINE_FILE, Pipeline, REPORT_DIR, SCORE_FILE, SCORE_REPORT_DIR, SHARDS_DIR,
     STATS_FILE, ScoreStage, ShardsStage, WEIGHTS_DIR, load,
 };
+use crate::score::doc::read_score;
 use crate::shards::{self, Format, Geometry, ShardsConfig, SplitArg};
 use crate::source::Partition;
 use crate::stats::collect::{Collected, Request, collect};
@@ -48,10 +49,7 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
     }
     let mut code = 0;
     if let Some(sc) = &p.score {
-        if part.is_some() {
-            bail!("[score] does not take `--partition`; run the score stage without it");
-        }
-        code = code.max(score(&p, sc, &out, cfg.quiet)?);
+        code = code.max(score(&p, sc, &out, cfg.quiet, part)?);
     }
     let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
     if !counts_stages {
@@ -96,7 +94,14 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
 }
 
 /// Runs the score stage into `OUT/score.json`.
-fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Result<u8> {
+/// A part scores its piece of the pairs; `merge-run` sums the pieces.
+fn score(
+    p: &Pipeline,
+    sc: &ScoreStage,
+    out: &Path,
+    quiet: bool,
+    part: Option<Partition>,
+) -> anyhow::Result<u8> {
     let cfg = ScoreConfig {
         truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
         pred: sc.pred.clone(),
@@ -114,9 +119,14 @@ fn score(p: &Pipeline, sc: &ScoreStage, out: &Path, quiet: bool) -> anyhow::Resu
         per_image: sc.per_image.as_ref().map(|f| out.join(f)),
         strict: sc.strict,
         quiet,
-        report: p.report.as_ref().map(|_| out.join(SCORE_REPORT_DIR)),
+        report: p
+            .report
+            .as_ref()
+            .filter(|_| part.is_none())
+            .map(|_| out.join(SCORE_REPORT_DIR)),
         gpu: Default::default(),
         sweep: None,
+        partition: part,
     };
     let code = super::score::run(&cfg).context("cannot run the score stage")?;
     Console::new(quiet).note(&format!("wrote `{}`", out.join(SCORE_FILE).display()));
@@ -247,6 +257,19 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
             parts_dir.display()
         );
     }
+    let first_copy = parts[0].1.join(PIPELINE_FILE);
+    let p = match &cfg.pipeline {
+        Some(path) => Some(load(path)?),
+        None if first_copy.is_file() => Some(load(&first_copy)?),
+        None => None,
+    };
+    let mut code = 0;
+    if parts.iter().any(|(_, d)| d.join(SCORE_FILE).is_file()) {
+        code = merge_scores(&parts, out, p.as_ref(), &console)?;
+    }
+    if !parts.iter().any(|(_, d)| d.join(STATS_FILE).is_file()) {
+        return Ok(code);
+    }
     let docs = parts
         .iter()
         .map(|(_, d)| {
@@ -275,13 +298,46 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
             out.join(SHARDS_DIR).display()
         ));
     }
-    let first_copy = parts[0].1.join(PIPELINE_FILE);
-    let p = match &cfg.pipeline {
-        Some(path) => Some(load(path)?),
-        None if first_copy.is_file() => Some(load(&first_copy)?),
-        None => None,
-    };
     write_stats(&stats, out, &console)?;
     finish(p.as_ref(), &stats, None, out, &console)?;
-    Ok(exit_code(&stats))
+    Ok(code.max(exit_code(&stats)))
+}
+
+/// Sums the parts' `score.json` into `OUT/score.json` (and the score
+/// report when the pipeline has `[report]`).
+fn merge_scores(
+    parts: &[(Partition, PathBuf)],
+    out: &Path,
+    p: Option<&Pipeline>,
+    console: &Console,
+) -> anyhow::Result<u8> {
+    let docs = parts
+        .iter()
+        .map(|(_, d)| {
+            let path = d.join(SCORE_FILE);
+            read_score(&path).map(|doc| (path, doc))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .context("cannot merge the parts' scores")?;
+    let doc = crate::score::merge::merge(&docs).context("cannot merge the parts' scores")?;
+    let path = out.join(SCORE_FILE);
+    let to = Output {
+        json: true,
+        path: Some(path.clone()),
+    };
+    emit(&doc, &to, crate::score::doc::render_table)?;
+    console.note(&format!("wrote `{}`", path.display()));
+    if p.is_some_and(|p| p.report.is_some()) {
+        let dir = out.join(SCORE_REPORT_DIR);
+        // The per-image section scores the files again (as `report --score`).
+        let per_image = crate::score::replay::rescore(&doc, None);
+        score_report(
+            &dir,
+            &doc,
+            per_image.as_ref().map_err(String::as_str),
+            crate::score::replay::WORST,
+        )?;
+        console.note(&format!("wrote the report `{}`", dir.display()));
+    }
+    Ok(if doc.complete() { 0 } else { 1 })
 }

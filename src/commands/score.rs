@@ -8,7 +8,7 @@ use super::report::score_report;
 use crate::cli::{ScoreConfig, SweepConfig};
 use crate::dataset::prepare;
 use crate::output::{Console, emit, write_bytes};
-use crate::score::doc::{self, Files, Meta, Prediction, ScoreDoc};
+use crate::score::doc::{self, Files, Meta, Partial, Prediction, ScoreDoc};
 use crate::score::pairs::{self, PredFile};
 use crate::score::replay::{PerImage, PredReader, WORST};
 use crate::score::scan::{self, ScanOptions};
@@ -71,7 +71,18 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     if let Some(why) = &prep.why {
         console.note(&format!("labels: {why}"));
     }
-    let pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
+    let mut pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
+    let mut truth_masks = prep.dataset.items.len() as u64;
+    if let Some(part) = cfg.partition {
+        // Pairs and unpaired truth masks by their place in the sorted
+        // lists; predictions without truth belong to the first piece.
+        pairing.pairs = piece(std::mem::take(&mut pairing.pairs), part);
+        pairing.missing = piece(std::mem::take(&mut pairing.missing), part);
+        if part.index != 1 {
+            pairing.extra.clear();
+        }
+        truth_masks = (pairing.pairs.len() + pairing.missing.len()) as u64;
+    }
     let (kind, decision) = decide(cfg, pairing.pred_file).with_context(what)?;
     let float = pairing.pred_file != PredFile::Png;
     let grid = match &cfg.sweep {
@@ -140,7 +151,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         .with_context(what)?;
     let show = |p: &std::path::Path| p.display().to_string();
     let files = Files {
-        truth_masks: prep.dataset.items.len() as u64,
+        truth_masks,
         pairs: pairing.pairs.len() as u64,
         missing_predictions: pairing.missing.iter().map(|p| show(p)).collect(),
         extra_predictions: pairing.extra.iter().map(|p| show(p)).collect(),
@@ -169,6 +180,10 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         empty_as: cfg.empty_as,
     };
     let mut doc = ScoreDoc::new(meta, &scan, files);
+    doc.partial = cfg.partition.map(|partition| Partial {
+        partition,
+        per_image: scan.per_image.clone(),
+    });
     if let (Some((grid, described)), Some(counts)) = (&grid, &scan.sweep) {
         doc.sweep = Some(SweepDoc::new(
             grid,
@@ -181,7 +196,9 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     // Warnings are in the table; repeat them on stderr when it is not shown.
     let table_shown = !cfg.output.json && cfg.output.path.is_none();
     report_problems(&doc, &console, table_shown);
-    if doc.files.images_scored == 0 {
+    // A piece with no pair to score is an empty part, not a failure.
+    let empty_piece = cfg.partition.is_some() && doc.files.pairs == 0;
+    if doc.files.images_scored == 0 && !empty_piece {
         let first = doc
             .files
             .skipped
@@ -215,15 +232,13 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     }
     emit(&doc, &cfg.output, doc::render_table)?;
     if let (Some(sw), Some(sd), Decision::Above(default)) = (&cfg.sweep, &doc.sweep, decision) {
-        let json = sw.out.join(sweep::JSON_FILE);
-        write_bytes(&json, sd.thresholds_json(kind, default).as_bytes())?;
-        let st = sw.out.join(sweep::SAFETENSORS_FILE);
-        write_bytes(&st, &sd.thresholds_safetensors(kind, default))?;
-        console.note(&format!(
-            "wrote per-class thresholds `{}` and `{}`",
-            json.display(),
-            st.display()
-        ));
+        if cfg.partition.is_some() {
+            console.note(
+                "a piece's sweep picks no thresholds: `maskprep merge` of the pieces writes them",
+            );
+        } else {
+            write_thresholds(sd, kind, default, &sw.out, &console)?;
+        }
     }
     if let Some(out) = &cfg.report {
         let reader = PredReader {
@@ -286,4 +301,33 @@ fn sweep_grid(sw: &SweepConfig, kind: PredKind) -> anyhow::Result<(Grid, String)
         _ => described,
     };
     Ok((grid, described))
+}
+
+/// The items of a sorted list that belong to partition `part`.
+fn piece<T>(v: Vec<T>, part: Partition) -> Vec<T> {
+    v.into_iter()
+        .enumerate()
+        .filter(|(i, _)| part.contains(*i))
+        .map(|(_, x)| x)
+        .collect()
+}
+
+/// Writes `thresholds.json` and `thresholds.safetensors` into `dir`.
+pub fn write_thresholds(
+    sd: &SweepDoc,
+    kind: PredKind,
+    default: f32,
+    dir: &std::path::Path,
+    console: &Console,
+) -> anyhow::Result<()> {
+    let json = dir.join(sweep::JSON_FILE);
+    write_bytes(&json, sd.thresholds_json(kind, default).as_bytes())?;
+    let st = dir.join(sweep::SAFETENSORS_FILE);
+    write_bytes(&st, &sd.thresholds_safetensors(kind, default))?;
+    console.note(&format!(
+        "wrote per-class thresholds `{}` and `{}`",
+        json.display(),
+        st.display()
+    ));
+    Ok(())
 }

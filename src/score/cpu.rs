@@ -14,7 +14,7 @@ use crate::labels::{LabelMap, Resolved};
 
 /// Truth pixels that count nowhere, and valid pixels whose predicted code
 /// means no class (ignored or undeclared in the label map).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub ignored: u64,
     pub undeclared: u64,

@@ -172,6 +172,18 @@ pub struct ScoreDoc {
     /// The threshold sweep (`--sweep`), when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<super::sweep::SweepDoc>,
+    /// A partition's exact accumulators, so `maskprep merge` can sum parts
+    /// into the whole run's document; absent from whole runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Partial>,
+}
+
+/// What a partition's document carries beyond its numbers: the per-image
+/// means as exact fixed-point sums and counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partial {
+    pub partition: crate::source::Partition,
+    pub per_image: super::metrics::PerImage,
 }
 
 /// Where the scores came from.
@@ -282,6 +294,7 @@ impl ScoreDoc {
             summary,
             warnings,
             sweep: None,
+            partial: None,
         }
     }
 
@@ -533,4 +546,18 @@ pub fn parse_score(v: serde_json::Value) -> Result<ScoreDoc, ScoreJsonError> {
         return Err(ScoreJsonError::Format(format.to_string()));
     }
     serde_json::from_value(v).map_err(ScoreJsonError::Incomplete)
+}
+
+/// Reads a score document written by `maskprep score --json`.
+pub fn read_score(path: &std::path::Path) -> anyhow::Result<ScoreDoc> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read scores `{}`", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "`{}` is not JSON; expected `maskprep score --json` output",
+            path.display()
+        )
+    })?;
+    parse_score(value).with_context(|| format!("cannot read scores `{}`", path.display()))
 }

@@ -96,7 +96,7 @@ pub fn pixel_accuracy(classes: &[ClassCounts]) -> Option<f64> {
 const UNIT: f64 = 1e12;
 
 /// A mean of values in [0, 1], summed exactly in fixed point.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mean {
     sum: u128,
     n: u64,
@@ -134,7 +134,7 @@ impl AddAssign<&Mean> for Mean {
 }
 
 /// Means of each of the five metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetricsMean([Mean; 5]);
 
 impl MetricsMean {
@@ -194,7 +194,7 @@ impl ImageMetrics {
 }
 
 /// The per-image reduction, accumulated image by image (order-free).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PerImage {
     pub images: u64,
     /// Per class: the mean over images of its per-image metrics.

@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod doc;
 #[cfg(feature = "gpu")]
 mod gpu;
+pub mod merge;
 pub mod metrics;
 pub mod pairs;
 pub mod per_image;
