@@ -804,6 +804,9 @@ pub struct Heatmap<'a> {
     pub values: &'a [Vec<u64>],
     pub row_label: &'a str,
     pub col_label: &'a str,
+    /// Counts in the cells; `false` draws small squares only (many classes:
+    /// the numbers are in a table).
+    pub numbers: bool,
 }
 
 /// White → dark blue as `t` goes 0 → 1.
@@ -820,7 +823,7 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
     let max = p.values.iter().flatten().copied().max().unwrap_or(0);
     // Past 40 rows the rows get thin; past 40 columns the cells are small
     // squares without numbers (the table under the plot has them).
-    let (thin_rows, thin_cols) = (nr > 40, nc > 40);
+    let (thin_rows, thin_cols) = (nr > 40 || !p.numbers, nc > 40 || !p.numbers);
     let label_size = if thin_rows { 11.0 } else { 14.0 };
     let col_size = if thin_cols { 11.0 } else { 13.0 };
     let num_size = if thin_rows { 10.0 } else { 12.0 };
