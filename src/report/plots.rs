@@ -830,7 +830,17 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
     let exact: Vec<String> = p.values.iter().flatten().map(|v| thousands(*v)).collect();
     let digits_w = measure(&exact, num_size) + 10;
     let cols_w = measure(&cols, col_size) + 12;
-    let cell_w = if thin_cols {
+    // Without numbers, squares shrink so ~60+ classes still fit a page
+    // (900 px of grid), and labels go to every `step`-th index.
+    let square = (900 / nc.max(nr) as u32).clamp(5, 16);
+    let step = if p.numbers {
+        1
+    } else {
+        12u32.div_ceil(square) as usize
+    };
+    let cell_w = if !p.numbers {
+        square
+    } else if thin_cols {
         14
     } else if nc <= 24 {
         // Wide enough for the counts, and for flat column names.
@@ -838,7 +848,13 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
     } else {
         digits_w.clamp(24, 60)
     };
-    let cell_h = if thin_rows { 16 } else { 30 };
+    let cell_h = if !p.numbers {
+        square
+    } else if thin_rows {
+        16
+    } else {
+        30
+    };
     let row_w = measure(&rows, label_size) + 20;
     let cols_flat = cols_w <= cell_w;
     let col_h = if cols_flat { 34 } else { cols_w + 12 };
@@ -893,10 +909,10 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
             }
         }
         let rs = font(label_size).pos(Pos::new(HPos::Right, VPos::Center));
-        for (r, name) in rows.iter().enumerate() {
+        for (r, name) in rows.iter().enumerate().step_by(step) {
             root.draw_text(name, &rs, (x0 - 8, y0 + ch * r as i32 + ch / 2))?;
         }
-        for (c, name) in cols.iter().enumerate() {
+        for (c, name) in cols.iter().enumerate().step_by(step) {
             let cx = x0 + cw * c as i32 + cw / 2;
             if cols_flat {
                 let cs = font(col_size).pos(Pos::new(HPos::Center, VPos::Bottom));
