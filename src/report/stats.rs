@@ -7,7 +7,7 @@
 use super::html::{Cell, Page, Row, esc, inline, swatch};
 use super::plots::{self, HBars, Heatmap, VBars, thousands};
 use super::{Files, INDEX, ReportError};
-use crate::stats::doc::{StatsDoc, percent, ratio};
+use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS, percent, ratio};
 use crate::stats::scan::ImageRow;
 use crate::weights::doc::{self as wdoc, WeightsDoc};
 
@@ -33,12 +33,8 @@ const FRACTION_EDGES: [f64; 7] = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 1.0];
 const FRACTION_LABELS: [&str; 8] = [
     "0", "<1%", "1–5%", "5–10%", "10–25%", "25–50%", "50–75%", "≥75%",
 ];
-/// Most class pairs listed by co-occurrence.
-const TOP_PAIRS: usize = 20;
 /// Most classes drawn by name in the co-occurrence heatmap (then by index).
 const NAMED_HEATMAP: usize = 24;
-/// Most classes whose whole co-occurrence matrix is a table (it fits the page).
-const MATRIX_TABLE: usize = 10;
 /// Most distinct mask sizes drawn; the rest are summed into one bar.
 const MAX_SIZES: usize = 24;
 
@@ -543,14 +539,7 @@ fn cooccurrence(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result
         return Ok(());
     }
     let c = s.classes.len();
-    let mut pairs: Vec<(u64, usize, usize)> = (0..c)
-        .flat_map(|a| (a + 1..c).map(move |b| (a, b)))
-        .filter_map(|(a, b)| {
-            let v = s.cooccurrence.get(a).and_then(|r| r.get(b)).copied()?;
-            (v > 0).then_some((v, a, b))
-        })
-        .collect();
-    pairs.sort_by(|x, y| y.0.cmp(&x.0).then((x.1, x.2).cmp(&(y.1, y.2))));
+    let pairs = s.top_pairs();
     page.p(&format!(
         "{} of {} class pairs share pixels; the {} that share the most:",
         pairs.len(),
@@ -565,7 +554,7 @@ fn cooccurrence(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result
     let rows: Vec<Row> = pairs
         .iter()
         .take(TOP_PAIRS)
-        .map(|&(v, a, b)| {
+        .map(|&Pair { a, b, pixels: v }| {
             Row::new(vec![
                 Cell::text(format!("{a} `{}`", name(a))),
                 Cell::text(format!("{b} `{}`", name(b))),
@@ -617,7 +606,7 @@ fn cooccurrence(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result
         "Pixels carrying both classes (colour on a log scale); off-diagonal cells are overlaps.",
     );
     files.add(plot.file, plot.png);
-    if c <= MATRIX_TABLE {
+    if c <= MATRIX_CLASSES {
         let names: Vec<String> = s.classes.iter().map(|x| x.name.clone()).collect();
         matrix_table(page, &names, &names, &s.cooccurrence);
     }

@@ -167,6 +167,20 @@ pub fn unreadable_warning(masks: usize) -> String {
     format!("{masks} mask(s) could not be read and are left out of every count")
 }
 
+/// Two classes (by index, `a < b`) and the pixels carrying both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub a: usize,
+    pub b: usize,
+    pub pixels: u64,
+}
+
+/// Most classes whose whole co-occurrence matrix is printed (wider ones
+/// list their [`TOP_PAIRS`]).
+pub const MATRIX_CLASSES: usize = 10;
+/// Most class pairs listed by co-occurrence.
+pub const TOP_PAIRS: usize = 20;
+
 /// A ratio that is 0 (not NaN) when the denominator is 0.
 pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
@@ -309,6 +323,20 @@ impl StatsDoc {
             formats: self.mask_formats.clone(),
             bad: self.files.bad.clone(),
         }
+    }
+
+    /// The class pairs sharing pixels, most shared first (ties by index).
+    pub fn top_pairs(&self) -> Vec<Pair> {
+        let c = self.classes.len();
+        let mut pairs: Vec<Pair> = (0..c)
+            .flat_map(|a| (a + 1..c).map(move |b| (a, b)))
+            .filter_map(|(a, b)| {
+                let pixels = self.cooccurrence.get(a).and_then(|r| r.get(b)).copied()?;
+                (pixels > 0).then_some(Pair { a, b, pixels })
+            })
+            .collect();
+        pairs.sort_by(|x, y| y.pixels.cmp(&x.pixels).then((x.a, x.b).cmp(&(y.a, y.b))));
+        pairs
     }
 
     /// Did every mask read?
@@ -454,7 +482,9 @@ pub fn render_table(doc: &StatsDoc) -> String {
         d.three_plus,
         percent(ratio(d.three_plus, p.valid)),
     );
-    if doc.classes.len() <= 24 {
+    if doc.verdict.kind != "multi-label" {
+        let _ = writeln!(s, "\nco-occurrence: none (no pixel carries two classes)");
+    } else if doc.classes.len() <= MATRIX_CLASSES {
         let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
         let cw = doc
             .cooccurrence
@@ -476,6 +506,20 @@ pub fn render_table(doc: &StatsDoc) -> String {
                 let _ = write!(s, "  {v:>cw$}");
             }
             s.push('\n');
+        }
+    } else {
+        let pairs = doc.top_pairs();
+        let _ = writeln!(
+            s,
+            "\nco-occurrence: {} class pairs share pixels; the most:",
+            pairs.len()
+        );
+        for p in pairs.iter().take(TOP_PAIRS) {
+            let _ = writeln!(
+                s,
+                "  {} + {}: {} pixels",
+                doc.classes[p.a].name, doc.classes[p.b].name, p.pixels
+            );
         }
     }
     let sizes: Vec<String> = doc
