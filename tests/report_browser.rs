@@ -433,6 +433,11 @@ fn check_reader_report(dir: &Path, html: &str, classes: usize) {
     // 4: effective-number's beta is stated beside the table and spreads the classes.
     let note = between(html, "<h2 id=\"weights\"", "</table>", "<details>");
     assert!(note.contains("beta = 1 - 1/N"), "{note}");
+    let head = weights_head(html);
+    assert!(
+        head.iter().any(|h| h == "effective-number (β = 1 − 1/N)"),
+        "{head:?}"
+    );
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("weights.json")).unwrap()).unwrap();
     let eff = doc["schemes"]

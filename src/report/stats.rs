@@ -10,6 +10,7 @@ use super::{Files, INDEX, ReportError};
 use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS, percent, ratio};
 use crate::stats::scan::ImageRow;
 use crate::weights::doc::{self as wdoc, WeightsDoc};
+use crate::weights::{BETA_GIVEN, Scheme};
 
 /// Where the stats came from.
 pub enum Origin {
@@ -264,7 +265,16 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     }
     for sc in &schemes {
         let mark = if sc.name == w.weight.scheme { "*" } else { "" };
-        head.push(format!("{mark}{}", sc.name));
+        // The beta the column was computed with, in its head (the note
+        // under the table says why).
+        let param = if sc.name != Scheme::EffectiveNumber.name() {
+            String::new()
+        } else if w.options.beta_from == BETA_GIVEN {
+            format!(" (β = {})", w.options.beta)
+        } else {
+            " (β = 1 − 1/N)".to_string()
+        };
+        head.push(format!("{mark}{}{param}", sc.name));
     }
     if lead_weight {
         head.push("pos_weight".into());

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
+use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
 use crate::labels::{CodeRef, Kind, LabelSpec};
 use crate::output::write_bytes;
 use crate::stats::BadFile;
@@ -246,7 +246,7 @@ impl WeightsDoc {
                 enet_c: p.opts.enet_c,
                 beta: p.opts.beta(input.valid),
                 beta_from: match p.opts.beta {
-                    Some(_) => "--beta".into(),
+                    Some(_) => BETA_GIVEN.into(),
                     None => BETA_RULE.into(),
                 },
                 max_weight: p.opts.max_weight,

@@ -15,9 +15,11 @@ use crate::stats::doc::StatsDoc;
 
 /// Default `c` of ENet weighting (Paszke et al. 2016).
 pub const ENET_C: f64 = 1.02;
-/// How `beta` of effective-number weighting is chosen unless `--beta` sets
-/// it: Cui et al.'s beta = (N - 1) / N, with N the valid pixels (pixels are
-/// the samples). A fixed beta such as the paper's 0.9999 saturates at pixel
+/// `options.beta_from` when `--beta` set beta.
+pub const BETA_GIVEN: &str = "--beta";
+/// `options.beta_from` otherwise: how `beta` of effective-number weighting
+/// is chosen unless `--beta` sets it: Cui et al.'s beta = (N - 1) / N, with
+/// N the valid pixels (pixels are the samples). A fixed beta such as the paper's 0.9999 saturates at pixel
 /// counts: every class above ~70k pixels would weigh the same.
 pub const BETA_RULE: &str = "beta = 1 - 1/N, N the valid pixels (Cui et al.'s (N - 1) / N, \
     pixels as samples), unless `--beta` sets it";
