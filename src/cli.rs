@@ -451,7 +451,11 @@ holding c, K the classes the weights cover:
   median-frequency   median(n_c/S_c) / (n_c/S_c): the median class gets 1
   enet               1 / ln(c + f_c), raw (c = --enet-c)
   effective-number   (1 - beta) / (1 - beta^n_c), scaled to sum to the number
-                     of classes with pixels (beta = --beta)
+                     of classes with pixels. beta = 1 - 1/N unless --beta sets
+                     it: Cui et al.'s (N - 1) / N, counting pixels as samples,
+                     so 1 - beta^n_c ~ 1 - exp(-f_c) (rare classes ~ 1/f_c,
+                     common ones compressed); a fixed beta such as 0.9999
+                     gives every class above ~70k pixels the same weight
 
 Hard cases:
   a class with no pixels gets 1 (neutral) everywhere, never inf or NaN,
@@ -525,11 +529,12 @@ pub struct WeightsArgs {
     /// c of ENet weighting, 1 / ln(c + f_c); above 1.
     #[arg(long, value_name = "C", default_value_t = crate::weights::ENET_C)]
     pub enet_c: f64,
-    /// beta of effective-number weighting, 0 <= beta < 1. Classes above
-    /// about 7/(1-beta) pixels get about the same weight: raise it for
-    /// large datasets.
-    #[arg(long, value_name = "BETA", default_value_t = crate::weights::BETA)]
-    pub beta: f64,
+    /// beta of effective-number weighting, 0 <= beta < 1. Default: 1 - 1/N,
+    /// N the valid pixels (Cui et al.'s (N - 1) / N with pixels as samples).
+    /// A fixed beta saturates: classes above about 7/(1-beta) pixels get
+    /// about the same weight.
+    #[arg(long, value_name = "BETA")]
+    pub beta: Option<f64>,
     /// Cap every weight (pos_weight and every scheme) at this value.
     #[arg(long, value_name = "W")]
     pub max_weight: Option<f64>,

@@ -227,7 +227,7 @@ impl WeightsStage {
         weights::Options {
             scheme: self.scheme.unwrap_or(d.scheme),
             enet_c: self.enet_c.unwrap_or(d.enet_c),
-            beta: self.beta.unwrap_or(d.beta),
+            beta: self.beta.or(d.beta),
             max_weight: self.max_weight.or(d.max_weight),
         }
     }

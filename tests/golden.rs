@@ -5,9 +5,12 @@
 //! and review the diff of `tests/golden/outputs.txt`.
 //!
 //! Commands run from the project root with relative paths (outputs embed the
-//! paths they were given), writing under `target/golden-run/`.
+//! paths they were given), writing under `target/golden-run/`. The shard
+//! writer's resume records (`.maskprep/`) are left out: they identify
+//! sources by this machine's file times, so they differ on every checkout.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -292,7 +295,10 @@ fn outputs() -> BTreeMap<String, String> {
         let out = format!("{OUT}/{name}");
         std::fs::create_dir_all(root.join(&out)).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.replace("{out}", &out)).collect();
+        // argv[0] as typed, not this checkout's path (shard manifests
+        // record the command line).
         let o = Command::new(env!("CARGO_BIN_EXE_maskprep"))
+            .arg0("maskprep")
             .args(&args)
             .current_dir(root)
             .env("RAYON_NUM_THREADS", "2")
@@ -315,6 +321,9 @@ fn outputs() -> BTreeMap<String, String> {
         files_under(&root.join(&out), &mut files);
         for f in files {
             let rel = f.strip_prefix(root.join(&out)).unwrap();
+            if rel.components().any(|c| c.as_os_str() == ".maskprep") {
+                continue;
+            }
             let bytes = std::fs::read(&f).unwrap();
             got.insert(
                 format!("{name} {}", rel.display()),

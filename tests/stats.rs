@@ -472,3 +472,26 @@ fn masks_of_different_sizes_are_fine() {
     );
     assert_eq!(d["pixels"]["total"], 64 + 64 * 48);
 }
+
+#[test]
+fn table_says_each_fact_once_and_shows_pos_weight_as_written() {
+    let o = maskprep(&["stats", "fixtures/voc"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let table = stdout(&o);
+    // Single-label: one line instead of a 21x21 matrix of zeros.
+    assert!(
+        table.contains("co-occurrence: none (no pixel carries two classes)"),
+        "{table}"
+    );
+    assert!(!table.contains("pixels carrying both"), "{table}");
+    // The 18 classes without pixels: one warning, pos_weight 1 marked.
+    let warnings: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("18 classes have no pixels"), "{table}");
+    let row = table.lines().find(|l| l.starts_with("aeroplane ")).unwrap();
+    assert!(row.contains("1.0000†"), "{row}");
+    assert!(!table.contains("undefined"), "{table}");
+}

@@ -320,11 +320,18 @@ fn single_label_prints_the_verdict_and_still_writes_pos_weight() {
         table.contains("verdict: every valid pixel carries exactly one class"),
         "{table}"
     );
+    // Index masks with 255 ignored: the masks are the targets as they are.
     assert!(
-        table.contains("CrossEntropyLoss(weight=w[\"weight\"])"),
+        table.contains("CrossEntropyLoss(weight=w[\"weight\"], ignore_index=255)"),
         "{table}"
     );
-    assert!(table.contains("ignore_index"), "{table}");
+    assert!(!table.contains("-100"), "{table}");
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(readme.contains("ignore_index=255)"), "{readme}");
+    assert!(
+        readme.contains("# in the masks: value i (255: ignored)"),
+        "{readme}"
+    );
     let bytes = std::fs::read(out.join("weights.safetensors")).unwrap();
     let pw = maskprep::tensors::read_safetensors(&bytes, "pos_weight").unwrap();
     assert_eq!(pw.shape, [3, 1, 1]);
@@ -485,6 +492,50 @@ fn class_on_every_pixel_gets_pos_weight_one() {
     assert_eq!(floats(&doc["pos_weight"]["values"]), [1.0, 1.0]);
     assert_eq!(doc["verdict"]["kind"], "single-label");
     assert_eq!(doc["weight"]["shape"], serde_json::json!([2]));
+    // The stats table shows what `weights` writes: 1, marked, not 0 or undefined.
+    let o = maskprep(&["stats", path_str(&data)]);
+    ok(&o);
+    let table = String::from_utf8_lossy(&o.stdout);
+    let row = |name: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row `{name}`:\n{table}"))
+            .to_string()
+    };
+    assert!(row("a").contains("1.0000†"), "{table}");
+    assert!(row("b").contains("1.0000†"), "{table}");
+    assert!(table.contains("† pos_weight set to 1 by a rule"), "{table}");
+    assert!(
+        !table.contains("0.0000") && !table.contains("undefined"),
+        "{table}"
+    );
+}
+
+/// The README's PyTorch block, run as pasted (loading part) by
+/// `tests/python/check_snippet.py`.
+fn check_readme_snippet(out: &Path) {
+    let readme = std::fs::read_to_string(out.join("README.md")).unwrap();
+    let code = readme
+        .split_once("```python\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(code, _)| code.to_string())
+        .expect("a python block");
+    assert!(code.contains("device = "), "{code}");
+    let file = out.join("snippet.py");
+    std::fs::write(&file, &code).unwrap();
+    let text = run_python("check_snippet.py", &[path_str(out), path_str(&file)]);
+    assert!(text.contains("snippet ok"), "{text}");
+}
+
+#[test]
+fn readme_snippet_runs_as_pasted() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, dir) in [("plates", "fixtures/plates"), ("index", "fixtures/index/p")] {
+        let out = tmp.path().join(name);
+        ok(&maskprep(&["weights", dir, "-o", path_str(&out)]));
+        check_readme_snippet(&out);
+    }
 }
 
 #[test]

@@ -17,7 +17,7 @@ p,li{line-height:1.45}
 code,pre{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:13px}
 code{background:#f1f1f1;padding:1px 4px;border-radius:3px}
 pre code{background:none;padding:0}
-pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:12px;overflow-x:auto;line-height:1.4}
+pre{background:#f6f8fa;border:1px solid #e1e4e8;padding:12px;white-space:pre-wrap;overflow-wrap:anywhere;line-height:1.4}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}
 th,td{border:1px solid #d6d6d6;padding:4px 9px;vertical-align:top}
 th{background:#f0f3f7;text-align:left}

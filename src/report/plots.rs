@@ -806,6 +806,9 @@ pub struct Heatmap<'a> {
     pub values: &'a [Vec<u64>],
     pub row_label: &'a str,
     pub col_label: &'a str,
+    /// Counts in the cells; `false` draws small squares only (many classes:
+    /// the numbers are in a table).
+    pub numbers: bool,
 }
 
 /// White → dark blue as `t` goes 0 → 1.
@@ -822,14 +825,24 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
     let max = p.values.iter().flatten().copied().max().unwrap_or(0);
     // Past 40 rows the rows get thin; past 40 columns the cells are small
     // squares without numbers (the table under the plot has them).
-    let (thin_rows, thin_cols) = (nr > 40, nc > 40);
+    let (thin_rows, thin_cols) = (nr > 40 || !p.numbers, nc > 40 || !p.numbers);
     let label_size = if thin_rows { 11.0 } else { 14.0 };
     let col_size = if thin_cols { 11.0 } else { 13.0 };
     let num_size = if thin_rows { 10.0 } else { 12.0 };
     let exact: Vec<String> = p.values.iter().flatten().map(|v| thousands(*v)).collect();
     let digits_w = measure(&exact, num_size) + 10;
     let cols_w = measure(&cols, col_size) + 12;
-    let cell_w = if thin_cols {
+    // Without numbers, squares shrink so ~60+ classes still fit a page
+    // (900 px of grid), and labels go to every `step`-th index.
+    let square = (900 / nc.max(nr) as u32).clamp(5, 16);
+    let step = if p.numbers {
+        1
+    } else {
+        12u32.div_ceil(square) as usize
+    };
+    let cell_w = if !p.numbers {
+        square
+    } else if thin_cols {
         14
     } else if nc <= 24 {
         // Wide enough for the counts, and for flat column names.
@@ -837,7 +850,13 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
     } else {
         digits_w.clamp(24, 60)
     };
-    let cell_h = if thin_rows { 16 } else { 30 };
+    let cell_h = if !p.numbers {
+        square
+    } else if thin_rows {
+        16
+    } else {
+        30
+    };
     let row_w = measure(&rows, label_size) + 20;
     let cols_flat = cols_w <= cell_w;
     let col_h = if cols_flat { 34 } else { cols_w + 12 };
@@ -892,10 +911,10 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
             }
         }
         let rs = font(label_size).pos(Pos::new(HPos::Right, VPos::Center));
-        for (r, name) in rows.iter().enumerate() {
+        for (r, name) in rows.iter().enumerate().step_by(step) {
             root.draw_text(name, &rs, (x0 - 8, y0 + ch * r as i32 + ch / 2))?;
         }
-        for (c, name) in cols.iter().enumerate() {
+        for (c, name) in cols.iter().enumerate().step_by(step) {
             let cx = x0 + cw * c as i32 + cw / 2;
             if cols_flat {
                 let cs = font(col_size).pos(Pos::new(HPos::Center, VPos::Bottom));

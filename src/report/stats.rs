@@ -7,9 +7,10 @@
 use super::html::{Cell, Page, Row, esc, inline, swatch};
 use super::plots::{self, HBars, Heatmap, VBars, thousands};
 use super::{Files, INDEX, ReportError};
-use crate::stats::doc::{StatsDoc, percent, ratio};
+use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS, percent, ratio};
 use crate::stats::scan::ImageRow;
 use crate::weights::doc::{self as wdoc, WeightsDoc};
+use crate::weights::{BETA_GIVEN, Scheme};
 
 /// Where the stats came from.
 pub enum Origin {
@@ -33,6 +34,8 @@ const FRACTION_EDGES: [f64; 7] = [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 1.0];
 const FRACTION_LABELS: [&str; 8] = [
     "0", "<1%", "1–5%", "5–10%", "10–25%", "25–50%", "50–75%", "≥75%",
 ];
+/// Most classes drawn by name in the co-occurrence heatmap (then by index).
+const NAMED_HEATMAP: usize = 24;
 /// Most distinct mask sizes drawn; the rest are summed into one bar.
 const MAX_SIZES: usize = 24;
 
@@ -222,32 +225,59 @@ fn warnings(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Weights.
+/// Weights: the tensor the verdict's loss takes comes first (the chosen
+/// scheme's `weight` for single-label data, `pos_weight` for multi-label).
 fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     let s = input.stats;
     let w = input.weights;
+    let lead_weight = wdoc::leads_with_weight(w);
     page.h2("weights", "Loss weights");
-    page.p(&format!(
-        "<code>pos_weight</code> = (N − n<sub>c</sub>) / n<sub>c</sub>, shaped {} for \
-         <code>BCEWithLogitsLoss</code>; <code>weight</code> ({}) shaped {} for \
-         <code>CrossEntropyLoss</code>. Every scheme is listed; the chosen one is marked *. \
-         The tensors are in <code>{}</code> beside this page, every number in <code>{}</code>.",
-        esc(&format!("{:?}", w.pos_weight.shape)),
+    let weight = format!(
+        "<code>weight</code> ({}) shaped {} for <code>CrossEntropyLoss</code>",
         esc(&w.weight.scheme),
         esc(&format!("{:?}", w.weight.shape)),
+    );
+    let pos = format!(
+        "<code>pos_weight</code> = (N − n<sub>c</sub>) / n<sub>c</sub>, shaped {} for \
+         <code>BCEWithLogitsLoss</code>",
+        esc(&format!("{:?}", w.pos_weight.shape)),
+    );
+    let (first, second) = if lead_weight {
+        (weight, pos)
+    } else {
+        (pos, weight)
+    };
+    page.p(&format!(
+        "{first}; {second}. Every scheme is listed; the chosen one is marked *. \
+         The tensors are in <code>{}</code> beside this page, every number in <code>{}</code>.",
         wdoc::SAFETENSORS_FILE,
         wdoc::JSON_FILE,
     ));
+    let schemes = wdoc::ordered_schemes(w);
     let mut head: Vec<String> = vec![
         "index".into(),
         "class".into(),
         "pixels".into(),
         "frequency".into(),
-        "pos_weight".into(),
     ];
-    for sc in &w.schemes {
+    if !lead_weight {
+        head.push("pos_weight".into());
+    }
+    for sc in &schemes {
         let mark = if sc.name == w.weight.scheme { "*" } else { "" };
-        head.push(format!("{mark}{}", sc.name));
+        // The beta the column was computed with, in its head (the note
+        // under the table says why).
+        let param = if sc.name != Scheme::EffectiveNumber.name() {
+            String::new()
+        } else if w.options.beta_from == BETA_GIVEN {
+            format!(" (β = {})", w.options.beta)
+        } else {
+            " (β = 1 − 1/N)".to_string()
+        };
+        head.push(format!("{mark}{}{param}", sc.name));
+    }
+    if lead_weight {
+        head.push("pos_weight".into());
     }
     let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
     let rows: Vec<Row> = w
@@ -263,28 +293,39 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
                 Cell::text(name),
                 Cell::num(pixels),
                 Cell::num(percent(ratio(pixels, w.counts.valid_pixels))),
-                Cell::num(
-                    w.pos_weight
-                        .values
-                        .get(i)
-                        .map(|v| format!("{v:.4}"))
-                        .unwrap_or_else(|| "–".into()),
-                ),
             ];
-            for sc in &w.schemes {
-                cells.push(Cell::num(
-                    sc.values
-                        .get(i)
-                        .map(|v| format!("{v:.4}"))
-                        .unwrap_or_else(|| "–".into()),
-                ));
+            let pos = Cell::num(wdoc::pos_weight_cell(w, i));
+            let mut values: Vec<Cell> = schemes
+                .iter()
+                .map(|sc| {
+                    Cell::num(
+                        sc.values
+                            .get(i)
+                            .map(|v| format!("{v:.4}"))
+                            .unwrap_or_else(|| "–".into()),
+                    )
+                })
+                .collect();
+            if lead_weight {
+                values.push(pos);
+            } else {
+                values.insert(0, pos);
             }
+            cells.extend(values);
             Row::flagged(cells, rare)
         })
         .collect();
     page.table(&head_refs, &rows);
-    let notes: Vec<String> = w
-        .schemes
+    // Each scheme's parameter (effective-number's beta) next to its column.
+    for sc in &schemes {
+        if let Some(setting) = &sc.setting {
+            page.note(&format!("`{}`: {setting}.", sc.name));
+        }
+    }
+    if let Some(foot) = wdoc::pos_weight_footnote(w) {
+        page.note(&foot);
+    }
+    let notes: Vec<String> = schemes
         .iter()
         .map(|sc| {
             let note = sc
@@ -307,7 +348,7 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     }
     page.raw("</ul></details>");
     page.h3("PyTorch");
-    page.code(&snippet(w));
+    page.code(&wdoc::python_snippet(w, wdoc::SAFETENSORS_FILE));
     Ok(())
 }
 
@@ -379,11 +420,7 @@ fn classes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), 
                     Cell::num(percent(c.frequency)),
                     Cell::num(c.images),
                     Cell::num(c.image_pixels),
-                    Cell::num(
-                        c.pos_weight
-                            .map(|v| format!("{v:.4}"))
-                            .unwrap_or_else(|| "undefined".into()),
-                    ),
+                    Cell::num(wdoc::pos_weight_cell(input.weights, i)),
                     Cell::text(if c.rare { "rare" } else { "" }),
                 ],
                 c.rare,
@@ -403,6 +440,9 @@ fn classes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), 
         ],
         &rows,
     );
+    if let Some(foot) = wdoc::pos_weight_footnote(input.weights) {
+        page.note(&foot);
+    }
 
     let masks = s.files.masks_read;
     let values: Vec<f64> = s.classes.iter().map(|c| c.images as f64).collect();
@@ -494,30 +534,92 @@ fn degree(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), R
     Ok(())
 }
 
-/// Co-occurrence.
+/// Co-occurrence: one sentence for single-label data (every overlap is 0);
+/// for multi-label data the pairs that overlap most, a heatmap (classes by
+/// index past [`NAMED_HEATMAP`]) and, for a few classes, the whole matrix.
 fn cooccurrence(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), ReportError> {
     let s = input.stats;
-    let names: Vec<String> = s.classes.iter().map(|c| c.name.clone()).collect();
     page.h2("cooccurrence", "Class co-occurrence");
+    if s.verdict.kind != "multi-label" {
+        page.p(&format!(
+            "No pixel carries two classes ({} data), so every pair of classes co-occurs on 0 \
+             pixels; each class's own pixels are in the class table above.",
+            esc(&s.verdict.kind)
+        ));
+        return Ok(());
+    }
+    let c = s.classes.len();
+    let pairs = s.top_pairs();
+    page.p(&format!(
+        "{} of {} class pairs share pixels; the {} that share the most:",
+        pairs.len(),
+        c * c.saturating_sub(1) / 2,
+        pairs.len().min(TOP_PAIRS)
+    ));
+    let name = |i: usize| s.classes.get(i).map(|x| x.name.as_str()).unwrap_or("");
+    let share = |v: u64, i: usize| {
+        let n = s.classes.get(i).map_or(0, |x| x.pixels);
+        percent(ratio(v, n))
+    };
+    let rows: Vec<Row> = pairs
+        .iter()
+        .take(TOP_PAIRS)
+        .map(|&Pair { a, b, pixels: v }| {
+            Row::new(vec![
+                Cell::text(format!("{a} `{}`", name(a))),
+                Cell::text(format!("{b} `{}`", name(b))),
+                Cell::num(v),
+                Cell::num(share(v, a)),
+                Cell::num(share(v, b)),
+            ])
+        })
+        .collect();
+    page.table(
+        &[
+            "class a",
+            "class b",
+            "pixels with both",
+            "share of a's pixels",
+            "share of b's pixels",
+        ],
+        &rows,
+    );
+    let named = c <= NAMED_HEATMAP;
+    let labels: Vec<String> = if named {
+        s.classes.iter().map(|x| x.name.clone()).collect()
+    } else {
+        (0..c).map(|i| i.to_string()).collect()
+    };
+    let subtitle = if named {
+        "pixels carrying both classes; the diagonal is each class's pixels".to_string()
+    } else {
+        format!(
+            "{c} classes by index (names in the class table); the diagonal is each class's pixels"
+        )
+    };
     let plot = plots::heatmap(&Heatmap {
         file: "cooccurrence.png",
         title: "Class co-occurrence",
-        subtitle: "pixels carrying both classes; the diagonal is each class's pixels",
-        rows: &names,
-        cols: &names,
+        subtitle: &subtitle,
+        rows: &labels,
+        cols: &labels,
         values: &s.cooccurrence,
         row_label: "class",
         col_label: "class",
+        numbers: named,
     })?;
     page.figure(
         &plot.file,
         plot.width,
         plot.height,
         "class co-occurrence heatmap",
-        "Pixels carrying both classes (colour on a log scale); off-diagonal cells are overlaps, which only multi-label masks have.",
+        "Pixels carrying both classes (colour on a log scale); off-diagonal cells are overlaps.",
     );
     files.add(plot.file, plot.png);
-    matrix_table(page, &names, &names, &s.cooccurrence);
+    if c <= MATRIX_CLASSES {
+        let names: Vec<String> = s.classes.iter().map(|x| x.name.clone()).collect();
+        matrix_table(page, &names, &names, &s.cooccurrence);
+    }
     Ok(())
 }
 
@@ -539,6 +641,7 @@ fn per_image(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<()
                 values: &bins,
                 row_label: "class",
                 col_label: "share of the mask's valid pixels",
+                numbers: true,
             })?;
             page.figure(
                 &plot.file,
@@ -676,21 +779,6 @@ fn files_section(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> 
         page.warnings("File problems", &problems);
     }
     Ok(())
-}
-
-/// The Python block of the weights README, loading the file beside the page.
-fn snippet(w: &WeightsDoc) -> String {
-    let readme = wdoc::render_readme(w, wdoc::SAFETENSORS_FILE);
-    let code = readme
-        .split_once("```python\n")
-        .and_then(|(_, rest)| rest.split_once("```"))
-        .map(|(code, _)| code.trim_end().to_string());
-    code.unwrap_or_else(|| {
-        format!(
-            "from safetensors.torch import load_file\nw = load_file(\"{}\")",
-            wdoc::SAFETENSORS_FILE
-        )
-    })
 }
 
 /// A count matrix as a table with row and column names.

@@ -13,6 +13,8 @@ use super::{BadFile, Counts, Undeclared};
 use crate::decode::MaskFormat;
 use crate::labels::{LabelMap, LabelSpec, parse_hex};
 use crate::source::Partition;
+use crate::weights::rules::{self, no_pixels_warning};
+use crate::weights::{PosWeightRule, written_pos_weight};
 
 /// Identifies the document format; another value is rejected on read.
 pub const FORMAT: &str = "maskprep-stats/1";
@@ -58,7 +60,9 @@ pub struct ClassRow {
     pub images: u64,
     /// Valid pixels of those masks (S_c of median-frequency weighting).
     pub image_pixels: u64,
-    /// (valid - pixels) / pixels; null when the class has no pixels.
+    /// (valid - pixels) / pixels, the formula's value; null when the class
+    /// has no pixels. `maskprep weights` and the tables show what is written
+    /// (1 where a rule sets it, see `weights::rules`).
     pub pos_weight: Option<f64>,
     pub rare: bool,
 }
@@ -125,6 +129,58 @@ pub struct StatsDoc {
     pub warnings: Vec<String>,
 }
 
+/// One warning for the rare classes (with pixels, below `rare_below`),
+/// however many there are.
+fn rare_warning(classes: &[ClassRow], rare_below: f64) -> Option<String> {
+    let rare: Vec<&ClassRow> = classes.iter().filter(|c| c.rare && c.pixels > 0).collect();
+    match rare.as_slice() {
+        [] => None,
+        [c] => Some(format!(
+            "class `{}` is rare: {} of valid pixels (below {})",
+            c.name,
+            percent(c.frequency),
+            percent(rare_below)
+        )),
+        many => Some(format!(
+            "{} classes are rare, below {} of valid pixels: {}",
+            many.len(),
+            percent(rare_below),
+            many.iter()
+                .map(|c| format!("`{}` {}", c.name, percent(c.frequency)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The warning for pixels of codes no class declares.
+pub fn undeclared_warning(pixels: u64, total: u64, codes: usize) -> String {
+    format!(
+        "{pixels} pixels ({} of all) have {codes} undeclared code(s); they are left out of \
+         every count and frequency; declare them in the label map",
+        percent(ratio(pixels, total))
+    )
+}
+
+/// The warning for masks that could not be read.
+pub fn unreadable_warning(masks: usize) -> String {
+    format!("{masks} mask(s) could not be read and are left out of every count")
+}
+
+/// Two classes (by index, `a < b`) and the pixels carrying both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub a: usize,
+    pub b: usize,
+    pub pixels: u64,
+}
+
+/// Most classes whose whole co-occurrence matrix is printed (wider ones
+/// list their [`TOP_PAIRS`]).
+pub const MATRIX_CLASSES: usize = 10;
+/// Most class pairs listed by co-occurrence.
+pub const TOP_PAIRS: usize = 20;
+
 /// A ratio that is 0 (not NaN) when the denominator is 0.
 pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
@@ -136,24 +192,12 @@ impl StatsDoc {
         let valid = counts.valid();
         let names = &meta.labels.classes;
         let c = counts.classes();
-        let mut warnings = Vec::new();
         let classes: Vec<ClassRow> = (0..c)
             .map(|i| {
                 let n = counts.class_pixels[i];
                 let frequency = ratio(n, valid);
                 let rare = frequency < meta.rare_below;
                 let name = names[i].clone();
-                if n == 0 {
-                    warnings.push(format!(
-                        "class `{name}` has no pixels: its pos_weight is undefined (null)"
-                    ));
-                } else if rare {
-                    warnings.push(format!(
-                        "class `{name}` is rare: {} of valid pixels (below {})",
-                        percent(frequency),
-                        percent(meta.rare_below)
-                    ));
-                }
                 ClassRow {
                     name,
                     pixels: n,
@@ -165,6 +209,13 @@ impl StatsDoc {
                 }
             })
             .collect();
+        let empty: Vec<&str> = classes
+            .iter()
+            .filter(|c| c.pixels == 0)
+            .map(|c| c.name.as_str())
+            .collect();
+        let mut warnings: Vec<String> = no_pixels_warning(&empty).into_iter().collect();
+        warnings.extend(rare_warning(&classes, meta.rare_below));
         let undeclared: Vec<UndeclaredRow> = counts
             .undeclared
             .iter()
@@ -178,16 +229,14 @@ impl StatsDoc {
             })
             .collect();
         if counts.undeclared_pixels > 0 {
-            warnings.push(format!(
-                "{} pixels ({} of all) have {} undeclared code(s); they are excluded from \
-                 frequencies; declare them in the label map",
+            warnings.push(undeclared_warning(
                 counts.undeclared_pixels,
-                percent(ratio(counts.undeclared_pixels, counts.pixels)),
-                undeclared.len()
+                counts.pixels,
+                undeclared.len(),
             ));
         }
         if !counts.bad.is_empty() {
-            warnings.push(format!("{} mask(s) could not be read", counts.bad.len()));
+            warnings.push(unreadable_warning(counts.bad.len()));
         }
         files.masks_read = counts.masks;
         files.bad = counts.bad.clone();
@@ -274,6 +323,20 @@ impl StatsDoc {
             formats: self.mask_formats.clone(),
             bad: self.files.bad.clone(),
         }
+    }
+
+    /// The class pairs sharing pixels, most shared first (ties by index).
+    pub fn top_pairs(&self) -> Vec<Pair> {
+        let c = self.classes.len();
+        let mut pairs: Vec<Pair> = (0..c)
+            .flat_map(|a| (a + 1..c).map(move |b| (a, b)))
+            .filter_map(|(a, b)| {
+                let pixels = self.cooccurrence.get(a).and_then(|r| r.get(b)).copied()?;
+                (pixels > 0).then_some(Pair { a, b, pixels })
+            })
+            .collect();
+        pairs.sort_by(|x, y| y.pixels.cmp(&x.pixels).then((x.a, x.b).cmp(&(y.a, y.b))));
+        pairs
     }
 
     /// Did every mask read?
@@ -381,11 +444,17 @@ pub fn render_table(doc: &StatsDoc) -> String {
         "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}",
         "class", "pixels", "frequency", "images", "pos_weight"
     );
+    let mut marked = false;
     for c in &doc.classes {
-        let pw = c
-            .pos_weight
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or_else(|| "undefined".into());
+        // What `maskprep weights` writes: 1, marked, where a rule sets it.
+        let (v, rule) = written_pos_weight(c.pixels, p.valid);
+        let mark = if rule == PosWeightRule::Formula {
+            ""
+        } else {
+            marked = true;
+            "†"
+        };
+        let pw = format!("{:.4}{mark}", v as f32);
         let rare = if c.rare { "  rare" } else { "" };
         let _ = writeln!(
             s,
@@ -396,6 +465,9 @@ pub fn render_table(doc: &StatsDoc) -> String {
             c.images,
             pw
         );
+    }
+    if marked {
+        let _ = writeln!(s, "{}", rules::MARKED);
     }
     let d = &doc.label_degree;
     let _ = writeln!(
@@ -410,7 +482,9 @@ pub fn render_table(doc: &StatsDoc) -> String {
         d.three_plus,
         percent(ratio(d.three_plus, p.valid)),
     );
-    if doc.classes.len() <= 24 {
+    if doc.verdict.kind != "multi-label" {
+        let _ = writeln!(s, "\nco-occurrence: none (no pixel carries two classes)");
+    } else if doc.classes.len() <= MATRIX_CLASSES {
         let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
         let cw = doc
             .cooccurrence
@@ -432,6 +506,20 @@ pub fn render_table(doc: &StatsDoc) -> String {
                 let _ = write!(s, "  {v:>cw$}");
             }
             s.push('\n');
+        }
+    } else {
+        let pairs = doc.top_pairs();
+        let _ = writeln!(
+            s,
+            "\nco-occurrence: {} class pairs share pixels; the most:",
+            pairs.len()
+        );
+        for p in pairs.iter().take(TOP_PAIRS) {
+            let _ = writeln!(
+                s,
+                "  {} + {}: {} pixels",
+                doc.classes[p.a].name, doc.classes[p.b].name, p.pixels
+            );
         }
     }
     let sizes: Vec<String> = doc

@@ -9,11 +9,13 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Input, LabelKind, Options, Scheme, Weights, compute, rules};
-use crate::labels::LabelSpec;
+use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
+use crate::labels::{CodeRef, Kind, LabelSpec};
 use crate::output::write_bytes;
 use crate::stats::BadFile;
-use crate::stats::doc::{StatsDoc, Verdict, percent, ratio};
+use crate::stats::doc::{
+    StatsDoc, Verdict, percent, ratio, undeclared_warning, unreadable_warning,
+};
 use crate::tensors::{TensorOut, npy_bytes, safetensors_bytes};
 
 /// Identifies the document format.
@@ -90,6 +92,8 @@ pub struct SchemeOut {
     pub name: String,
     pub formula: String,
     pub normalisation: String,
+    /// How its parameter was set (enet's c, effective-number's beta).
+    pub setting: Option<String>,
     pub note: Option<String>,
     pub values: Vec<f32>,
 }
@@ -98,7 +102,10 @@ pub struct SchemeOut {
 pub struct OptionsOut {
     pub scheme: String,
     pub enet_c: f64,
+    /// The beta used by effective-number weighting.
     pub beta: f64,
+    /// `1 - 1/N` (derived, the default) or `--beta`.
+    pub beta_from: String,
     pub max_weight: Option<f64>,
 }
 
@@ -189,6 +196,7 @@ impl WeightsDoc {
         let k = w.weight_classes.len();
         let mut warnings = p.warnings;
         warnings.extend(w.warnings.iter().cloned());
+        let advice = advice(input, k, p.ignored > 0, p.opts.scheme, &p.source.labels);
         Self {
             format: FORMAT.into(),
             maskprep_version: env!("CARGO_PKG_VERSION").into(),
@@ -228,6 +236,7 @@ impl WeightsDoc {
                     name: s.scheme.name().into(),
                     formula: s.scheme.formula().into(),
                     normalisation: s.scheme.normalisation().into(),
+                    setting: p.opts.setting(s.scheme, input.valid),
                     note: s.note.clone(),
                     values: f32s(&s.values),
                 })
@@ -235,7 +244,11 @@ impl WeightsDoc {
             options: OptionsOut {
                 scheme: p.opts.scheme.name().into(),
                 enet_c: p.opts.enet_c,
-                beta: p.opts.beta,
+                beta: p.opts.beta(input.valid),
+                beta_from: match p.opts.beta {
+                    Some(_) => BETA_GIVEN.into(),
+                    None => BETA_RULE.into(),
+                },
                 max_weight: p.opts.max_weight,
             },
             rules: Rules {
@@ -245,7 +258,7 @@ impl WeightsDoc {
                 background: rules::BACKGROUND.into(),
                 max_weight: rules::MAX_WEIGHT.into(),
             },
-            advice: advice(input, k, p.ignored > 0, p.opts.scheme),
+            advice,
             warnings,
         }
     }
@@ -288,12 +301,35 @@ impl WeightsDoc {
     }
 }
 
-fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice {
+/// The index value that marks ignored pixels when the mask values are the
+/// target indices (an index map without a `[values]` table): targets can
+/// then go to `CrossEntropyLoss(ignore_index=...)` as they are.
+pub fn ignore_index(labels: &LabelSpec) -> Option<u32> {
+    if labels.kind != Kind::Index || !labels.values.is_empty() {
+        return None;
+    }
+    labels.ignore.iter().find_map(|c| match c {
+        CodeRef::Value(v) => Some(*v),
+        CodeRef::Colour(_) => None,
+    })
+}
+
+fn advice(
+    input: &Input,
+    k: usize,
+    has_ignored: bool,
+    scheme: Scheme,
+    labels: &LabelSpec,
+) -> Advice {
     let c = input.classes.len();
     let bce_shape = vec![c, 1, 1];
     let bce = LossAdvice {
         recommended: input.kind == LabelKind::MultiLabel,
-        call: "torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"])".into(),
+        call: if has_ignored {
+            "torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"], reduction=\"none\")".into()
+        } else {
+            "torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"])".into()
+        },
         tensor: "pos_weight".into(),
         shape: bce_shape.clone(),
         logits: format!("float [N, {c}, H, W], one channel per class"),
@@ -305,17 +341,22 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
         ),
         predictions: "logits > 0 per channel (the same as sigmoid(logits) > 0.5)".into(),
         ignored: has_ignored.then(|| {
-            "BCEWithLogitsLoss has no ignore_index: use reduction=\"none\" and average the \
-             loss over pixels that are not ignored"
+            "BCEWithLogitsLoss has no ignore_index: build it with reduction=\"none\", multiply \
+             the per-pixel loss by a valid mask (bool [N, 1, H, W], False on ignored pixels) \
+             and divide the sum by the number of valid elements (the snippet shows how)"
                 .into()
         }),
     };
     let background = input.needs_background().then(|| {
         format!("; pixels with no class are target {c} (`background`, the last of {k} outputs)")
     });
+    let index = ignore_index(labels);
     let ce = LossAdvice {
         recommended: input.kind == LabelKind::SingleLabel,
-        call: "torch.nn.CrossEntropyLoss(weight=w[\"weight\"])".into(),
+        call: match index {
+            Some(v) => format!("torch.nn.CrossEntropyLoss(weight=w[\"weight\"], ignore_index={v})"),
+            None => "torch.nn.CrossEntropyLoss(weight=w[\"weight\"])".into(),
+        },
         tensor: format!("weight ({scheme})"),
         shape: vec![k],
         logits: format!("float [N, {k}, H, W]"),
@@ -325,9 +366,14 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
             background.unwrap_or_default()
         ),
         predictions: "logits.argmax(dim=1)".into(),
-        ignored: has_ignored.then(|| {
-            "set ignored pixels to -100 in the targets (CrossEntropyLoss's default ignore_index)"
-                .into()
+        ignored: has_ignored.then(|| match index {
+            Some(v) => format!(
+                "they have mask value {v}, which CrossEntropyLoss(ignore_index={v}) skips, so \
+                 the masks are the targets as they are"
+            ),
+            None => {
+                "set them to -100 in the targets (CrossEntropyLoss's default ignore_index)".into()
+            }
         }),
     };
     let (loss, summary) = match input.kind {
@@ -342,9 +388,12 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
         LabelKind::SingleLabel => (
             "CrossEntropyLoss",
             format!(
-                "single-label: CrossEntropyLoss(weight=w[\"weight\"]) with weight shaped [{k}] \
+                "single-label: CrossEntropyLoss(weight=w[\"weight\"]{}) with weight shaped [{k}] \
                  ({scheme}), int64 class-index targets [N, H, W]; predict with argmax over \
-                 dim 1 (pos_weight [{c}, 1, 1] is written too, for BCE)"
+                 dim 1 (pos_weight [{c}, 1, 1] is written too, for BCE)",
+                index
+                    .map(|v| format!(", ignore_index={v}"))
+                    .unwrap_or_default()
             ),
         ),
         LabelKind::Empty => (
@@ -358,6 +407,33 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
         bce,
         cross_entropy: ce,
     }
+}
+
+/// Does the recommended loss take `weight` (CrossEntropyLoss) rather than
+/// `pos_weight`? Tables lead with the tensor the advice passes.
+pub fn leads_with_weight(doc: &WeightsDoc) -> bool {
+    doc.advice.cross_entropy.recommended
+}
+
+/// pos_weight of class `i` as written, 4 decimals, with `†` where a rule
+/// set it (no pixels, or every valid pixel); `-` past the declared classes
+/// (the background entry of `weight`).
+pub fn pos_weight_cell(doc: &WeightsDoc, i: usize) -> String {
+    let Some(v) = doc.pos_weight.values.get(i) else {
+        return "-".into();
+    };
+    let n = doc.counts.class_pixels.get(i).copied().unwrap_or(0);
+    let mark = match super::written_pos_weight(n, doc.counts.valid_pixels).1 {
+        super::PosWeightRule::Formula => "",
+        _ => "†",
+    };
+    format!("{v:.4}{mark}")
+}
+
+/// The footnote of a `†` in a pos_weight column, if any class has one.
+pub fn pos_weight_footnote(doc: &WeightsDoc) -> Option<String> {
+    let marked = (0..doc.classes.len()).any(|i| pos_weight_cell(doc, i).ends_with('†'));
+    marked.then(|| rules::MARKED.to_string())
 }
 
 /// The terminal summary: a row per class, then the verdict and the advice.
@@ -388,12 +464,13 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         .max()
         .unwrap_or(5)
         .max(5);
-    let _ = write!(
-        s,
-        "{:<w$}  {:>14}  {:>10}  {:>12}",
-        "class", "pixels", "frequency", "pos_weight"
-    );
-    for sc in &doc.schemes {
+    let lead_weight = leads_with_weight(doc);
+    let schemes = ordered_schemes(doc);
+    let _ = write!(s, "{:<w$}  {:>14}  {:>10}", "class", "pixels", "frequency");
+    if !lead_weight {
+        let _ = write!(s, "  {:>12}", "pos_weight");
+    }
+    for sc in &schemes {
         let mark = if sc.name == doc.weight.scheme {
             "*"
         } else {
@@ -405,25 +482,32 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         );
         let _ = write!(s, "  {head:>11}");
     }
+    if lead_weight {
+        let _ = write!(s, "  {:>12}", "pos_weight");
+    }
     s.push('\n');
     for (i, name) in doc.weight.classes.iter().enumerate() {
         let pixels = doc.weight.pixels.get(i).copied().unwrap_or(0);
-        let pos = doc
-            .pos_weight
-            .values
-            .get(i)
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or_else(|| "-".into());
+        let pos = pos_weight_cell(doc, i);
         let _ = write!(
             s,
-            "{name:<w$}  {pixels:>14}  {:>10}  {pos:>12}",
+            "{name:<w$}  {pixels:>14}  {:>10}",
             percent(ratio(pixels, n.valid_pixels))
         );
-        for sc in &doc.schemes {
+        if !lead_weight {
+            let _ = write!(s, "  {pos:>12}");
+        }
+        for sc in &schemes {
             let v = sc.values.get(i).copied().unwrap_or(f32::NAN);
             let _ = write!(s, "  {v:>11.4}");
         }
+        if lead_weight {
+            let _ = write!(s, "  {pos:>12}");
+        }
         s.push('\n');
+    }
+    if let Some(foot) = pos_weight_footnote(doc) {
+        let _ = writeln!(s, "{foot}");
     }
     let _ = writeln!(
         s,
@@ -432,6 +516,11 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         doc.weight.classes.len(),
         doc.classes.len()
     );
+    for sc in &doc.schemes {
+        if let Some(setting) = &sc.setting {
+            let _ = writeln!(s, "{}: {setting}", sc.name);
+        }
+    }
     let _ = writeln!(s, "verdict: {}", doc.verdict.reason);
     let _ = writeln!(s, "advice: {}", doc.advice.summary);
     let a = &doc.advice;
@@ -456,8 +545,150 @@ pub fn render_table(doc: &WeightsDoc) -> String {
     s
 }
 
+/// The schemes, the chosen one first.
+pub fn ordered_schemes(doc: &WeightsDoc) -> Vec<&SchemeOut> {
+    let chosen = doc.schemes.iter().filter(|s| s.name == doc.weight.scheme);
+    let rest = doc.schemes.iter().filter(|s| s.name != doc.weight.scheme);
+    chosen.chain(rest).collect()
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|")
+}
+
+/// What index `i` of `CLASSES` means for these masks, as a Python comment.
+fn class_order_comment(doc: &WeightsDoc) -> String {
+    let labels = &doc.source.labels;
+    let out = if doc.advice.cross_entropy.recommended {
+        "target index i and logit channel i"
+    } else {
+        "logit channel i and channel i of the multi-hot targets"
+    };
+    let mask = match labels.kind {
+        Kind::RgbBits => "channel i (R, G, B, then A)".to_string(),
+        Kind::Palette => {
+            "the label map's colours name these classes (a colour may name several)".into()
+        }
+        Kind::Index if labels.values.is_empty() => match ignore_index(labels) {
+            Some(v) => format!("value i ({v}: ignored)"),
+            None => "value i".to_string(),
+        },
+        Kind::Index => "the label map's [values] table maps mask values to these classes".into(),
+    };
+    format!("# CLASSES[i] is {out};\n# in the masks: {mask}")
+}
+
+/// `CLASSES = [...]`, broken over lines of at most ~88 characters.
+fn classes_literal(classes: &[String]) -> String {
+    let quoted: Vec<String> = classes
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap_or_default())
+        .collect();
+    let one_line = format!("CLASSES = [{}]", quoted.join(", "));
+    if one_line.len() <= 88 {
+        return one_line;
+    }
+    let mut out = String::from("CLASSES = [\n");
+    let mut line = String::from("   ");
+    for q in &quoted {
+        if line.len() + q.len() + 2 > 88 {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = String::from("   ");
+        }
+        line.push(' ');
+        line.push_str(q);
+        line.push(',');
+    }
+    out.push_str(line.trim_end());
+    out.push_str("\n]");
+    out
+}
+
+/// The PyTorch snippet: runs as pasted (with torch and safetensors
+/// installed), loading `st_path`. Everything before the first `loss_fn`
+/// line only loads; the rest builds the loss and a function to call in the
+/// training loop.
+pub fn python_snippet(doc: &WeightsDoc, st_path: &str) -> String {
+    let mut s = String::new();
+    let c = doc.classes.len();
+    let k = doc.weight.classes.len();
+    let path = serde_json::to_string(st_path).unwrap_or_default();
+    let _ = writeln!(s, "import torch");
+    let _ = writeln!(s, "from safetensors.torch import load_file\n");
+    let _ = writeln!(
+        s,
+        "device = \"cuda\" if torch.cuda.is_available() else \"cpu\"  # the device of the logits"
+    );
+    let _ = writeln!(s, "w = load_file({path}, device=device)");
+    let _ = writeln!(s, "{}", class_order_comment(doc));
+    let _ = writeln!(s, "{}", classes_literal(&doc.classes));
+    let a = &doc.advice;
+    if a.cross_entropy.recommended {
+        let ce = &a.cross_entropy;
+        let _ = writeln!(s, "\n# single-label: one class per pixel");
+        let _ = writeln!(s, "loss_fn = {}  # [{k}], {}", ce.call, doc.weight.scheme);
+        let ignored = match ignore_index(&doc.source.labels) {
+            Some(v) => format!(", {v} on ignored pixels"),
+            None if ce.ignored.is_some() => ", -100 on ignored pixels".into(),
+            None => String::new(),
+        };
+        let _ = writeln!(s, "\n\ndef loss_and_prediction(logits, target):");
+        let _ = writeln!(
+            s,
+            "    \"\"\"logits: float [N, {k}, H, W]; target: int64 [N, H, W]{ignored}\"\"\""
+        );
+        if k > c {
+            let _ = writeln!(
+                s,
+                "    # pixels with no class are target {c} (`{}`): from multi-hot masks m\n    \
+                 # [N, {c}, H, W], target = torch.where(m.any(1), m.float().argmax(1), {c})",
+                doc.weight.classes[c]
+            );
+        }
+        let _ = writeln!(
+            s,
+            "    return loss_fn(logits, target), logits.argmax(dim=1)"
+        );
+        let _ = writeln!(
+            s,
+            "\n# with BCE instead (pos_weight [{c}, 1, 1] is written too):\n\
+             # torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"]) on float multi-hot\n\
+             # targets [N, {c}, H, W]; predict with logits > 0"
+        );
+    } else {
+        let bce = &a.bce;
+        let _ = writeln!(s, "\n# multi-label: one binary problem per class channel");
+        let _ = writeln!(s, "loss_fn = {}  # [{c}, 1, 1]", bce.call);
+        if bce.ignored.is_some() {
+            let _ = writeln!(s, "\n\ndef loss_and_prediction(logits, target, valid):");
+            let _ = writeln!(
+                s,
+                "    \"\"\"logits, target: [N, {c}, H, W] (target multi-hot; BCE needs it float);\n    \
+                 valid: bool [N, 1, H, W], False on ignored pixels (the label map's ignore codes)\"\"\""
+            );
+            let _ = writeln!(
+                s,
+                "    per_pixel = loss_fn(logits, target.float()) * valid  # ignored pixels add 0"
+            );
+            let _ = writeln!(
+                s,
+                "    loss = per_pixel.sum() / valid.expand_as(logits).sum().clamp(min=1)"
+            );
+        } else {
+            let _ = writeln!(s, "\n\ndef loss_and_prediction(logits, target):");
+            let _ = writeln!(
+                s,
+                "    \"\"\"logits, target: [N, {c}, H, W] (target multi-hot; BCE needs it float)\"\"\""
+            );
+            let _ = writeln!(s, "    loss = loss_fn(logits, target.float())");
+        }
+        let _ = writeln!(
+            s,
+            "    return loss, logits > 0  # the same as sigmoid(logits) > 0.5"
+        );
+    }
+    s
 }
 
 /// The generated `README.md` of the output folder; `st_path` is how the
@@ -477,73 +708,38 @@ pub fn render_readme(doc: &WeightsDoc, st_path: &str) -> String {
         doc.source.labels_origin
     );
     let _ = writeln!(s, "Verdict: {}\n", doc.verdict.reason);
+    let weight_head = format!("weight ({})", doc.weight.scheme);
+    let (first, second) = if leads_with_weight(doc) {
+        (weight_head.as_str(), "pos_weight")
+    } else {
+        ("pos_weight", weight_head.as_str())
+    };
     let _ = writeln!(
         s,
-        "| index | class | pixels | pos_weight | weight ({}) |\n|---:|---|---:|---:|---:|",
-        doc.weight.scheme
+        "| index | class | pixels | {first} | {second} |\n|---:|---|---:|---:|---:|"
     );
     for (i, name) in doc.weight.classes.iter().enumerate() {
-        let pos = doc
-            .pos_weight
-            .values
-            .get(i)
-            .map(|v| format!("{v:.4}"))
-            .unwrap_or_else(|| "-".into());
-        let _ = writeln!(
-            s,
-            "| {i} | {} | {} | {pos} | {:.4} |",
-            md_cell(name),
-            doc.weight.pixels.get(i).copied().unwrap_or(0),
+        let pos = pos_weight_cell(doc, i);
+        let weight = format!(
+            "{:.4}",
             doc.weight.values.get(i).copied().unwrap_or(f32::NAN)
         );
-    }
-    let quoted: Vec<String> = doc
-        .classes
-        .iter()
-        .map(|c| serde_json::to_string(c).unwrap_or_default())
-        .collect();
-    let classes = format!("[{}]", quoted.join(", "));
-    let path = serde_json::to_string(st_path).unwrap_or_default();
-    let _ = writeln!(s, "\n```python");
-    let _ = writeln!(s, "import torch");
-    let _ = writeln!(s, "from safetensors.torch import load_file\n");
-    let _ = writeln!(s, "CLASSES = {classes}  # channel order of the masks");
-    let _ = writeln!(
-        s,
-        "w = load_file({path}, device=str(device))  # same device as the logits"
-    );
-    let bce = format!(
-        "loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"])  # [{c}, 1, 1]\n\
-         loss = loss_fn(logits, target.float())  # logits, target: [N, {c}, H, W]; target must be float\n\
-         pred = logits > 0  # the same as sigmoid(logits) > 0.5"
-    );
-    let ce = format!(
-        "loss_fn = torch.nn.CrossEntropyLoss(weight=w[\"weight\"])  # [{k}], {}\n\
-         loss = loss_fn(logits, target)  # logits: [N, {k}, H, W]; target: int64 [N, H, W]\n\
-         pred = logits.argmax(dim=1)",
-        doc.weight.scheme
-    );
-    if doc.advice.cross_entropy.recommended {
-        let _ = writeln!(s, "\n# single-label: one class per pixel");
-        if k > c {
-            let _ = writeln!(
-                s,
-                "# pixels with no class are target {c} (`{}`): from multi-hot masks m [N, {c}, H, W],\n\
-                 # target = torch.where(m.any(1), m.float().argmax(1), {c})",
-                doc.weight.classes[c]
-            );
-        }
-        let _ = writeln!(s, "{ce}");
+        let (a, b) = if leads_with_weight(doc) {
+            (weight, pos)
+        } else {
+            (pos, weight)
+        };
         let _ = writeln!(
             s,
-            "\n# with BCE instead (pos_weight is written too):\n# {}",
-            bce.replace('\n', "\n# ")
+            "| {i} | {} | {} | {a} | {b} |",
+            md_cell(name),
+            doc.weight.pixels.get(i).copied().unwrap_or(0),
         );
-    } else {
-        let _ = writeln!(s, "\n# multi-label: one binary problem per class channel");
-        let _ = writeln!(s, "{bce}");
     }
-    let _ = writeln!(s, "```\n");
+    if let Some(foot) = pos_weight_footnote(doc) {
+        let _ = writeln!(s, "\n{foot}");
+    }
+    let _ = writeln!(s, "\n```python\n{}```\n", python_snippet(doc, st_path));
     let ignored = [&doc.advice.bce, &doc.advice.cross_entropy]
         .iter()
         .find(|a| a.recommended)
@@ -558,6 +754,11 @@ pub fn render_readme(doc: &WeightsDoc, st_path: &str) -> String {
          the counts and the rules for hard cases.",
         doc.weight.scheme
     );
+    for sc in &doc.schemes {
+        if let Some(setting) = &sc.setting {
+            let _ = writeln!(s, "\n`{}`: {setting}.", sc.name);
+        }
+    }
     if !doc.warnings.is_empty() {
         let _ = writeln!(s, "\nWarnings:\n");
         for wmsg in &doc.warnings {
@@ -593,19 +794,17 @@ pub fn weights_doc(
 ) -> anyhow::Result<WeightsDoc> {
     let input = Input::from_doc(stats)?;
     let weights = compute(&input, opts);
+    // In the stats document's words, so a report showing both says it once.
     let mut warnings = Vec::new();
     if stats.pixels.undeclared > 0 {
-        warnings.push(format!(
-            "{} undeclared pixels are left out of the counts; declare their codes in the label \
-             map (see `maskprep stats`)",
-            stats.pixels.undeclared
+        warnings.push(undeclared_warning(
+            stats.pixels.undeclared,
+            stats.pixels.total,
+            stats.undeclared.len(),
         ));
     }
     if !stats.files.bad.is_empty() {
-        warnings.push(format!(
-            "{} mask(s) could not be read and are left out of the counts",
-            stats.files.bad.len()
-        ));
+        warnings.push(unreadable_warning(stats.files.bad.len()));
     }
     Ok(WeightsDoc::new(Parts {
         source: Source {

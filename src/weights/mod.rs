@@ -15,9 +15,14 @@ use crate::stats::doc::StatsDoc;
 
 /// Default `c` of ENet weighting (Paszke et al. 2016).
 pub const ENET_C: f64 = 1.02;
-/// Default `beta` of effective-number weighting (Cui et al. 2019 found
-/// 0.9999 best on long-tailed data; it spreads classes up to ~50k pixels).
-pub const BETA: f64 = 0.9999;
+/// `options.beta_from` when `--beta` set beta.
+pub const BETA_GIVEN: &str = "--beta";
+/// `options.beta_from` otherwise: how `beta` of effective-number weighting
+/// is chosen unless `--beta` sets it: Cui et al.'s beta = (N - 1) / N, with
+/// N the valid pixels (pixels are the samples). A fixed beta such as the paper's 0.9999 saturates at pixel
+/// counts: every class above ~70k pixels would weigh the same.
+pub const BETA_RULE: &str = "beta = 1 - 1/N, N the valid pixels (Cui et al.'s (N - 1) / N, \
+    pixels as samples), unless `--beta` sets it";
 /// Below this, `beta^n` counts as saturated: the class weighs as if infinite.
 const SATURATED: f64 = 1e-3;
 
@@ -40,6 +45,61 @@ pub mod rules {
         masks hold such pixels)";
     pub const MAX_WEIGHT: &str = "`--max-weight` caps pos_weight and every scheme last, \
         after normalisation (capped schemes no longer meet their normalisation)";
+
+    /// The warning for the classes without pixels, one for them all (the
+    /// stats and weights documents say it in the same words).
+    pub fn no_pixels_warning(names: &[&str]) -> Option<String> {
+        let list = names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match names.len() {
+            0 => None,
+            1 => Some(format!(
+                "class {list} has no pixels: its pos_weight and class weights are set to 1 \
+                 (neutral) instead of infinity; check the label map, or drop the class"
+            )),
+            n => Some(format!(
+                "{n} classes have no pixels ({list}): their pos_weight and class weights are \
+                 set to 1 (neutral) instead of infinity; check the label map, or drop them"
+            )),
+        }
+    }
+
+    /// The footnote of a pos_weight marked `†` in a table.
+    pub const MARKED: &str = "† pos_weight set to 1 by a rule: the class has no pixels (1 \
+        instead of infinity) or covers every valid pixel (1 instead of 0, which would silence \
+        its loss)";
+
+    /// The warning for a class on every valid pixel.
+    pub fn every_pixel_warning(name: &str) -> String {
+        format!(
+            "class `{name}` covers every valid pixel: its pos_weight is set to 1 instead of 0, \
+             which would silence its loss"
+        )
+    }
+}
+
+/// Why a written pos_weight is not the formula's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PosWeightRule {
+    /// (N - n_c) / n_c, as written.
+    Formula,
+    /// No pixels: 1 instead of infinity.
+    NoPixels,
+    /// Every valid pixel: 1 instead of 0.
+    EveryPixel,
+}
+
+/// The pos_weight written for a class with `n` of `valid` pixels, and the
+/// rule that gave it: every table shows this value, the one in the tensor.
+pub fn written_pos_weight(n: u64, valid: u64) -> (f64, PosWeightRule) {
+    match pos_weight(n, valid) {
+        None => (NEUTRAL, PosWeightRule::NoPixels),
+        Some(w) if w > 0.0 => (w, PosWeightRule::Formula),
+        Some(_) => (NEUTRAL, PosWeightRule::EveryPixel),
+    }
 }
 
 /// A class-weight scheme for `CrossEntropyLoss`.
@@ -100,7 +160,9 @@ impl Scheme {
             Self::InverseSqrt => "1 / sqrt(f_c) = sqrt(N / n_c)",
             Self::MedianFrequency => "median_c(n_c / S_c) / (n_c / S_c) (Eigen & Fergus 2015)",
             Self::Enet => "1 / ln(c + f_c) (Paszke et al. 2016)",
-            Self::EffectiveNumber => "(1 - beta) / (1 - beta^n_c) (Cui et al. 2019)",
+            Self::EffectiveNumber => {
+                "(1 - beta) / (1 - beta^n_c), beta = 1 - 1/N unless --beta (Cui et al. 2019)"
+            }
         }
     }
 
@@ -177,7 +239,8 @@ pub struct Options {
     /// The scheme written as `weight`.
     pub scheme: Scheme,
     pub enet_c: f64,
-    pub beta: f64,
+    /// `None`: derived from N, as [`BETA_RULE`] says.
+    pub beta: Option<f64>,
     pub max_weight: Option<f64>,
 }
 
@@ -186,7 +249,7 @@ impl Default for Options {
         Self {
             scheme: Scheme::Balanced,
             enet_c: ENET_C,
-            beta: BETA,
+            beta: None,
             max_weight: None,
         }
     }
@@ -194,12 +257,49 @@ impl Default for Options {
 
 impl Options {
     /// Rejects settings under which a formula is not finite.
+    /// The beta of effective-number weighting over `valid` pixels.
+    pub fn beta(&self, valid: u64) -> f64 {
+        self.beta.unwrap_or_else(|| 1.0 - 1.0 / valid.max(1) as f64)
+    }
+
+    /// ln(beta), exact for a derived beta near 1 (ln(1 - 1/N) as ln_1p).
+    fn ln_beta(&self, valid: u64) -> f64 {
+        match self.beta {
+            Some(b) => b.ln(),
+            None => (-1.0 / valid.max(1) as f64).ln_1p(),
+        }
+    }
+
+    /// How a scheme's parameter was set, for the outputs (`None`: it has none).
+    pub fn setting(&self, scheme: Scheme, valid: u64) -> Option<String> {
+        match scheme {
+            Scheme::Enet => Some(format!("c = {} (`--enet-c`)", self.enet_c)),
+            Scheme::EffectiveNumber => Some(match self.beta {
+                Some(b) => format!(
+                    "beta = {b}, set by `--beta`: classes above about {} pixels get about \
+                     the same weight",
+                    saturation_pixels(b.ln())
+                ),
+                None => format!(
+                    "beta = 1 - 1/N = {} (N = {valid} valid pixels; Cui et al.'s (N - 1) / N \
+                     with pixels as samples): 1 - beta^n_c is about 1 - exp(-f_c), so a rare \
+                     class weighs about 1/f_c relative to the others and common classes are \
+                     compressed; `--beta` sets beta instead",
+                    self.beta(valid)
+                ),
+            }),
+            _ => None,
+        }
+    }
+
     pub fn check(&self) -> Result<(), WeightsError> {
         if !(self.enet_c.is_finite() && self.enet_c > 1.0) {
             return Err(WeightsError::EnetC(self.enet_c));
         }
-        if !(0.0..1.0).contains(&self.beta) {
-            return Err(WeightsError::Beta(self.beta));
+        if let Some(b) = self.beta
+            && !(0.0..1.0).contains(&b)
+        {
+            return Err(WeightsError::Beta(b));
         }
         if let Some(m) = self.max_weight
             && !(m.is_finite() && m > 0.0)
@@ -411,8 +511,10 @@ pub fn scheme_values(
         Scheme::Enet => each(&|x, _| 1.0 / (opts.enet_c + x / big_n).ln()),
         Scheme::EffectiveNumber => {
             // 1 - beta^n as -expm1(n ln beta): exact for beta near 1; beta = 0 gives 1.
-            let ln_b = opts.beta.ln();
-            let raw = each(&|x, _| (1.0 - opts.beta) / -(x * ln_b).exp_m1());
+            // 1 - beta as -expm1(ln beta) too: 1 - (1 - 1/N) is 0 in f64 for huge N.
+            let ln_b = opts.ln_beta(valid);
+            let one_minus_b = -ln_b.exp_m1();
+            let raw = each(&|x, _| one_minus_b / -(x * ln_b).exp_m1());
             let present = raw.iter().flatten().count() as f64;
             let sum: f64 = raw.iter().flatten().sum();
             raw.iter().map(|r| r.map(|r| r * present / sum)).collect()
@@ -422,19 +524,18 @@ pub fn scheme_values(
 
 /// Computes pos_weight and every scheme, applying the rules.
 pub fn compute(input: &Input, opts: &Options) -> Weights {
-    let mut warnings = Vec::new();
     let valid = input.valid;
+    let empty: Vec<&str> = input
+        .classes
+        .iter()
+        .zip(&input.pixels)
+        .filter(|(_, n)| **n == 0)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let mut warnings: Vec<String> = rules::no_pixels_warning(&empty).into_iter().collect();
     for (name, &n) in input.classes.iter().zip(&input.pixels) {
-        if n == 0 {
-            warnings.push(format!(
-                "class `{name}` has no pixels: its pos_weight and class weights are set to 1 \
-                 (neutral) instead of infinity; check the label map, or drop the class"
-            ));
-        } else if n == valid {
-            warnings.push(format!(
-                "class `{name}` covers every valid pixel: its pos_weight is set to 1 instead \
-                 of 0, which would silence its loss"
-            ));
+        if n > 0 && n == valid {
+            warnings.push(rules::every_pixel_warning(name));
         }
     }
     if input.kind == LabelKind::Empty {
@@ -443,10 +544,7 @@ pub fn compute(input: &Input, opts: &Options) -> Weights {
     let pos_weight = input
         .pixels
         .iter()
-        .map(|&n| match pos_weight(n, valid) {
-            Some(w) if w > 0.0 => w,
-            _ => NEUTRAL,
-        })
+        .map(|&n| written_pos_weight(n, valid).0)
         .collect();
 
     let mut weight_classes = input.classes.clone();
@@ -467,7 +565,7 @@ pub fn compute(input: &Input, opts: &Options) -> Weights {
             SchemeWeights {
                 scheme,
                 values,
-                note: note(scheme, &n, opts),
+                note: note(scheme, &n, valid, opts),
             }
         })
         .collect();
@@ -490,24 +588,29 @@ pub fn compute(input: &Input, opts: &Options) -> Weights {
 }
 
 /// A scheme's caveat for these counts, if any.
-fn note(scheme: Scheme, n: &[u64], opts: &Options) -> Option<String> {
+fn note(scheme: Scheme, n: &[u64], valid: u64, opts: &Options) -> Option<String> {
     if scheme != Scheme::EffectiveNumber {
         return None;
     }
-    let ln_b = opts.beta.ln();
+    let ln_b = opts.ln_beta(valid);
     let saturated = n
         .iter()
         .filter(|&&x| x > 0 && (x as f64 * ln_b).exp() < SATURATED)
         .count();
     (saturated >= 2).then(|| {
-        // beta = 0: ln_b = -inf, every class is saturated from 1 pixel on.
-        let above = (SATURATED.ln() / ln_b).ceil() as u64;
         format!(
-            "at beta {} the {saturated} classes above {above} pixels get about the same \
-             weight; raise `--beta` toward 1 to tell them apart",
-            opts.beta
+            "at beta {} the {saturated} classes above {} pixels get about the same \
+             weight; raise `--beta` toward 1 (or leave it out: 1 - 1/N) to tell them apart",
+            opts.beta(valid),
+            saturation_pixels(ln_b)
         )
     })
+}
+
+/// The pixel count above which `beta^n` is below [`SATURATED`].
+fn saturation_pixels(ln_b: f64) -> u64 {
+    // beta = 0: ln_b = -inf, every class is saturated from 1 pixel on.
+    (SATURATED.ln() / ln_b).ceil() as u64
 }
 
 /// Caps every value at `max`, with one warning saying how many were capped.
@@ -566,7 +669,7 @@ mod tests {
 
     fn at_b99() -> Options {
         Options {
-            beta: 0.99,
+            beta: Some(0.99),
             ..Options::default()
         }
     }
@@ -613,6 +716,20 @@ mod tests {
         close(v, &[0.234, 0.539, 2.227], 5e-4);
         close(v, &[0.2339, 0.5391, 2.2270], 5e-5);
         assert!((v.iter().sum::<f64>() - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn effective_number_derives_beta_from_n_by_default() {
+        // beta = 1 - 1/300; values computed independently in Python:
+        // r = [(1-b)/(1-b**n) for n in (240, 50, 10)], scaled to sum 3.
+        let opts = Options::default();
+        assert!((opts.beta(300) - 299.0 / 300.0).abs() < 1e-15);
+        let w = compute(&golden(), &opts);
+        let v = w.scheme(Scheme::EffectiveNumber);
+        close(v, &[0.140363, 0.503260, 2.356377], 5e-6);
+        assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+        let setting = opts.setting(Scheme::EffectiveNumber, 300).unwrap();
+        assert!(setting.contains("beta = 1 - 1/N"), "{setting}");
     }
 
     #[test]
@@ -770,7 +887,7 @@ mod tests {
             &[10, 10_000_000],
             10_000_000,
             &Options {
-                beta: 0.0,
+                beta: Some(0.0),
                 ..Options::default()
             },
         );
@@ -785,10 +902,23 @@ mod tests {
         };
         let opts = Options {
             scheme: Scheme::EffectiveNumber,
+            beta: Some(0.9999),
             ..Options::default()
         };
         let w = compute(&input, &opts);
         assert!(w.warnings.iter().any(|m| m.contains("raise `--beta`")));
+        // The default, beta = 1 - 1/N, tells them apart: no note.
+        let w = compute(&input, &Options { beta: None, ..opts });
+        assert!(
+            !w.warnings.iter().any(|m| m.contains("--beta")),
+            "{:?}",
+            w.warnings
+        );
+        close(
+            w.scheme(Scheme::EffectiveNumber),
+            &[1.750278, 0.918860, 0.330862],
+            5e-6,
+        );
     }
 
     #[test]
@@ -819,10 +949,16 @@ mod tests {
         let d = Options::default();
         assert!(d.check().is_ok());
         assert!(bad(Options { enet_c: 1.0, ..d }).contains("above 1"));
-        assert!(bad(Options { beta: 1.0, ..d }).contains("0 <= beta < 1"));
         assert!(
             bad(Options {
-                beta: f64::NAN,
+                beta: Some(1.0),
+                ..d
+            })
+            .contains("0 <= beta < 1")
+        );
+        assert!(
+            bad(Options {
+                beta: Some(f64::NAN),
                 ..d
             })
             .contains("--beta")
