@@ -152,9 +152,7 @@ pub fn compute_stats(
     let part = cfg.partition.unwrap_or(Partition::WHOLE);
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), part)
         .with_context(|| format!("cannot compute stats for `{dir}`"))?;
-    if let Some(why) = &prep.why {
-        note(cfg.quiet, &format!("labels: {why}"));
-    }
+    prep.announce(cfg.quiet);
     let opts = ScanOptions {
         strict: cfg.strict,
         per_image: cfg.per_image.is_some() || cfg.report.is_some(),
@@ -238,9 +236,7 @@ pub fn emit(doc: &StatsDoc, out: &Output) -> anyhow::Result<()> {
 fn labels(cfg: &LabelsConfig) -> anyhow::Result<u8> {
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), Partition::WHOLE)
         .with_context(|| format!("cannot detect the label map of `{}`", cfg.dir.display()))?;
-    if let Some(why) = &prep.why {
-        note(cfg.quiet, &format!("labels: {why}"));
-    }
+    prep.announce(cfg.quiet);
     let text = prep.map.to_toml();
     match &cfg.output {
         Some(p) => {

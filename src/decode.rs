@@ -63,6 +63,9 @@ pub enum DecodeError {
     Unsupported(&'static str),
     #[error("mask is animated (APNG); expected a single frame")]
     Animated,
+    /// Decoded, but its histogram says it is not a mask (a photograph).
+    #[error("{0}")]
+    NotAMask(String),
 }
 
 /// One mask's histogram: sorted `(code, pixels)` pairs with nonzero counts.

@@ -83,6 +83,8 @@ pub struct Dataset {
     pub items: Vec<Item>,
     /// Images with no mask, with their key positions.
     pub images_without_masks: Vec<(usize, PathBuf)>,
+    /// Folders that may hold the masks, named when a file is not a mask.
+    pub candidates: Vec<String>,
 }
 
 impl Dataset {
@@ -122,26 +124,138 @@ pub enum SourceError {
     },
 }
 
+/// One mask folder of a dataset and its image folder. Keys of its files get
+/// `prefix/` in front when several parts make one dataset (one VOC tree per
+/// subfolder, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub prefix: String,
+    pub masks: PathBuf,
+    pub images: Option<PathBuf>,
+    /// The image folder holds more than the annotated images (VOC's
+    /// `JPEGImages/`): images without masks are expected, not listed.
+    pub images_superset: bool,
+}
+
+/// Which PNGs of a mask folder are masks, and how their names pair with
+/// images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaskNames {
+    /// Every PNG; a mask and an image pair by the same relative stem.
+    #[default]
+    Any,
+    /// Only PNGs whose name ends with this (`_gtFine_labelIds.png`,
+    /// `_seg.png`); the suffix, and the image suffixes in
+    /// [`IMAGE_SUFFIXES`], are dropped from the keys.
+    Suffix(&'static str),
+}
+
+/// Image-name suffixes dropped from keys under [`MaskNames::Suffix`].
+pub const IMAGE_SUFFIXES: &[&str] = &["_leftImg8bit"];
+
 /// Finds the masks under `root`: `root/masks/` (with images in
 /// `root/images/`) when it exists, else every PNG under `root`.
 pub fn discover(root: &Path) -> Result<Dataset, SourceError> {
     if !root.is_dir() {
         return Err(SourceError::NotADir(root.to_path_buf()));
     }
-    let (mask_dir, image_dir) = if root.join("masks").is_dir() {
+    let part = if root.join("masks").is_dir() {
         let images = root.join("images");
-        (root.join("masks"), images.is_dir().then_some(images))
+        Part {
+            prefix: String::new(),
+            masks: root.join("masks"),
+            images: images.is_dir().then_some(images),
+            images_superset: false,
+        }
     } else {
-        (root.to_path_buf(), None)
+        Part {
+            prefix: String::new(),
+            masks: root.to_path_buf(),
+            images: None,
+            images_superset: false,
+        }
     };
-    let masks = walk(&mask_dir, &["png"])?;
-    if masks.is_empty() {
-        return Err(SourceError::Empty(mask_dir));
+    discover_parts(root, &[part], MaskNames::Any)
+}
+
+/// Walks the given mask (and image) folders and pairs masks with images.
+pub fn discover_parts(
+    root: &Path,
+    parts: &[Part],
+    names: MaskNames,
+) -> Result<Dataset, SourceError> {
+    if !root.is_dir() {
+        return Err(SourceError::NotADir(root.to_path_buf()));
     }
-    let images = match &image_dir {
-        Some(d) => walk(d, IMAGE_EXTS)?,
-        None => BTreeMap::new(),
-    };
+    let first = parts.first().cloned().unwrap_or(Part {
+        prefix: String::new(),
+        masks: root.to_path_buf(),
+        images: None,
+        images_superset: false,
+    });
+    let mut masks = BTreeMap::new();
+    let mut images = BTreeMap::new();
+    let mut superset = BTreeMap::new();
+    for part in parts {
+        let join = |k: String| {
+            if part.prefix.is_empty() {
+                k
+            } else {
+                format!("{}/{k}", part.prefix)
+            }
+        };
+        for (k, p) in walk(&part.masks, &["png"])? {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            match names {
+                MaskNames::Any => {
+                    masks.entry(join(k)).or_insert(p);
+                }
+                MaskNames::Suffix(suffix) => {
+                    if let Some(stem) = name.strip_suffix(suffix) {
+                        let dir = k.rsplit_once('/').map(|(d, _)| d);
+                        let key = match dir {
+                            Some(d) => format!("{d}/{stem}"),
+                            None => stem.to_string(),
+                        };
+                        masks.entry(join(key)).or_insert(p);
+                    }
+                }
+            }
+        }
+        if let Some(dir) = &part.images {
+            let mut found = walk(dir, IMAGE_EXTS)?;
+            if let MaskNames::Suffix(suffix) = names {
+                // Masks may sit beside their images (ADE20K's `*_seg.png`).
+                found.retain(|_, p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    !n.ends_with(suffix) && !is_aux_png(n)
+                });
+                found = found
+                    .into_iter()
+                    .map(|(k, p)| {
+                        let k = IMAGE_SUFFIXES
+                            .iter()
+                            .find_map(|s| k.strip_suffix(s))
+                            .map(str::to_string)
+                            .unwrap_or(k);
+                        (k, p)
+                    })
+                    .collect();
+            }
+            for (k, p) in found {
+                let key = join(k);
+                if part.images_superset {
+                    superset.insert(key.clone(), ());
+                }
+                images.entry(key).or_insert(p);
+            }
+        }
+    }
+    if masks.is_empty() {
+        return Err(SourceError::Empty(first.masks));
+    }
+    // Images of a superset folder count only where a mask has their key.
+    images.retain(|k, _| !superset.contains_key(k) || masks.contains_key(k));
     let mut keys: Vec<&String> = masks.keys().chain(images.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -160,11 +274,22 @@ pub fn discover(root: &Path) -> Result<Dataset, SourceError> {
     }
     Ok(Dataset {
         root: root.to_path_buf(),
-        mask_dir,
-        image_dir,
+        mask_dir: first.masks,
+        image_dir: first.images,
         items,
         images_without_masks,
+        candidates: Vec::new(),
     })
+}
+
+/// PNGs beside masks that are not class masks: ADE20K part masks
+/// (`*_parts_N.png`), Cityscapes colour and instance renderings.
+pub fn is_aux_png(name: &str) -> bool {
+    let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
+    stem.rsplit_once("_parts_")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        || stem.ends_with("_color")
+        || stem.ends_with("_instanceIds")
 }
 
 /// Files under `dir` with one of `exts` (case-insensitive), by key.

@@ -75,9 +75,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         crate::report::check_output(out)?;
     }
     let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
-    if let Some(why) = &prep.why {
-        note(cfg.quiet, &format!("labels: {why}"));
-    }
+    prep.announce(cfg.quiet);
     let pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let (kind, decision) = decide(cfg, pairing.pred_file).with_context(what)?;
     let float = pairing.pred_file != PredFile::Png;

@@ -66,11 +66,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
             cfg.dir.display()
         );
     }
-    if let Some(why) = &prep.why
-        && !cfg.quiet
-    {
-        eprintln!("maskprep: labels: {why}");
-    }
+    prep.announce(cfg.quiet);
     let out = &cfg.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
     // A manifest describes a finished run only: drop it until this one finishes.

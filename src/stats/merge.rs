@@ -124,7 +124,8 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
     files.masks_without_images.sort();
     files.images_without_masks.sort();
     files.size_mismatches.sort();
-    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    let mut map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    map.detection = first.labels_detection.clone();
     let meta = Meta {
         dataset: datasets.join(" + "),
         partition: None,

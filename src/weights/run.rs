@@ -118,9 +118,7 @@ fn scan_doc(
     quiet: bool,
 ) -> anyhow::Result<StatsDoc> {
     let prep = prepare(dir, labels, Partition::WHOLE)?;
-    if let Some(why) = &prep.why {
-        note(quiet, &format!("labels: {why}"));
-    }
+    prep.announce(quiet);
     let opts = ScanOptions {
         strict,
         per_image: false,
