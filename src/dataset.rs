@@ -109,13 +109,16 @@ fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
         Ok(ds) => ds,
         Err(e @ source::SourceError::Empty(_)) => {
             let cands = layout::candidates(dir);
-            if cands.is_empty() {
+            let mut what: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
+            what.extend(layout.notes.iter().cloned());
+            if !cands.is_empty() {
+                what.push(format!("candidate mask folders: {}", quote(&cands)));
+            }
+            if what.is_empty() {
                 return Err(e.into());
             }
-            return Err(anyhow::Error::new(e).context(format!(
-                "no masks where expected; candidate mask folders: {}",
-                quote(&cands)
-            )));
+            return Err(anyhow::Error::new(e)
+                .context(format!("no masks where expected ({})", what.join("; "))));
         }
         Err(e) => return Err(e.into()),
     };
@@ -182,6 +185,7 @@ fn detect_map(
         root: &ds.root,
         mask_dir: &ds.mask_dir,
         preset: layout.preset,
+        layout: layout.name,
     };
     let det = detect::detect(&hints, &masks, &sample, &palettes)?;
     cache.extend(sample);

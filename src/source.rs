@@ -254,6 +254,9 @@ pub fn discover_parts(
     if masks.is_empty() {
         return Err(SourceError::Empty(first.masks));
     }
+    if !images.is_empty() {
+        pair_by_stem(&mut masks, &mut images, &mut superset);
+    }
     // Images of a superset folder count only where a mask has their key.
     images.retain(|k, _| !superset.contains_key(k) || masks.contains_key(k));
     let mut keys: Vec<&String> = masks.keys().chain(images.keys()).collect();
@@ -280,6 +283,70 @@ pub fn discover_parts(
         images_without_masks,
         candidates: Vec::new(),
     })
+}
+
+/// When masks and images name the same sample with different tags
+/// (`00001_gt.png` beside `00001_img.jpg`, `a_mask.png` beside `a.jpg`),
+/// drops each side's common `_tag` from the keys, if that pairs more.
+fn pair_by_stem(
+    masks: &mut BTreeMap<String, PathBuf>,
+    images: &mut BTreeMap<String, PathBuf>,
+    superset: &mut BTreeMap<String, ()>,
+) {
+    let matched = |m: &BTreeMap<String, PathBuf>, i: &BTreeMap<String, PathBuf>| {
+        m.keys().filter(|k| i.contains_key(*k)).count()
+    };
+    let before = matched(masks, images);
+    if before == masks.len() {
+        return;
+    }
+    let strip = |map: &BTreeMap<String, PathBuf>| -> Option<BTreeMap<String, PathBuf>> {
+        let tag = common_tag(map.keys())?;
+        let out: BTreeMap<String, PathBuf> = map
+            .iter()
+            .map(|(k, p)| (k[..k.len() - tag.len()].to_string(), p.clone()))
+            .collect();
+        (out.len() == map.len()).then_some(out)
+    };
+    let m2 = strip(masks);
+    let i2 = strip(images);
+    let mut best = (before, None, None);
+    for (m, i) in [
+        (m2.as_ref(), None),
+        (None, i2.as_ref()),
+        (m2.as_ref(), i2.as_ref()),
+    ] {
+        if m.is_none() && i.is_none() {
+            continue;
+        }
+        let n = matched(m.unwrap_or(masks), i.unwrap_or(images));
+        if n > best.0 {
+            best = (n, m.cloned(), i.cloned());
+        }
+    }
+    let (_, m, i) = best;
+    if let Some(m) = m {
+        *masks = m;
+    }
+    if let Some(i) = i {
+        if !superset.is_empty() {
+            *superset = i.keys().map(|k| (k.clone(), ())).collect();
+        }
+        *images = i;
+    }
+}
+
+/// The `_tag` (or `-tag`) every key's file name ends with, if they share one.
+fn common_tag<'a>(mut keys: impl Iterator<Item = &'a String>) -> Option<String> {
+    let first = keys.next()?;
+    let name = first.rsplit('/').next().unwrap_or(first);
+    let at = name.rfind(['_', '-'])?;
+    let tag = &name[at..];
+    if tag.len() < 2 || tag.len() == name.len() {
+        return None;
+    }
+    keys.all(|k| k.ends_with(tag) && k.len() > tag.len())
+        .then(|| tag.to_string())
 }
 
 /// PNGs beside masks that are not class masks: ADE20K part masks

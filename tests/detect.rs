@@ -897,3 +897,52 @@ fn merged_partitions_equal_the_whole_run_with_undeclared_codes() {
     assert_eq!(merged["undeclared"], whole["undeclared"]);
     assert_eq!(merged["pixels"], whole["pixels"]);
 }
+
+// ---- real layouts from fixtures-external ---------------------------------
+
+#[test]
+fn external_voc_tree_with_rgb_masks_uses_the_voc_colours() {
+    let root = common::external("datumaro/tests/assets/voc_dataset/voc_dataset1");
+    let (o, d) = stats(&root);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("(VOC layout)"), "{err}");
+    assert_eq!(d["labels_origin"], "preset voc-colours");
+    assert_eq!(d["classes"].as_array().unwrap().len(), 21);
+    assert_eq!(d["pixels"]["undeclared"], 0);
+}
+
+#[test]
+fn external_mmseg_pseudo_dataset_pairs_gt_and_img_names() {
+    let root = common::external("mmsegmentation/tests/data/pseudo_dataset");
+    let (o, d) = stats(&root);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert_eq!(d["files"]["masks_found"], 5);
+    assert_eq!(
+        d["files"]["masks_without_images"].as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(
+        d["files"]["images_without_masks"].as_array().unwrap().len(),
+        0
+    );
+}
+
+#[test]
+fn external_cityscapes_with_instance_ids_only_says_so() {
+    let root = common::external("datumaro/tests/assets/cityscapes_dataset/dataset");
+    let o = maskprep(&["stats", path_str(&root)]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("holds no `*_labelIds.png`"), "{err}");
+    let root = common::external("datumaro/tests/assets/cityscapes_dataset/train_dataset");
+    let (o, d) = stats(&root);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(d["labels_origin"], "preset cityscapes-trainids");
+    assert_eq!(d["files"]["masks_found"], 4);
+    assert_eq!(
+        d["files"]["masks_without_images"].as_array().unwrap().len(),
+        0
+    );
+}

@@ -157,19 +157,26 @@ fn cityscapes(root: &Path) -> Option<Layout> {
     } else {
         return None;
     };
-    let names = suffix_in(&masks);
-    if names == MaskNames::Any {
-        return None;
+    let mut names = suffix_in(&masks);
+    let mut notes = vec![
+        "`*_color.png` and `*_instanceIds.png` are renderings and instance ids, not class \
+         masks: not read"
+            .to_string(),
+    ];
+    if names == MaskNames::Any || names == MaskNames::Suffix("_seg.png") {
+        // No class masks: say so rather than read photos or instance ids.
+        names = MaskNames::Suffix("_gtFine_labelTrainIds.png");
+        notes.push(
+            "`gtFine/` holds no `*_labelIds.png` or `*_labelTrainIds.png`; expected Cityscapes \
+             class masks (cityscapesScripts' `createTrainIdLabelImgs` makes the trainIds)"
+                .into(),
+        );
     }
     Some(Layout {
         name: Some("Cityscapes layout"),
         parts: vec![part("", masks, images.is_dir().then_some(images), false)],
         names,
-        notes: vec![
-            "`*_color.png` and `*_instanceIds.png` are renderings and instance ids, not class \
-             masks: not read"
-                .into(),
-        ],
+        notes,
         preset: None,
     })
 }

@@ -29,6 +29,8 @@ pub struct Hints<'a> {
     pub mask_dir: &'a Path,
     /// A preset the layout implies (`ade20k`, `ade20k-full`).
     pub preset: Option<&'static str>,
+    /// The layout recognised (`VOC layout`, ...).
+    pub layout: Option<&'static str>,
 }
 
 /// Dataset map files, looked for near the masks (see [`map_dirs`]).
@@ -428,6 +430,9 @@ fn detect_rgb(
     n: usize,
 ) -> Result<Detected, LabelError> {
     let root = hints.root;
+    if let Some(d) = voc_colours(hints, sample, n) {
+        return Ok(d);
+    }
     let e = RgbEvidence::measure(sample);
     if e.all_gray {
         let mut values = BTreeMap::new();
@@ -499,6 +504,38 @@ fn detect_rgb(
             settle: None,
             blended_fraction: None,
         },
+    })
+}
+
+/// RGB masks drawn in the VOC colours (within the VOC layout, or with VOC's
+/// void border colour): the VOC palette preset.
+fn voc_colours(hints: &Hints<'_>, sample: &[(PathBuf, MaskHist)], n: usize) -> Option<Detected> {
+    let voc: BTreeSet<u32> = (0..21u8)
+        .map(|i| {
+            let [r, g, b] = voc_colour(i);
+            u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b)
+        })
+        .collect();
+    let void = super::parse_hex(presets::VOC_VOID).unwrap_or(0);
+    let colours: BTreeSet<u32> = sample
+        .iter()
+        .flat_map(|(_, h)| h.codes.iter().map(|c| c.0 & 0x00FF_FFFF))
+        .collect();
+    let within = colours.iter().all(|c| voc.contains(c) || *c == void);
+    let coloured = colours.iter().any(|&c| c != 0 && c != void);
+    let voc_dir = hints
+        .mask_dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("SegmentationClass"));
+    let sign = colours.contains(&void) || hints.layout == Some("VOC layout") || voc_dir;
+    (within && coloured && sign).then(|| {
+        let why = format!(
+            "RGB masks whose {} colours are all VOC colours (`{}` = void) in {n} sampled \
+             masks: the VOC palette, 21 classes, void ignored",
+            colours.len(),
+            presets::VOC_VOID
+        );
+        preset(presets::voc_palette(), "voc-colours", &why)
     })
 }
 

@@ -412,6 +412,29 @@ pub fn voc_index() -> LabelSpec {
     }
 }
 
+/// VOC `SegmentationClass` RGB PNGs (saved as colours, e.g. by CVAT or
+/// Datumaro): the 21 VOC colours, `#e0e0c0` (the void border) ignored.
+pub fn voc_palette() -> LabelSpec {
+    let colour = |i: u8| {
+        let [r, g, b] = voc_colour(i);
+        hex(rgb(r, g, b))
+    };
+    LabelSpec {
+        kind: Kind::Palette,
+        classes: VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
+        threshold: None,
+        ignore: vec![CodeRef::Colour(VOC_VOID.into())],
+        colors: (0..21u8)
+            .map(|i| (colour(i), vec![VOC_CLASSES[usize::from(i)].to_string()]))
+            .collect(),
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// The colour of VOC's void border.
+pub const VOC_VOID: &str = "#e0e0c0";
+
 /// The VOC colour of index `i` (the standard bit-interleaved palette).
 pub fn voc_colour(i: u8) -> [u8; 3] {
     let (mut r, mut g, mut b) = (0u8, 0u8, 0u8);
