@@ -222,10 +222,10 @@ fn paired(dir: &Path, prefix: &str) -> Option<Layout> {
                 .cloned()
         })
     };
-    if let (Some(ann), Some(img)) = (named(&["ann_dir"]), named(&["img_dir"])) {
-        if has_png(&ann) {
-            return Some(simple("mmsegmentation layout", prefix, ann, Some(img)));
-        }
+    if let (Some(ann), Some(img)) = (named(&["ann_dir"]), named(&["img_dir"]))
+        && has_png(&ann)
+    {
+        return Some(simple("mmsegmentation layout", prefix, ann, Some(img)));
     }
     let images = named(IMAGE_DIRS);
     for name in MASK_DIRS {
