@@ -43,14 +43,14 @@ impl Prepared {
             if let Some(why) = &self.why {
                 eprintln!("maskprep: labels: {why}");
             }
-            if let Some(alt) = self.map.detection.as_ref().and_then(|d| {
-                d.alternative
-                    .as_ref()
-                    .map(|a| (format!("{:?}", d.confidence).to_lowercase(), a))
-            }) {
+            if let Some(d) = &self.map.detection {
                 eprintln!(
-                    "maskprep: labels: confidence {}; runner-up: {}",
-                    alt.0, alt.1
+                    "maskprep: labels: confidence {}; evidence: {}; runner-up: {}",
+                    format!("{:?}", d.confidence).to_lowercase(),
+                    d.evidence.join("; "),
+                    d.alternative
+                        .as_deref()
+                        .unwrap_or("none that fits these masks")
                 );
             }
         }

@@ -946,3 +946,21 @@ fn external_cityscapes_with_instance_ids_only_says_so() {
         0
     );
 }
+
+#[test]
+fn binary_masks_get_bce_weights_for_one_output_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let fg = binary_dataset(dir.path(), "masks", "images", 255);
+    let out = dir.path().join("w");
+    let o = maskprep(&["weights", path_str(dir.path()), "-o", path_str(&out)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.join("weights.json")).unwrap();
+    let w: Value = serde_json::from_str(&text).unwrap();
+    let n = 3 * 16 * 12;
+    let pw = (n - fg) as f64 / fg as f64;
+    assert_eq!(w["advice"]["loss"], "BCEWithLogitsLoss");
+    assert_eq!(w["advice"]["bce"]["recommended"], true);
+    assert_eq!(w["pos_weight"]["shape"], serde_json::json!([1, 1, 1]));
+    let got = w["pos_weight"]["values"][0].as_f64().unwrap();
+    assert!((got - pw).abs() < 1e-4, "{got} vs {pw}");
+}

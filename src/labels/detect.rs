@@ -102,7 +102,11 @@ pub fn detect(
                 spec = presets::palette_as_index(&spec);
                 why.push_str(": index masks, so value i is its i-th class, 255 ignored");
             }
-            let detection = Detection::sure("map file", format!("the dataset's `{origin}`"));
+            let mut detection =
+                Detection::sure("map file", format!("the dataset's own `{origin}`"));
+            detection.alternative = Some(
+                "a reading detected from the masks: not needed, the file names the classes".into(),
+            );
             return Ok(Detected {
                 spec,
                 origin,
@@ -170,11 +174,16 @@ pub fn detect(
 }
 
 fn preset(spec: LabelSpec, name: &str, why: &str) -> Detected {
+    let mut detection = Detection::sure(&format!("preset {name}"), why);
+    detection.alternative = Some(format!(
+        "each code its own unnamed class (`class_<value>` or `#rrggbb`): rejected, the \
+         {name} layout, names or colours say what the codes mean"
+    ));
     Detected {
         spec,
         origin: format!("preset {name}"),
         why: why.to_string(),
-        detection: Detection::sure(&format!("preset {name}"), why),
+        detection,
     }
 }
 

@@ -288,9 +288,11 @@ impl WeightsDoc {
 
 fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice {
     let c = input.classes.len();
+    // One class on a background (binary masks): a 1-channel BCE output.
+    let binary = c == 1 && input.needs_background();
     let bce_shape = vec![c, 1, 1];
     let bce = LossAdvice {
-        recommended: input.kind == LabelKind::MultiLabel,
+        recommended: input.kind == LabelKind::MultiLabel || binary,
         call: "torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"])".into(),
         tensor: "pos_weight".into(),
         shape: bce_shape.clone(),
@@ -312,7 +314,7 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
         format!("; pixels with no class are target {c} (`background`, the last of {k} outputs)")
     });
     let ce = LossAdvice {
-        recommended: input.kind == LabelKind::SingleLabel,
+        recommended: input.kind == LabelKind::SingleLabel && !binary,
         call: "torch.nn.CrossEntropyLoss(weight=w[\"weight\"])".into(),
         tensor: format!("weight ({scheme})"),
         shape: vec![k],
@@ -329,6 +331,13 @@ fn advice(input: &Input, k: usize, has_ignored: bool, scheme: Scheme) -> Advice 
         }),
     };
     let (loss, summary) = match input.kind {
+        LabelKind::SingleLabel if binary => (
+            "BCEWithLogitsLoss",
+            "binary (one class on a background): BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"]) \
+             with pos_weight shaped [1, 1, 1], float targets [N, 1, H, W], one output channel; \
+             predict with logits > 0 (CrossEntropyLoss with 2 outputs and weight [2] works too)"
+                .to_string(),
+        ),
         LabelKind::MultiLabel => (
             "BCEWithLogitsLoss",
             format!(
