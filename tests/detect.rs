@@ -964,3 +964,25 @@ fn binary_masks_get_bce_weights_for_one_output_channel() {
     let got = w["pos_weight"]["values"][0].as_f64().unwrap();
     assert!((got - pw).abs() < 1e-4, "{got} vs {pw}");
 }
+
+#[test]
+fn binary_0_1_with_a_255_border_ignores_the_border() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fg = 0;
+    for i in 0..2u32 {
+        let mut m = square(12, 12, 2, 2, 8, 255);
+        for y in 3..9 {
+            for x in 3..9 {
+                m[y * 12 + x] = 1;
+            }
+        }
+        fg += 36;
+        gray_png(&dir.path().join(format!("{i}.png")), 12, 12, m);
+    }
+    let (o, d) = stats(dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(d["labels"]["kind"], "binary");
+    assert_eq!(class_pixels(&d), [fg]);
+    assert_eq!(d["pixels"]["ignored"], 2 * (64 - 36));
+    assert_eq!(d["pixels"]["valid"], 2 * (144 - 28));
+}

@@ -190,8 +190,12 @@ fn ade_full(root: &Path) -> Option<Layout> {
         .into_iter()
         .filter_map(Result::ok)
         .take(200_000)
-        .any(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with("_seg.png"));
-    if !any_seg {
+        .find(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with("_seg.png"));
+    // ADE20K keeps each photo beside its `_seg.png`: `X_seg.png` and `X.jpg`.
+    let seg = any_seg?;
+    let name = seg.file_name().to_string_lossy();
+    let stem = name.strip_suffix("_seg.png").unwrap_or(&name);
+    if !seg.path().with_file_name(format!("{stem}.jpg")).is_file() {
         return None;
     }
     Some(Layout {

@@ -164,7 +164,10 @@ pub fn detect(
             return Ok(preset(presets::ade20k(), "ade20k", &why));
         }
     }
-    if !all_index && hints.preset == Some("ade20k-full") {
+    let ade_red = sample
+        .iter()
+        .all(|(_, h)| h.codes.iter().all(|c| (c.0 >> 16 & 0xFF) % 10 == 0));
+    if !all_index && hints.preset == Some("ade20k-full") && ade_red {
         return Ok(detect_ade_full(sample, n));
     }
     if all_index {
@@ -197,6 +200,13 @@ fn binary_reading(values: &BTreeMap<u32, u64>) -> Option<(u8, Option<f64>)> {
     if keys.iter().all(|&v| v <= 1) && values.contains_key(&1) {
         return Some((1, None));
     }
+    if keys.iter().all(|&v| v <= 1 || v == 255)
+        && values.contains_key(&1)
+        && values.contains_key(&255)
+    {
+        // 0/1 with a VOC-style 255 border: binary, 255 ignored.
+        return Some((1, None));
+    }
     let total: u64 = values.values().sum();
     let others: Vec<u64> = values
         .iter()
@@ -221,7 +231,11 @@ fn binary(
     n: usize,
 ) -> Detected {
     let fg = if threshold == 1 { 1 } else { 255 };
+    let border = threshold == 1 && values.contains_key(&255);
     let mut evidence = vec![match blended {
+        None if border => format!(
+            "values are only 0 and 1, plus 255 (a VOC-style ignore border) in {n} sampled masks"
+        ),
         None => format!("values are only 0 and {fg} in {n} sampled masks"),
         Some(b) => format!(
             "values are 0 and 255 but for {} of pixels spread over {} blended values (edges)",
@@ -255,7 +269,11 @@ fn binary(
             kind: Kind::Binary,
             classes: vec!["foreground".into()],
             threshold: Some(threshold),
-            ignore: Vec::new(),
+            ignore: if border {
+                vec![CodeRef::Value(255)]
+            } else {
+                Vec::new()
+            },
             colors: Default::default(),
             values: Default::default(),
             unlisted: Unlisted::Unknown,
