@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::decode::{self, MaskFormat, MaskHist, Scratch};
 use crate::labels::LabelMap;
 use crate::labels::detect::{self, Detected, Hints};
-use crate::labels::evidence;
+use crate::labels::evidence::{self, Detection};
 use crate::source::{self, Dataset, Partition};
 
 /// Masks decoded to detect a label map (their histograms are reused).
@@ -30,6 +30,8 @@ pub struct Prepared {
     pub found: Vec<String>,
     /// Weak evidence behind the detected map, said loudly.
     pub warnings: Vec<String>,
+    /// How the map was detected (stated on stderr).
+    pub detection: Option<Detection>,
 }
 
 impl Prepared {
@@ -43,7 +45,7 @@ impl Prepared {
             if let Some(why) = &self.why {
                 eprintln!("maskprep: labels: {why}");
             }
-            if let Some(d) = &self.map.detection {
+            if let Some(d) = &self.detection {
                 eprintln!(
                     "maskprep: labels: confidence {}; evidence: {}; runner-up: {}",
                     format!("{:?}", d.confidence).to_lowercase(),
@@ -67,6 +69,7 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
     let mut found: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
     found.extend(layout.notes.iter().cloned());
     let mut warnings = Vec::new();
+    let mut detection = None;
     let (map, origin, why, cache) = match labels {
         Some(arg) => {
             let map = LabelMap::load(arg)?;
@@ -78,7 +81,12 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
             if let Some(w) = det.detection.warning() {
                 warnings.push(w);
             }
-            map.detection = Some(det.detection);
+            // A map file says what the codes mean, as `--labels` would:
+            // nothing guessed, so the documents carry no detection record.
+            if det.detection.reading != "map file" {
+                map.detection = Some(det.detection.clone());
+            }
+            detection = Some(det.detection);
             (map, det.origin, Some(det.why), cache)
         }
     };
@@ -95,6 +103,7 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
         cache,
         found,
         warnings,
+        detection,
     })
 }
 

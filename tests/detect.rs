@@ -409,7 +409,14 @@ fn a_colour_file_two_levels_above_the_masks_settles_it() {
     assert_eq!(d["labels"]["kind"], "palette");
     assert_eq!(class_names(&d), ["road", "lane"]);
     assert_eq!(class_pixels(&d), [60, 100]);
-    assert_eq!(d["labels_detection"]["confidence"], "high");
+    assert!(
+        d["labels_origin"]
+            .as_str()
+            .unwrap()
+            .ends_with("class_dict.csv")
+    );
+    // The dataset's own file decides, as `--labels` would: nothing guessed.
+    assert!(d.get("labels_detection").is_none());
 }
 
 #[test]

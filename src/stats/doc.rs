@@ -114,7 +114,8 @@ pub struct StatsDoc {
     #[serde(flatten)]
     pub meta: Meta,
     /// How sure the detected label map is, its evidence and the other
-    /// reading (absent when the map was given with `--labels`).
+    /// reading (absent when the map was given with `--labels` or read from
+    /// the dataset's own map file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels_detection: Option<Detection>,
     pub files: Files,
