@@ -226,9 +226,12 @@ pub fn discover_parts(
             let mut found = walk(dir, IMAGE_EXTS)?;
             if let MaskNames::Suffix(suffix) = names {
                 // Masks may sit beside their images (ADE20K's `*_seg.png`).
+                // ADE20K's photos are JPEGs; its other PNGs are annotations.
+                let jpeg_only = suffix == "_seg.png";
                 found.retain(|_, p| {
                     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    !n.ends_with(suffix) && !is_aux_png(n)
+                    let png = n.to_ascii_lowercase().ends_with(".png");
+                    !n.ends_with(suffix) && !is_aux_png(n) && !(jpeg_only && png)
                 });
                 found = found
                     .into_iter()

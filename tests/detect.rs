@@ -993,3 +993,41 @@ fn binary_0_1_with_a_255_border_ignores_the_border() {
     assert_eq!(d["pixels"]["ignored"], 2 * (64 - 36));
     assert_eq!(d["pixels"]["valid"], 2 * (144 - 28));
 }
+
+#[test]
+fn external_ade20k_full_layout_uses_red_and_green() {
+    let root = common::external("datumaro/tests/assets/ade20k2020_dataset/dataset");
+    let (o, d) = stats(&root);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("ADE20K full layout"), "{err}");
+    assert_eq!(d["labels_origin"], "preset ade20k-full");
+    assert_eq!(d["files"]["masks_found"], 2);
+    assert_eq!(
+        d["files"]["images_without_masks"].as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(
+        d["files"]["masks_without_images"].as_array().unwrap().len(),
+        0
+    );
+    assert_eq!(d["pixels"]["undeclared"], 0);
+}
+
+#[test]
+fn index_values_stored_in_rgb_are_not_thresholded_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        stripes(
+            &dir.path().join(format!("{i}.png")),
+            10,
+            &[BLACK, [1, 1, 1], [2, 2, 2], [3, 0, 0]],
+            &[5, 3, 2, 2],
+        );
+    }
+    let (o, d) = stats(dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ne!(d["labels"]["kind"], "rgb-bits", "{}", stderr(&o));
+    assert_eq!(d["pixels"]["undeclared"], 0);
+    assert_eq!(d["classes"].as_array().unwrap().len(), 3);
+}

@@ -191,11 +191,17 @@ fn ade_full(root: &Path) -> Option<Layout> {
         .filter_map(Result::ok)
         .take(200_000)
         .find(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with("_seg.png"));
-    // ADE20K keeps each photo beside its `_seg.png`: `X_seg.png` and `X.jpg`.
+    // ADE20K keeps each photo beside its `_seg.png` (`X_seg.png`, `X.jpg`)
+    // with its annotations (`X_parts_1.png`, `X_atr.txt`, `X.json`).
     let seg = any_seg?;
     let name = seg.file_name().to_string_lossy();
     let stem = name.strip_suffix("_seg.png").unwrap_or(&name);
-    if !seg.path().with_file_name(format!("{stem}.jpg")).is_file() {
+    let beside = |n: String| seg.path().with_file_name(n).is_file();
+    let annotated = stem.starts_with("ADE_")
+        || beside(format!("{stem}_parts_1.png"))
+        || beside(format!("{stem}_atr.txt"))
+        || beside(format!("{stem}.json"));
+    if !beside(format!("{stem}.jpg")) || !annotated {
         return None;
     }
     Some(Layout {

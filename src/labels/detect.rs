@@ -164,10 +164,7 @@ pub fn detect(
             return Ok(preset(presets::ade20k(), "ade20k", &why));
         }
     }
-    let ade_red = sample
-        .iter()
-        .all(|(_, h)| h.codes.iter().all(|c| (c.0 >> 16 & 0xFF) % 10 == 0));
-    if !all_index && hints.preset == Some("ade20k-full") && ade_red {
+    if !all_index && hints.preset == Some("ade20k-full") {
         return Ok(detect_ade_full(sample, n));
     }
     if all_index {

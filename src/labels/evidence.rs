@@ -93,6 +93,9 @@ pub struct RgbEvidence {
     pub near: u64,
     /// Pixels of the commonest colour that is not near-pure.
     pub largest_mid: u64,
+    /// Pixels of the commonest non-pure colour more than 8 away from 0/255
+    /// in some channel (a flat colour of its own, not noise on a pure one).
+    pub largest_off: u64,
     /// Distinct colours.
     pub colours: usize,
     /// Every colour has r == g == b.
@@ -106,6 +109,7 @@ impl RgbEvidence {
             ..Self::default()
         };
         let mut blends: BTreeMap<u32, u64> = BTreeMap::new();
+        let mut offs: BTreeMap<u32, u64> = BTreeMap::new();
         let mut colours = std::collections::BTreeSet::new();
         for (_, h) in sample {
             let mut present = [false; 8];
@@ -123,6 +127,9 @@ impl RgbEvidence {
                 } else {
                     *blends.entry(rgb).or_default() += n;
                 }
+                if !ch.iter().all(|&c| c <= 8 || c >= 247) {
+                    *offs.entry(rgb).or_default() += n;
+                }
                 let bits = ch
                     .iter()
                     .fold(0usize, |b, &c| b << 1 | usize::from(c >= 128));
@@ -134,6 +141,7 @@ impl RgbEvidence {
             }
         }
         e.largest_mid = blends.values().copied().max().unwrap_or(0);
+        e.largest_off = offs.values().copied().max().unwrap_or(0);
         e.colours = colours.len();
         e
     }
@@ -146,9 +154,17 @@ impl RgbEvidence {
     /// near-pure, the truly intermediate ones a small share spread over many
     /// colours none of which is common (a palette's non-pure colour is a
     /// flat region: one common colour).
+    /// Dark or pale flat colours (index values stored in RGB, say) are not
+    /// noise: no colour far from 0/255 may be common, and thresholding must
+    /// leave some pixel with a channel on.
     pub fn blended_edges(&self) -> bool {
         let mid = self.pixels - self.near;
-        self.blended() > 0 && mid * 4 <= self.pixels && self.largest_mid * 100 <= self.pixels
+        let on: u64 = self.by_bits[1..].iter().sum();
+        self.blended() > 0
+            && mid * 4 <= self.pixels
+            && self.largest_mid * 100 <= self.pixels
+            && self.largest_off * 100 <= self.pixels
+            && on * 100 >= self.pixels
     }
 }
 
