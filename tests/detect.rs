@@ -1031,3 +1031,44 @@ fn index_values_stored_in_rgb_are_not_thresholded_channels() {
     assert_eq!(d["pixels"]["undeclared"], 0);
     assert_eq!(d["classes"].as_array().unwrap().len(), 3);
 }
+
+// ---- independent recount (numpy) -------------------------------------------
+
+#[test]
+fn numpy_recounts_the_detected_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    binary_dataset(&base.join("bin255"), "masks", "images", 255);
+    binary_dataset(&base.join("bin01"), "masks", "images", 1);
+    for k in 0..3 {
+        rgb_png(
+            &base.join(format!("aa/masks/{k}.png")),
+            64,
+            64,
+            aa_channels(64, 64, k),
+        );
+    }
+    for i in 0..3 {
+        stripes(
+            &base.join(format!("ry/masks/{i}.png")),
+            10,
+            &[BLACK, RED, YELLOW],
+            &[4, 2 + i, 5],
+        );
+    }
+    for case in ["bin255", "bin01", "aa", "ry"] {
+        let out = base.join(format!("{case}.json"));
+        let o = maskprep(&[
+            "-q",
+            "stats",
+            path_str(&base.join(case)),
+            "-o",
+            path_str(&out),
+        ]);
+        assert_eq!(code(&o), 0, "{case}: {}", stderr(&o));
+        common::run_python(
+            "check_stats.py",
+            &[path_str(&out), path_str(&base.join(case))],
+        );
+    }
+}
