@@ -1072,3 +1072,23 @@ fn numpy_recounts_the_detected_readings() {
         );
     }
 }
+
+#[test]
+fn evenly_spread_gray_levels_are_four_classes_and_255_is_one_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2u32 {
+        let m: Vec<u8> = (0..16 * 4u32)
+            .map(|p| [0u8, 85, 170, 255][((p / 16 + i) % 4) as usize])
+            .collect();
+        gray_png(&dir.path().join(format!("{i}.png")), 16, 4, m);
+    }
+    let (o, d) = stats(dir.path());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(d["labels"]["kind"], "index");
+    assert_eq!(
+        class_names(&d),
+        ["class_0", "class_85", "class_170", "class_255"]
+    );
+    assert_eq!(class_pixels(&d), [32, 32, 32, 32]);
+    assert_eq!(d["pixels"]["ignored"], 0);
+}

@@ -339,8 +339,9 @@ fn detect_index(
         .filter(|&v| !(ignore && v == 255))
         .collect();
     let max = seen.last().copied().unwrap_or(0);
-    // Dense values (0..=max, max < 256) map by position; sparse or 16-bit
-    // ones (e.g. 1000, 40000) are listed one by one.
+    // Dense values (0..=max, max < 256, most of the range used) map by
+    // position; sparse ones (0/85/170/255) or 16-bit ones (1000, 40000) are
+    // listed one by one, so no empty classes pad the map.
     if seen.len() > MAX_AUTO_COLOURS {
         return Err(LabelError::malformed(
             &root.display().to_string(),
@@ -351,7 +352,7 @@ fn detect_index(
             ),
         ));
     }
-    let dense = max < 256;
+    let dense = max < 256 && (max <= 20 || seen.len() * 2 > max as usize + 1);
     let classes: Vec<String> = if dense {
         (0..=max).map(|v| format!("class_{v}")).collect()
     } else {
