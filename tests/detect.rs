@@ -860,10 +860,12 @@ fn undeclared_codes_are_bounded_and_sorted_by_pixels() {
 #[test]
 fn merged_partitions_equal_the_whole_run_with_undeclared_codes() {
     let dir = tempfile::tempdir().unwrap();
+    // 400 codes in all, 200 per partition: more than a whole run lists,
+    // fewer than a partition document keeps, so the merge stays exact.
     for m in 0..4u32 {
         let mut data = Vec::new();
-        for k in 0..10u32 {
-            for _ in 0..=k + m {
+        for k in 0..100u32 {
+            for _ in 0..=(k + 3 * m) % 17 {
                 data.extend([2u8, m as u8 + 1, k as u8]);
             }
         }
@@ -901,8 +903,12 @@ fn merged_partitions_equal_the_whole_run_with_undeclared_codes() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let merged = json(&o);
     let whole: Value = serde_json::from_str(&std::fs::read_to_string(&whole).unwrap()).unwrap();
+    assert_eq!(whole["undeclared"].as_array().unwrap().len(), 50);
+    assert_eq!(whole["undeclared_rest"]["codes"], 350);
     assert_eq!(merged["undeclared"], whole["undeclared"]);
+    assert_eq!(merged["undeclared_rest"], whole["undeclared_rest"]);
     assert_eq!(merged["pixels"], whole["pixels"]);
+    assert_eq!(merged["warnings"], whole["warnings"]);
 }
 
 // ---- real layouts from fixtures-external ---------------------------------

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::scan::SizeMismatch;
-use super::{BadFile, Counts, LISTED, Undeclared, UndeclaredRest};
+use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
 use crate::labels::evidence::{Confidence, Detection};
 use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
@@ -124,7 +124,8 @@ pub struct StatsDoc {
     pub label_degree: Degree,
     /// Pixels carrying both classes, `[a][b]`; the diagonal is each class's pixels.
     pub cooccurrence: Vec<Vec<u64>>,
-    /// The largest undeclared codes by pixels (at most [`LISTED`]).
+    /// The largest undeclared codes by pixels (at most [`LISTED`], or
+    /// [`LISTED_PARTITION`] in a partition's document).
     pub undeclared: Vec<UndeclaredRow>,
     /// The undeclared codes not listed, summed (absent when all are listed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,7 +176,12 @@ impl StatsDoc {
                 }
             })
             .collect();
-        let (listed, rest) = bound_undeclared(counts);
+        let cap = if meta.partition.is_some() {
+            LISTED_PARTITION
+        } else {
+            LISTED
+        };
+        let (listed, rest) = bound_undeclared(counts, cap);
         let undeclared: Vec<UndeclaredRow> = listed
             .into_iter()
             .map(|(code, u)| UndeclaredRow {
@@ -311,20 +317,24 @@ impl StatsDoc {
     }
 }
 
-/// The [`LISTED`] largest undeclared codes by pixels (ties by code), and
-/// the rest summed with what earlier bounding already summed. Bounding
-/// happens only here, when a document is made: counts stay exact, and a
-/// merge of documents that each listed all their codes is exact too.
-fn bound_undeclared(counts: &Counts) -> (Vec<(&String, &Undeclared)>, Option<UndeclaredRest>) {
+/// The `cap` largest undeclared codes by pixels (ties by code), and the
+/// rest summed with what earlier bounding already summed. Bounding happens
+/// only here, when a document is made: counts stay exact, and a merge of
+/// partition documents that each listed all their codes (at most
+/// [`LISTED_PARTITION`]) equals the whole run.
+fn bound_undeclared(
+    counts: &Counts,
+    cap: usize,
+) -> (Vec<(&String, &Undeclared)>, Option<UndeclaredRest>) {
     let mut all: Vec<(&String, &Undeclared)> = counts.undeclared.iter().collect();
     all.sort_by(|a, b| b.1.pixels.cmp(&a.1.pixels).then_with(|| a.0.cmp(b.0)));
     let mut rest = counts.undeclared_rest;
-    for (_, u) in all.iter().skip(LISTED) {
+    for (_, u) in all.iter().skip(cap) {
         rest.codes += 1;
         rest.pixels += u.pixels;
         rest.masks += u.images;
     }
-    all.truncate(LISTED);
+    all.truncate(cap);
     (all, (rest != UndeclaredRest::default()).then_some(rest))
 }
 

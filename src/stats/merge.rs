@@ -133,5 +133,18 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
         labels_origin: first.meta.labels_origin.clone(),
         rare_below: first.meta.rare_below,
     };
-    Ok(StatsDoc::new(meta, &counts, files, &map))
+    let mut doc = StatsDoc::new(meta, &counts, files, &map);
+    let lossy: Vec<String> = docs
+        .iter()
+        .filter(|(_, d)| d.undeclared_rest.is_some())
+        .map(|(p, _)| format!("`{}`", p.display()))
+        .collect();
+    if !lossy.is_empty() {
+        doc.warnings.push(format!(
+            "{} listed only their largest undeclared codes: the merged list ranks the codes \
+             they listed, pixel totals stay exact",
+            lossy.join(", ")
+        ));
+    }
+    Ok(doc)
 }

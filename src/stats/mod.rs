@@ -70,6 +70,10 @@ impl AddAssign<&UndeclaredRest> for UndeclaredRest {
 /// How many undeclared codes a document lists (the largest by pixels).
 pub const LISTED: usize = 50;
 
+/// How many a partition's document lists: it is an input to `merge`, and a
+/// merge is exact when no partition left a code out.
+pub const LISTED_PARTITION: usize = 1000;
+
 /// Exact counters over a set of masks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
