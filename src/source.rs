@@ -231,7 +231,8 @@ pub fn discover_parts(
                 found.retain(|_, p| {
                     let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                     let png = n.to_ascii_lowercase().ends_with(".png");
-                    !n.ends_with(suffix) && !is_aux_png(n) && !(jpeg_only && png)
+                    let annotation = n.ends_with(suffix) || is_aux_png(n);
+                    !(annotation || jpeg_only && png)
                 });
                 found = found
                     .into_iter()
