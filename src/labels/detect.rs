@@ -651,7 +651,8 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
         .join(", ");
     if o.compound > 0 {
         evidence.push(format!(
-            "no colour file ({files}) in `{}`, the two folders above it or its siblings",
+            "no colour file ({files}) in `{}`, the two folders above it, or the folders \
+             beside it inside the dataset",
             hints.mask_dir.display()
         ));
     }
@@ -661,7 +662,7 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
     let settle = (confidence == Confidence::Low).then(|| {
         format!(
             "{}; a colour file ({files}) beside the masks would also settle it",
-            evidence::SETTLE
+            evidence::settle(&hints.root.display().to_string())
         )
     });
     let thresholded = if blended.is_some() {
@@ -682,9 +683,8 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
         };
         let why = format!(
             "RGB masks with pure colours{thresholded}: reading as a palette ({} colours, each \
-             its own class, black = no class) because {}{edge_note}",
+             its own class, black = no class), not as overlapping channels{edge_note}",
             colours.len(),
-            evidence.join("; ")
         );
         return Detected {
             spec: LabelSpec {
@@ -711,9 +711,8 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
     let why = format!(
         "RGB masks whose channels are 0/255 only{thresholded} ({} colours in {n} sampled \
          masks): reading as rgb-bits, each channel a class (red, green, blue) and a pixel may \
-         carry several; {}",
+         carry several",
         e.colours,
-        evidence.join("; ")
     );
     Detected {
         spec: LabelSpec {

@@ -65,7 +65,7 @@ impl Detection {
             .as_ref()
             .map(|a| format!("; the other reading: {a}"))
             .unwrap_or_default();
-        let settle = self.settle.clone().unwrap_or_else(|| SETTLE.to_string());
+        let settle = self.settle.clone().unwrap_or_else(|| settle("DIR"));
         Some(format!(
             "the label map is a guess (low confidence): read as {}, because {}{alt}; {settle}",
             self.reading,
@@ -74,9 +74,13 @@ impl Detection {
     }
 }
 
-/// How to settle a doubtful reading.
-pub const SETTLE: &str = "settle it with `maskprep labels DIR -o labels.toml`, edit the file \
-                          (kind `palette` or `rgb-bits`), then pass `--labels labels.toml`";
+/// How to settle a doubtful reading of the dataset at `dir`.
+pub fn settle(dir: &str) -> String {
+    format!(
+        "settle it with `maskprep labels {dir} -o labels.toml`, edit the file (kind `palette` \
+         or `rgb-bits`), then pass `--labels labels.toml`"
+    )
+}
 
 /// Pixel totals of a sample of RGB masks, by what their channels say.
 #[derive(Debug, Default)]
