@@ -1098,3 +1098,54 @@ fn evenly_spread_gray_levels_are_four_classes_and_255_is_one_of_them() {
     assert_eq!(class_pixels(&d), [32, 32, 32, 32]);
     assert_eq!(d["pixels"]["ignored"], 0);
 }
+
+#[test]
+fn voc_segmentation_class_aug_gray_masks_use_the_voc_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("VOCdevkit/VOC2012");
+    voc_tree(&root, &["2007_000032"]);
+    let mut person = 0;
+    for name in ["2007_000032", "2008_000001"] {
+        let mut m = square(20, 16, 1, 1, 6, 255);
+        for y in 2..6 {
+            for x in 2..6 {
+                m[y * 20 + x] = 15;
+            }
+        }
+        person += 16;
+        gray_png(
+            &root.join(format!("SegmentationClassAug/{name}.png")),
+            20,
+            16,
+            m,
+        );
+    }
+    let (o, d) = stats(&dir.path().join("VOCdevkit"));
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("`VOC2012/SegmentationClassAug/`"), "{err}");
+    assert_eq!(d["labels_origin"], "preset voc");
+    assert_eq!(d["files"]["masks_found"], 2);
+    assert_eq!(d["classes"][15]["pixels"], person);
+    assert_eq!(d["pixels"]["ignored"], 2 * (36 - 16));
+}
+
+#[test]
+fn labels_states_evidence_and_runner_up() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        stripes(
+            &dir.path().join(format!("masks/{i}.png")),
+            10,
+            &[BLACK, RED, YELLOW],
+            &[4, 2, 5],
+        );
+    }
+    let o = maskprep(&["labels", path_str(dir.path())]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("evidence:"), "{err}");
+    assert!(err.contains("never appears alone"), "{err}");
+    assert!(err.contains("runner-up: rgb-bits"), "{err}");
+    assert!(common::stdout(&o).contains("kind = \"palette\""));
+}

@@ -167,6 +167,25 @@ pub fn detect(
     if !all_index && hints.preset == Some("ade20k-full") {
         return Ok(detect_ade_full(sample, n));
     }
+    let voc_dir = hints
+        .mask_dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("SegmentationClass"));
+    if all_index && (hints.layout == Some("VOC layout") || voc_dir) {
+        let values = evidence::value_pixels(sample);
+        if values.keys().all(|&v| v <= 20 || v == 255) && values.keys().any(|&v| v != 0) {
+            let why = format!(
+                "VOC layout (`{}`) with values within 0..=20 and 255 in {n} sampled masks: the \
+                 21 VOC classes, 255 ignored",
+                hints
+                    .mask_dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            return Ok(preset(presets::voc_index(), "voc", &why));
+        }
+    }
     if all_index {
         return detect_index(root, sample, palettes, &formats, n);
     }

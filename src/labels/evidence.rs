@@ -308,3 +308,55 @@ pub fn photo_reason(h: &MaskHist) -> Option<String> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(v: &[u32]) -> BTreeMap<u32, u64> {
+        v.iter().map(|&v| (v, 10)).collect()
+    }
+
+    #[test]
+    fn ignore_255_only_beside_a_small_range() {
+        assert!(ignore_255(&values(&[0, 15, 255])));
+        assert!(ignore_255(&values(&[0, 1, 2, 18, 255])));
+        assert!(!ignore_255(&values(&[0, 85, 170, 255])));
+        assert!(!ignore_255(&values(&[0, 128, 255])));
+        assert!(!ignore_255(&values(&[0, 1, 2])));
+        assert!(!ignore_255(&values(&[255])));
+    }
+
+    fn hist(format: MaskFormat, codes: Vec<(u32, u64)>) -> MaskHist {
+        let total: u64 = codes.iter().map(|c| c.1).sum();
+        MaskHist {
+            width: total as u32,
+            height: 1,
+            format,
+            codes,
+        }
+    }
+
+    #[test]
+    fn photographs_are_told_from_masks() {
+        // Flat: a few codes hold nearly everything.
+        let mask = hist(
+            MaskFormat::Gray8,
+            (0..100)
+                .map(|v| (v, 1 + 1000 * u64::from(v == 0)))
+                .collect(),
+        );
+        assert!(photo_reason(&mask).is_none());
+        // Smooth and spread: every level a little.
+        let photo = hist(MaskFormat::Gray8, (0..200).map(|v| (v, 10)).collect());
+        assert!(photo_reason(&photo).unwrap().contains("smooth histogram"));
+        let rgb = hist(
+            MaskFormat::Rgb,
+            (0..2000).map(|v| (v * 2000 + 0x404040, 3)).collect(),
+        );
+        assert!(photo_reason(&rgb).unwrap().contains("2000 colours"));
+        // Sixteen-bit instance ids are never photographs.
+        let ids = hist(MaskFormat::Gray16, (0..3000).map(|v| (v, 1)).collect());
+        assert!(photo_reason(&ids).is_none());
+    }
+}
