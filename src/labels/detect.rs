@@ -167,27 +167,8 @@ pub fn detect(
     if !all_index && hints.preset == Some("ade20k-full") {
         return Ok(detect_ade_full(sample, n));
     }
-    let voc_dir = hints
-        .mask_dir
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("SegmentationClass"));
-    if all_index && (hints.layout == Some("VOC layout") || voc_dir) {
-        let values = evidence::value_pixels(sample);
-        if values.keys().all(|&v| v <= 20 || v == 255) && values.keys().any(|&v| v != 0) {
-            let why = format!(
-                "VOC layout (`{}`) with values within 0..=20 and 255 in {n} sampled masks: the \
-                 21 VOC classes, 255 ignored",
-                hints
-                    .mask_dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            return Ok(preset(presets::voc_index(), "voc", &why));
-        }
-    }
     if all_index {
-        return detect_index(root, sample, palettes, &formats, n);
+        return detect_index(hints, sample, palettes, &formats, n);
     }
     detect_rgb(hints, sample, n)
 }
@@ -316,7 +297,7 @@ fn share(f: f64) -> String {
 }
 
 fn detect_index(
-    root: &Path,
+    hints: &Hints<'_>,
     sample: &[(PathBuf, MaskHist)],
     palettes: &[Option<Vec<u8>>],
     formats: &BTreeSet<MaskFormat>,
@@ -343,6 +324,24 @@ fn detect_index(
         );
         return Ok(preset(presets::voc_index(), "voc", &why).with_origin("preset voc"));
     }
+    let voc_dir = hints
+        .mask_dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("SegmentationClass"));
+    let voc_values = pixels.keys().all(|&v| v <= 20 || v == 255) && pixels.keys().any(|&v| v != 0);
+    if (hints.layout == Some("VOC layout") || voc_dir) && voc_values {
+        let folder = hints
+            .mask_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let why = format!(
+            "VOC layout (`{folder}`) with values within 0..=20 and 255 in {n} sampled masks: \
+             the 21 VOC classes, 255 ignored"
+        );
+        return Ok(preset(presets::voc_index(), "voc", &why));
+    }
+    let root = hints.root;
     let what = formats
         .iter()
         .map(|f| f.describe())
