@@ -123,6 +123,16 @@ fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
             if !cands.is_empty() {
                 what.push(format!("candidate mask folders: {}", quote(&cands)));
             }
+            if let Some(jpeg) = layout
+                .parts
+                .iter()
+                .find_map(|p| layout::first_jpeg(&p.masks))
+            {
+                what.push(format!(
+                    "`{jpeg}` is a JPEG: masks are read from PNG files only (JPEG compression \
+                     changes mask values); convert the masks to PNG"
+                ));
+            }
             if what.is_empty() {
                 return Err(e.into());
             }

@@ -1149,3 +1149,17 @@ fn labels_states_evidence_and_runner_up() {
     assert!(err.contains("runner-up: rgb-bits"), "{err}");
     assert!(common::stdout(&o).contains("kind = \"palette\""));
 }
+
+#[test]
+fn jpeg_masks_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    jpeg(&dir.path().join("masks/a.jpg"), 8, 8, 1);
+    jpeg(&dir.path().join("images/a.jpg"), 8, 8, 2);
+    let o = maskprep(&["stats", path_str(dir.path())]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("is a JPEG: masks are read from PNG files only"),
+        "{err}"
+    );
+}
