@@ -123,16 +123,6 @@ fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
             if !cands.is_empty() {
                 what.push(format!("candidate mask folders: {}", quote(&cands)));
             }
-            if let Some(jpeg) = layout
-                .parts
-                .iter()
-                .find_map(|p| layout::first_jpeg(&p.masks))
-            {
-                what.push(format!(
-                    "`{jpeg}` is a JPEG: masks are read from PNG files only (JPEG compression \
-                     changes mask values); convert the masks to PNG"
-                ));
-            }
             if what.is_empty() {
                 return Err(e.into());
             }
@@ -170,7 +160,7 @@ fn detect_map(
         let Ok(bytes) = std::fs::read(path) else {
             continue;
         };
-        let Ok(hist) = decode::decode_hist(&bytes, &mut scratch) else {
+        let Ok(hist) = decode::decode_path_hist(path, &bytes, &mut scratch) else {
             continue;
         };
         if let Some(reason) = evidence::photo_reason(&hist) {

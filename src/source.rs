@@ -204,7 +204,12 @@ pub fn discover_parts(
                 format!("{}/{k}", part.prefix)
             }
         };
-        for (k, p) in walk(&part.masks, &["png"])? {
+        let mut found = walk(&part.masks, &["png"])?;
+        if found.is_empty() && names == MaskNames::Any {
+            // No PNG at all: the masks were saved as JPEGs (lossy).
+            found = walk(&part.masks, &["jpg", "jpeg"])?;
+        }
+        for (k, p) in found {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             match names {
                 MaskNames::Any => {

@@ -793,12 +793,14 @@ fn a_folder_of_photos_only_exits_2_naming_candidates() {
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("holds photographs, not masks"), "{err}");
     assert!(err.contains("masks/`"), "{err}");
-    // JPEG photos only: no PNG at all.
+    // JPEG photos only: read as (JPEG) masks, found to be photographs.
     let jpgs = dir.path().join("jpgs");
-    jpeg(&jpgs.join("a.jpg"), 8, 8, 1);
+    jpeg(&jpgs.join("a.jpg"), 64, 64, 1);
+    jpeg(&jpgs.join("b.jpg"), 64, 64, 2);
     let o = maskprep(&["stats", path_str(&jpgs)]);
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("holds photographs, not masks"), "{err}");
     assert!(err.contains("candidate mask folders"), "{err}");
 }
 
@@ -1150,16 +1152,70 @@ fn labels_states_evidence_and_runner_up() {
     assert!(common::stdout(&o).contains("kind = \"palette\""));
 }
 
+// ---- JPEG masks (Kvasir-SEG style) -----------------------------------------
+
+/// Encodes RGB bytes as a JPEG file; returns what a decoder reads back.
+fn jpeg_mask(path: &Path, w: u32, h: u32, rgb: &[u8]) -> Vec<u8> {
+    mkdir(path.parent().unwrap());
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+        .encode(rgb, w, h, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    std::fs::write(path, &bytes).unwrap();
+    image::load_from_memory(&bytes)
+        .unwrap()
+        .to_rgb8()
+        .into_raw()
+}
+
 #[test]
-fn jpeg_masks_are_refused_with_the_fix() {
+fn jpeg_binary_masks_are_binary_with_a_threshold() {
     let dir = tempfile::tempdir().unwrap();
-    jpeg(&dir.path().join("masks/a.jpg"), 8, 8, 1);
-    jpeg(&dir.path().join("images/a.jpg"), 8, 8, 2);
-    let o = maskprep(&["stats", path_str(dir.path())]);
+    let mut fg = 0u64;
+    for k in 0..3u32 {
+        // A white anti-aliased disk on black, saved as an RGB JPEG.
+        let rgb: Vec<u8> = aa_channels(64, 64, k)
+            .chunks_exact(3)
+            .flat_map(|p| [p[0]; 3])
+            .collect();
+        let back = jpeg_mask(&dir.path().join(format!("masks/{k}.jpg")), 64, 64, &rgb);
+        fg += back
+            .chunks_exact(3)
+            .filter(|p| *p.iter().max().unwrap() >= 128)
+            .count() as u64;
+        jpeg(&dir.path().join(format!("images/{k}.jpg")), 64, 64, 5);
+    }
+    let (o, d) = stats(dir.path());
     let err = stderr(&o);
-    assert_eq!(code(&o), 2, "{err}");
-    assert!(
-        err.contains("is a JPEG: masks are read from PNG files only"),
-        "{err}"
-    );
+    assert_eq!(code(&o), 0, "{err}");
+    assert_eq!(d["labels"]["kind"], "binary", "{err}");
+    assert_eq!(d["labels"]["threshold"], 128);
+    assert_eq!(class_pixels(&d), [fg]);
+    assert_eq!(d["pixels"]["valid"], 3 * 64 * 64);
+    assert!(d["labels_detection"]["blended_fraction"].as_f64().unwrap() > 0.0);
+    assert!(err.contains("compression noise"), "{err}");
+}
+
+#[test]
+fn jpeg_channel_masks_are_rgb_bits_with_a_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for k in 0..3u32 {
+        let back = jpeg_mask(
+            &dir.path().join(format!("gt/{k}.jpg")),
+            64,
+            64,
+            &aa_channels(64, 64, k),
+        );
+        jpeg(&dir.path().join(format!("img/{k}.jpg")), 64, 64, 6);
+        all.push(back);
+    }
+    let (want, _) = channel_counts(&all);
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("masks: `gt/`"), "{err}");
+    assert_eq!(d["labels"]["kind"], "rgb-bits", "{err}");
+    assert_eq!(class_pixels(&d), want);
+    assert_eq!(d["pixels"]["undeclared"], 0);
 }

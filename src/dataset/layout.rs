@@ -411,6 +411,7 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The first mask-like file (PNG, or JPEG) under `dir`, three levels down.
 fn first_png(dir: &Path) -> Option<String> {
     walkdir::WalkDir::new(dir)
         .max_depth(3)
@@ -420,22 +421,9 @@ fn first_png(dir: &Path) -> Option<String> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.to_ascii_lowercase().ends_with(".png"))
-}
-
-/// The first JPEG under `dir` (three levels at most), for messages.
-pub fn first_jpeg(dir: &Path) -> Option<String> {
-    walkdir::WalkDir::new(dir)
-        .max_depth(3)
-        .sort_by_file_name()
-        .follow_links(true)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
         .find(|n| {
             let n = n.to_ascii_lowercase();
-            n.ends_with(".jpg") || n.ends_with(".jpeg")
+            n.ends_with(".png") || n.ends_with(".jpg") || n.ends_with(".jpeg")
         })
 }
 

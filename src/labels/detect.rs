@@ -204,19 +204,35 @@ fn binary_reading(values: &BTreeMap<u32, u64>) -> Option<(u8, Option<f64>)> {
         // 0/1 with a VOC-style 255 border: binary, 255 ignored.
         return Some((1, None));
     }
+    // Blended edges or compression noise: near-0 and near-255 values, many
+    // other values each rare, mid-range ones a small share, and no value
+    // far from 0/255 common (a class of its own, as VOC's 15 would be).
     let total: u64 = values.values().sum();
-    let others: Vec<u64> = values
+    let others: Vec<(u32, u64)> = values
         .iter()
         .filter(|(v, _)| **v != 0 && **v != 255)
-        .map(|(_, n)| *n)
+        .map(|(v, n)| (*v, *n))
         .collect();
-    let blended: u64 = others.iter().sum();
-    let largest = others.iter().copied().max().unwrap_or(0);
-    let edges = values.contains_key(&0)
-        && values.contains_key(&255)
+    let blended: u64 = others.iter().map(|o| o.1).sum();
+    let mid: u64 = others
+        .iter()
+        .filter(|o| (33..=222).contains(&o.0))
+        .map(|o| o.1)
+        .sum();
+    let far = others
+        .iter()
+        .filter(|o| (9..=246).contains(&o.0))
+        .map(|o| o.1)
+        .max()
+        .unwrap_or(0);
+    let low = values.keys().any(|&v| v <= 8);
+    let high = values.keys().any(|&v| v >= 247);
+    let edges = low
+        && high
         && others.len() >= 16
-        && blended * 5 <= total
-        && largest * 100 <= total;
+        && mid * 5 <= total
+        && far * 100 <= total
+        && blended < total;
     edges.then(|| (128, Some(blended as f64 / total as f64)))
 }
 
@@ -235,7 +251,8 @@ fn binary(
         ),
         None => format!("values are only 0 and {fg} in {n} sampled masks"),
         Some(b) => format!(
-            "values are 0 and 255 but for {} of pixels spread over {} blended values (edges)",
+            "values are near 0 and 255 but for {} of pixels spread over {} other values \
+             (blended edges or compression noise)",
             share(b),
             values.len().saturating_sub(2)
         ),
@@ -478,10 +495,12 @@ fn detect_rgb(
     }
     let e = RgbEvidence::measure(sample);
     if e.all_gray {
+        // Read as the brightest channel, as the binary map reads RGB.
         let mut values = BTreeMap::new();
         for (_, h) in sample {
             for &(code, px) in &h.codes {
-                *values.entry(code & 0xFF).or_insert(0) += px;
+                let v = (code >> 16 & 0xFF).max(code >> 8 & 0xFF).max(code & 0xFF);
+                *values.entry(v).or_insert(0) += px;
             }
         }
         if let Some((threshold, blended)) = binary_reading(&values) {

@@ -102,7 +102,8 @@ pub struct RgbEvidence {
     pub largest_off: u64,
     /// Distinct colours.
     pub colours: usize,
-    /// Every colour has r == g == b.
+    /// Every colour is gray, its channels within 24 of each other (JPEG
+    /// compression tints gray masks slightly).
     pub all_gray: bool,
 }
 
@@ -122,7 +123,8 @@ impl RgbEvidence {
                 colours.insert(rgb);
                 let ch = [rgb >> 16 & 0xFF, rgb >> 8 & 0xFF, rgb & 0xFF];
                 e.pixels += n;
-                e.all_gray &= ch[0] == ch[1] && ch[1] == ch[2];
+                let spread = ch.iter().max().unwrap_or(&0) - ch.iter().min().unwrap_or(&0);
+                e.all_gray &= spread <= 24;
                 if ch.iter().all(|&c| c == 0 || c == 255) {
                     e.pure += n;
                 }
