@@ -38,6 +38,19 @@ const MASK_DIRS: &[&str] = &[
 /// Folder names that hold the photos (lowercase).
 const IMAGE_DIRS: &[&str] = &["images", "image", "imgs", "img", "jpegimages"];
 
+/// Folder names of dataset splits (lowercase).
+const SPLITS: &[&str] = &[
+    "train",
+    "training",
+    "val",
+    "valid",
+    "validation",
+    "test",
+    "testing",
+    "trainval",
+    "dev",
+];
+
 /// Cityscapes and ADE20K mask names, most specific first.
 const SUFFIXES: &[&str] = &[
     "_gtFine_labelTrainIds.png",
@@ -62,10 +75,14 @@ pub fn find(root: &Path) -> Layout {
     if let Some(l) = ade_full(root) {
         return l;
     }
-    // A split per subfolder: `train/{images,masks}`, `val/{images,masks}`.
+    // A split per subfolder: `train/{images,masks}`, `val/{images,masks}`
+    // (only folders named like splits: other folders may be other datasets).
     let mut split: Option<Layout> = None;
     for child in subdirs(root) {
         let name = file_name(&child);
+        if !SPLITS.contains(&name.to_ascii_lowercase().as_str()) {
+            continue;
+        }
         if let Some(l) = paired(&child, &name) {
             match &mut split {
                 Some(s) if s.name == l.name => s.parts.extend(l.parts),
@@ -367,7 +384,13 @@ pub fn candidates(root: &Path) -> Vec<String> {
 
 /// The line stated on stderr: `masks: `SegmentationClass/` (VOC layout), images: `JPEGImages/``.
 pub fn describe(layout: &Layout, root: &Path) -> Option<String> {
-    let name = layout.name?;
+    let Some(name) = layout.name else {
+        // DIR itself, but only some of its PNGs: say which.
+        return match layout.names {
+            MaskNames::Suffix(s) => Some(format!("masks: `*{s}` under `{}`", root.display())),
+            MaskNames::Any => None,
+        };
+    };
     let list = |dirs: Vec<String>| {
         dirs.iter()
             .map(|d| format!("`{d}/`"))

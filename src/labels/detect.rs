@@ -47,8 +47,7 @@ const MAX_AUTO_COLOURS: usize = 256;
 
 /// Folders searched for a map file, nearest first: the mask folder, the two
 /// folders above it, the given folder and its parent, then the mask
-/// folder's siblings (when it lies inside the given folder) and the given
-/// folder's subfolders.
+/// folder's siblings when it lies inside the given folder.
 pub fn map_dirs(root: &Path, mask_dir: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     let up1 = mask_dir.parent();
@@ -61,17 +60,14 @@ pub fn map_dirs(root: &Path, mask_dir: &Path) -> Vec<PathBuf> {
     }
     // Siblings only inside the dataset: beside `DIR` itself lie other datasets.
     let inside = mask_dir != root && mask_dir.starts_with(root);
-    let sibling_roots = [up1.filter(|_| inside), Some(root)];
-    for d in sibling_roots.into_iter().flatten() {
-        if let Ok(rd) = std::fs::read_dir(d) {
-            let mut subs: Vec<PathBuf> = rd
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect();
-            subs.sort();
-            dirs.extend(subs);
-        }
+    if let Some(Ok(rd)) = up1.filter(|_| inside).map(std::fs::read_dir) {
+        let mut subs: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        dirs.extend(subs);
     }
     let mut seen = BTreeSet::new();
     dirs.retain(|d| seen.insert(d.clone()));
