@@ -1219,3 +1219,32 @@ fn jpeg_channel_masks_are_rgb_bits_with_a_threshold() {
     assert_eq!(class_pixels(&d), want);
     assert_eq!(d["pixels"]["undeclared"], 0);
 }
+
+#[test]
+fn one_pair_of_folders_per_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = binary_dataset(&dir.path().join("train"), "masks", "images", 255);
+    let b = binary_dataset(&dir.path().join("val"), "masks", "images", 255);
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(err.contains("`train/masks/`, `val/masks/`"), "{err}");
+    assert_eq!(d["files"]["masks_found"], 6);
+    assert_eq!(class_pixels(&d), [a + b]);
+    assert_eq!(
+        d["files"]["masks_without_images"].as_array().unwrap().len(),
+        0
+    );
+}
+
+#[test]
+fn external_segnet_camvid_root_finds_the_annot_folders() {
+    let root = common::external("segnet-camvid/CamVid");
+    let (o, d) = stats(&root);
+    let err = stderr(&o);
+    assert!(code(&o) <= 1, "{err}");
+    assert!(err.contains("masks: `valannot/`"), "{err}");
+    assert!(err.contains("images: `val/`"), "{err}");
+    assert_eq!(d["files"]["masks_found"], 101);
+    assert_eq!(d["labels"]["kind"], "index");
+}
