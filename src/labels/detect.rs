@@ -335,7 +335,7 @@ fn detect_index(
              in {n} sampled masks: reading indices as the {} VOC classes, 255 ignored",
             VOC_CLASSES.len()
         );
-        return Ok(preset(presets::voc_index(), "voc", &why).with_origin("preset voc"));
+        return Ok(preset(presets::voc_index(), "voc", &why));
     }
     let voc_dir = hints
         .mask_dir
@@ -449,13 +449,6 @@ fn detect_index(
             blended_fraction: None,
         },
     })
-}
-
-impl Detected {
-    fn with_origin(mut self, origin: &str) -> Self {
-        self.origin = origin.to_string();
-        self
-    }
 }
 
 /// The full ADE20K format: class = R/10*256 + G, B is the instance.

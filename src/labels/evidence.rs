@@ -90,8 +90,6 @@ pub struct RgbEvidence {
     pub pure: u64,
     /// Pixels by thresholded colour (bit 0 = B, 1 = G, 2 = R at >= 128).
     pub by_bits: [u64; 8],
-    /// Masks holding each thresholded colour.
-    pub masks_by_bits: [u64; 8],
     /// Pixels whose channels are all near 0 or 255 (<= 32 or >= 223):
     /// pure, or compression noise on a pure colour.
     pub near: u64,
@@ -117,7 +115,6 @@ impl RgbEvidence {
         let mut offs: BTreeMap<u32, u64> = BTreeMap::new();
         let mut colours = std::collections::BTreeSet::new();
         for (_, h) in sample {
-            let mut present = [false; 8];
             for &(code, n) in &h.codes {
                 let rgb = code & 0x00FF_FFFF;
                 colours.insert(rgb);
@@ -140,10 +137,6 @@ impl RgbEvidence {
                     .iter()
                     .fold(0usize, |b, &c| b << 1 | usize::from(c >= 128));
                 e.by_bits[bits] += n;
-                present[bits] = true;
-            }
-            for (b, p) in present.iter().enumerate() {
-                e.masks_by_bits[b] += u64::from(*p);
             }
         }
         e.largest_mid = blends.values().copied().max().unwrap_or(0);
