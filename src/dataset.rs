@@ -1,14 +1,18 @@
-//! Dataset stage: find the masks and their images, then resolve the label
-//! map (loaded from `--labels`, or detected from the whole dataset so every
-//! partition detects the same map). Histograms decoded for detection are
-//! kept and reused by the scan, so no mask is decoded twice.
+//! Dataset stage: find the masks and their images (the layout), then
+//! resolve the label map (loaded from `--labels`, or detected from the whole
+//! dataset so every partition detects the same map). Histograms decoded for
+//! detection are kept and reused by the scan, so no mask is decoded twice.
+
+pub mod layout;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::decode::{self, MaskFormat, MaskHist, Scratch};
 use crate::labels::LabelMap;
-use crate::labels::detect::{self, Detected};
+use crate::labels::detect::{self, Detected, Hints};
+use crate::labels::evidence::{self, Detection};
+use crate::output::Console;
 use crate::source::{self, Dataset, Partition};
 
 /// Masks decoded to detect a label map (their histograms are reused).
@@ -23,20 +27,65 @@ pub struct Prepared {
     pub why: Option<String>,
     /// Histograms decoded for detection, reused by the scan.
     pub cache: BTreeMap<PathBuf, MaskHist>,
+    /// Where the masks were found, and what was left out (for stderr).
+    pub found: Vec<String>,
+    /// Weak evidence behind the detected map, said loudly.
+    pub warnings: Vec<String>,
+    /// How the map was detected (stated on stderr).
+    pub detection: Option<Detection>,
+}
+
+impl Prepared {
+    /// States on the console where the masks are and how they are read;
+    /// warnings about a doubtful label map are shown even when quiet.
+    pub fn announce(&self, console: &Console) {
+        for line in &self.found {
+            console.note(line);
+        }
+        if let Some(why) = &self.why {
+            console.note(&format!("labels: {why}"));
+        }
+        if let Some(d) = &self.detection {
+            console.note(&format!(
+                "labels: confidence {}; evidence: {}; runner-up: {}",
+                format!("{:?}", d.confidence).to_lowercase(),
+                d.evidence.join("; "),
+                d.alternative
+                    .as_deref()
+                    .unwrap_or("none that fits these masks")
+            ));
+        }
+        for w in &self.warnings {
+            console.alert(w);
+        }
+    }
 }
 
 /// Finds the masks and resolves the label map (loaded, or detected from the
 /// whole dataset so every partition detects the same map).
 pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Result<Prepared> {
-    let whole = source::discover(dir)?;
+    let (whole, layout) = discover(dir)?;
+    let mut found: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
+    found.extend(layout.notes.iter().cloned());
+    let mut warnings = Vec::new();
+    let mut detection = None;
     let (map, origin, why, cache) = match labels {
         Some(arg) => {
             let map = LabelMap::load(arg)?;
             (map, arg.to_string(), None, BTreeMap::new())
         }
         None => {
-            let (det, cache) = detect_map(&whole)?;
-            let map = LabelMap::compile(det.spec, &det.origin)?;
+            let (det, cache) = detect_map(&whole, &layout)?;
+            let mut map = LabelMap::compile(det.spec, &det.origin)?;
+            if let Some(w) = det.detection.warning() {
+                warnings.push(w);
+            }
+            // A map file says what the codes mean, as `--labels` would:
+            // nothing guessed, so the documents carry no detection record.
+            if det.detection.reading != "map file" {
+                map.detection = Some(det.detection.clone());
+            }
+            detection = Some(det.detection);
             (map, det.origin, Some(det.why), cache)
         }
     };
@@ -51,10 +100,51 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
         origin,
         why,
         cache,
+        found,
+        warnings,
+        detection,
     })
 }
 
-fn detect_map(ds: &Dataset) -> anyhow::Result<(Detected, BTreeMap<PathBuf, MaskHist>)> {
+/// Finds the layout and lists its masks; a folder with no mask gets the
+/// candidate mask folders in its error.
+fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
+    if !dir.is_dir() {
+        return Err(source::SourceError::NotADir(dir.to_path_buf()).into());
+    }
+    let layout = layout::find(dir);
+    let mut ds = match source::discover_parts(dir, &layout.parts, layout.names) {
+        Ok(ds) => ds,
+        Err(e @ source::SourceError::Empty(_)) => {
+            let cands = layout::candidates(dir);
+            let mut what: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
+            what.extend(layout.notes.iter().cloned());
+            if !cands.is_empty() {
+                what.push(format!("candidate mask folders: {}", quote(&cands)));
+            }
+            if what.is_empty() {
+                return Err(e.into());
+            }
+            return Err(anyhow::Error::new(e)
+                .context(format!("no masks where expected ({})", what.join("; "))));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    ds.candidates = layout::candidates(dir);
+    Ok((ds, layout))
+}
+
+fn quote(dirs: &[String]) -> String {
+    dirs.iter()
+        .map(|d| format!("`{d}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn detect_map(
+    ds: &Dataset,
+    layout: &layout::Layout,
+) -> anyhow::Result<(Detected, BTreeMap<PathBuf, MaskHist>)> {
     let n = ds.items.len();
     let take = n.min(DETECT_SAMPLE);
     let mut picks: Vec<usize> = (0..take).map(|k| k * n / take).collect();
@@ -62,20 +152,50 @@ fn detect_map(ds: &Dataset) -> anyhow::Result<(Detected, BTreeMap<PathBuf, MaskH
     let mut scratch = Scratch::default();
     let mut sample = Vec::new();
     let mut palettes = Vec::new();
+    let mut photos = Vec::new();
+    let mut cache = BTreeMap::new();
     for i in picks {
         let path = &ds.items[i].mask;
         let Ok(bytes) = std::fs::read(path) else {
             continue;
         };
-        let Ok(hist) = decode::decode_hist(&bytes, &mut scratch) else {
+        let Ok(hist) = decode::decode_path_hist(path, &bytes, &mut scratch) else {
             continue;
         };
+        if let Some(reason) = evidence::photo_reason(&hist) {
+            photos.push(format!("`{}`: {reason}", path.display()));
+            cache.insert(path.clone(), hist);
+            continue;
+        }
         if hist.format == MaskFormat::Indexed {
             palettes.push(decode::palette(&bytes));
         }
         sample.push((path.clone(), hist));
     }
+    if sample.is_empty() && !photos.is_empty() {
+        let cands = if ds.candidates.is_empty() {
+            "none found (expected a folder such as `masks/`, `labels/`, \
+             `SegmentationClass/`, `gtFine/` or `ann_dir/`)"
+                .to_string()
+        } else {
+            quote(&ds.candidates)
+        };
+        anyhow::bail!(
+            "`{}` holds photographs, not masks ({} of the sampled files, e.g. {}); candidate \
+             mask folders: {cands}; pass the mask folder",
+            ds.mask_dir.display(),
+            photos.len(),
+            photos[0]
+        );
+    }
     let masks: Vec<PathBuf> = ds.items.iter().map(|i| i.mask.clone()).collect();
-    let det = detect::detect(&ds.root, &masks, &sample, &palettes)?;
-    Ok((det, sample.into_iter().collect()))
+    let hints = Hints {
+        root: &ds.root,
+        mask_dir: &ds.mask_dir,
+        preset: layout.preset,
+        layout: layout.name,
+    };
+    let det = detect::detect(&hints, &masks, &sample, &palettes)?;
+    cache.extend(sample);
+    Ok((det, cache))
 }

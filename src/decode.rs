@@ -63,6 +63,11 @@ pub enum DecodeError {
     Unsupported(&'static str),
     #[error("mask is animated (APNG); expected a single frame")]
     Animated,
+    /// Decoded, but its histogram says it is not a mask (a photograph).
+    #[error("{0}")]
+    NotAMask(String),
+    #[error("not a readable JPEG (truncated, corrupt or another format)")]
+    Jpeg(#[source] image::ImageError),
 }
 
 /// One mask's histogram: sorted `(code, pixels)` pairs with nonzero counts.
@@ -155,7 +160,59 @@ fn rgba_code(p: &[u8]) -> u32 {
 /// Reads and decodes the mask at `path` into its histogram.
 pub fn read_hist(path: &Path, scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
     let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
-    decode_hist(&bytes, scratch)
+    decode_path_hist(path, &bytes, scratch)
+}
+
+/// Is `path` a JPEG by its name (`.jpg`, `.jpeg`)?
+pub fn is_jpeg(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
+}
+
+/// Decodes the `bytes` of the mask at `path`: a JPEG when its name says
+/// so (lossy: its codes carry compression noise), else a PNG.
+pub fn decode_path_hist(
+    path: &Path,
+    bytes: &[u8],
+    scratch: &mut Scratch,
+) -> Result<MaskHist, DecodeError> {
+    if is_jpeg(path) {
+        decode_jpeg_hist(bytes, scratch)
+    } else {
+        decode_hist(bytes, scratch)
+    }
+}
+
+/// A JPEG mask's histogram: gray JPEGs as 8-bit gray, others as RGB.
+fn decode_jpeg_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image::ImageFormat::Jpeg);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(1 << 14);
+    limits.max_image_height = Some(1 << 14);
+    limits.max_alloc = Some(MAX_DECODER_BYTES as u64);
+    reader.limits(limits);
+    let img = reader.decode().map_err(DecodeError::Jpeg)?;
+    let (width, height) = (img.width(), img.height());
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty { width, height });
+    }
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(DecodeError::TooLarge { width, height });
+    }
+    let (format, data) = match img {
+        image::DynamicImage::ImageLuma8(g) => (MaskFormat::Gray8, g.into_raw()),
+        other => (MaskFormat::Rgb, other.into_rgb8().into_raw()),
+    };
+    let Scratch { dense, table, .. } = scratch;
+    start_counting(format, dense, table);
+    count_rows(&data, format, dense, table);
+    Ok(MaskHist {
+        width,
+        height,
+        format,
+        codes: finish_counting(format, dense, table),
+    })
 }
 
 /// Decodes PNG `bytes` into the mask's histogram. Non-interlaced 8/16-bit

@@ -135,6 +135,12 @@ impl Console {
         eprintln!("{}", problem_line(path, reason));
     }
 
+    /// A warning that must be seen even when quiet (a doubtful reading of
+    /// the data): `maskprep: warning: MSG`, always shown.
+    pub fn alert(&self, msg: &str) {
+        eprintln!("maskprep: warning: {msg}");
+    }
+
     /// A problem with the input that is not one skipped file (an unpaired
     /// file, a difference found): `maskprep: MSG`, always shown.
     pub fn problem(&self, msg: &str) {

@@ -11,9 +11,7 @@ pub fn run(cfg: &LabelsConfig) -> anyhow::Result<u8> {
     let console = Console::new(cfg.quiet);
     let prep = prepare(&cfg.dir, cfg.labels.as_deref(), Partition::WHOLE)
         .with_context(|| format!("cannot detect the label map of `{}`", cfg.dir.display()))?;
-    if let Some(why) = &prep.why {
-        console.note(&format!("labels: {why}"));
-    }
+    prep.announce(&console);
     let text = prep.map.to_toml();
     match &cfg.output {
         Some(p) => {

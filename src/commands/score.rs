@@ -68,9 +68,7 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         crate::report::check_output(out)?;
     }
     let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
-    if let Some(why) = &prep.why {
-        console.note(&format!("labels: {why}"));
-    }
+    prep.announce(&console);
     let mut pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let mut truth_masks = prep.dataset.items.len() as u64;
     if let Some(part) = cfg.partition {

@@ -6,6 +6,7 @@
 //! (undeclared: counted and reported, never dropped).
 
 pub mod detect;
+pub mod evidence;
 pub mod presets;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,13 @@ pub enum Kind {
     Palette,
     /// Gray or palette-index values, one class per value.
     Index,
+    /// One foreground class: a value >= threshold (default 128; 1 for 0/1
+    /// masks) is the class, a smaller value is background (no class).
+    /// RGB masks use their brightest channel.
+    Binary,
+    /// The full ADE20K `*_seg.png`: RGB masks whose class id is
+    /// R/10*256 + G (B is the instance), then read like `index`.
+    Ade20kSeg,
 }
 
 /// What a value the spec does not list means (index maps).
@@ -51,7 +59,8 @@ pub struct LabelSpec {
     pub kind: Kind,
     /// Class names, in output order. For rgb-bits: one per channel, R, G, B, (A).
     pub classes: Vec<String>,
-    /// rgb-bits: a channel is positive when its value is >= threshold.
+    /// rgb-bits: a channel is positive when its value is >= threshold;
+    /// binary: a value >= threshold is the foreground class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<u8>,
     /// Codes excluded from every count (index values or `#rrggbb` colours).
@@ -116,14 +125,24 @@ enum Rule {
     RgbBits { threshold: u8, channels: usize },
     /// Sorted `(rgb, entry)`.
     Palette(Vec<(u32, Entry)>),
-    /// `lut[value]`; values past the end resolve to `rest`.
-    Index { lut: Vec<Entry>, rest: Entry },
+    /// Foreground when the value >= threshold (`combos[1]`), else `combos[0]`;
+    /// `ignore` values are excluded.
+    Binary { threshold: u8, ignore: Vec<u32> },
+    /// `lut[value]`; values past the end resolve to `rest`. `ade`: the value
+    /// of an RGB code is its ADE20K class id.
+    Index {
+        lut: Vec<Entry>,
+        rest: Entry,
+        ade: bool,
+    },
 }
 
 /// A compiled label map.
 #[derive(Debug, Clone)]
 pub struct LabelMap {
     pub spec: LabelSpec,
+    /// How the map was detected, when it was (stated in the stats JSON).
+    pub detection: Option<evidence::Detection>,
     rule: Rule,
     pool: Vec<u16>,
     combos: Vec<Entry>,
@@ -248,7 +267,34 @@ impl LabelMap {
                 }
                 Rule::Palette(entries)
             }
-            Kind::Index => {
+            Kind::Binary => {
+                if spec.classes.len() != 1 {
+                    return Err(bad(format!(
+                        "field `classes`: binary has one foreground class; got {}",
+                        spec.classes.len()
+                    )));
+                }
+                reject_fields(&spec, origin, &["colors", "values", "unlisted"])?;
+                let mut ignore = Vec::new();
+                for ig in &spec.ignore {
+                    match ig {
+                        CodeRef::Value(v) if *v <= 65535 => ignore.push(*v),
+                        _ => {
+                            return Err(bad(
+                                "field `ignore`: binary maps ignore values in 0..=65535".into(),
+                            ));
+                        }
+                    }
+                }
+                ignore.sort_unstable();
+                combos.push(push(&[]));
+                combos.push(push(&[0]));
+                Rule::Binary {
+                    threshold: spec.threshold.unwrap_or(128).max(1),
+                    ignore,
+                }
+            }
+            Kind::Index | Kind::Ade20kSeg => {
                 reject_fields(&spec, origin, &["threshold", "colors"])?;
                 let rest = match spec.unlisted {
                     Unlisted::Unknown => Entry::Unknown,
@@ -292,11 +338,16 @@ impl LabelMap {
                     }
                     set(&mut lut, *v as usize, Entry::Ignore);
                 }
-                Rule::Index { lut, rest }
+                Rule::Index {
+                    lut,
+                    rest,
+                    ade: spec.kind == Kind::Ade20kSeg,
+                }
             }
         };
         Ok(Self {
             spec,
+            detection: None,
             rule,
             pool,
             combos,
@@ -355,7 +406,26 @@ impl LabelMap {
                     Err(_) => Entry::Unknown,
                 }
             }
-            Rule::Index { lut, rest } => lut.get(code as usize).copied().unwrap_or(*rest),
+            Rule::Binary { threshold, ignore } => {
+                let v = if format.is_index() {
+                    code
+                } else {
+                    (code >> 16 & 0xFF).max(code >> 8 & 0xFF).max(code & 0xFF)
+                };
+                if format.is_index() && ignore.binary_search(&v).is_ok() {
+                    Entry::Ignore
+                } else {
+                    self.combos[usize::from(v >= u32::from(*threshold))]
+                }
+            }
+            Rule::Index { lut, rest, ade } => {
+                let v = if *ade && !format.is_index() {
+                    presets::ade_full_class(code)
+                } else {
+                    code
+                };
+                lut.get(v as usize).copied().unwrap_or(*rest)
+            }
         };
         match entry {
             Entry::Classes { start, len } => {
@@ -447,6 +517,7 @@ impl LabelMap {
                     })
                 })
                 .collect(),
+            Rule::Binary { .. } => vec![Some([255, 255, 255])],
             Rule::Index { .. } => vec![None; c],
         }
     }

@@ -9,7 +9,7 @@ use std::path::Path;
 use super::{CodeRef, Kind, LabelError, LabelSpec, Unlisted, hex, read_text};
 
 /// Built-in preset names accepted by `--labels`.
-pub const NAMES: &[&str] = &["cityscapes", "cityscapes-trainids", "voc"];
+pub const NAMES: &[&str] = &["ade20k", "cityscapes", "cityscapes-trainids", "voc"];
 
 /// Loads a spec from a preset name or a file (chosen by its name).
 pub fn load_spec(arg: &str) -> Result<LabelSpec, LabelError> {
@@ -17,6 +17,7 @@ pub fn load_spec(arg: &str) -> Result<LabelSpec, LabelError> {
         "cityscapes" => return Ok(cityscapes_label_ids()),
         "cityscapes-trainids" => return Ok(cityscapes_train_ids()),
         "voc" => return Ok(voc_index()),
+        "ade20k" => return Ok(ade20k()),
         _ => {}
     }
     let path = Path::new(arg);
@@ -28,6 +29,8 @@ pub fn load_spec(arg: &str) -> Result<LabelSpec, LabelError> {
         .to_ascii_lowercase();
     if name.ends_with(".toml") {
         parse_toml(&text, arg)
+    } else if name.ends_with(".csv") {
+        class_dict_csv(&text, arg)
     } else if name.ends_with(".json") {
         dataset_meta(&text, arg)
     } else if name == "labelmap.txt" || text.lines().any(|l| l.contains(':')) {
@@ -39,7 +42,7 @@ pub fn load_spec(arg: &str) -> Result<LabelSpec, LabelError> {
             arg,
             format!(
                 "unknown label-map file; expected a `.toml`, `labelmap.txt`, `label_colors.txt`, \
-                 `dataset_meta.json` or one of the presets {}",
+                 `class_dict.csv`, `dataset_meta.json` or one of the presets {}",
                 NAMES.join(", ")
             ),
         ))
@@ -102,6 +105,16 @@ pub fn toml_header(kind: Kind) -> &'static str {
             "# maskprep label map (kind palette): each colour means a set of classes;\n\
              # [] means \"no class\"; `ignore` colours are excluded from every count.\n\
              # Colours not listed are counted and reported as undeclared.\n"
+        }
+        Kind::Binary => {
+            "# maskprep label map (kind binary): one foreground class; a value >=\n\
+             # threshold is the class, a smaller one is background (no class, not\n\
+             # ignored). RGB masks use their brightest channel.\n"
+        }
+        Kind::Ade20kSeg => {
+            "# maskprep label map (kind ade20k-seg): full ADE20K `*_seg.png`; the class id\n\
+             # of a pixel is R/10*256 + G (B is the instance), then read as in kind\n\
+             # index: [values] names the ids, `ignore` ids are excluded (0 = unlabelled).\n"
         }
         Kind::Index => {
             "# maskprep label map (kind index): value i is classes[i] (or as listed in\n\
@@ -399,6 +412,29 @@ pub fn voc_index() -> LabelSpec {
     }
 }
 
+/// VOC `SegmentationClass` RGB PNGs (saved as colours, e.g. by CVAT or
+/// Datumaro): the 21 VOC colours, `#e0e0c0` (the void border) ignored.
+pub fn voc_palette() -> LabelSpec {
+    let colour = |i: u8| {
+        let [r, g, b] = voc_colour(i);
+        hex(rgb(r, g, b))
+    };
+    LabelSpec {
+        kind: Kind::Palette,
+        classes: VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
+        threshold: None,
+        ignore: vec![CodeRef::Colour(VOC_VOID.into())],
+        colors: (0..21u8)
+            .map(|i| (colour(i), vec![VOC_CLASSES[usize::from(i)].to_string()]))
+            .collect(),
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// The colour of VOC's void border.
+pub const VOC_VOID: &str = "#e0e0c0";
+
 /// The VOC colour of index `i` (the standard bit-interleaved palette).
 pub fn voc_colour(i: u8) -> [u8; 3] {
     let (mut r, mut g, mut b) = (0u8, 0u8, 0u8);
@@ -422,6 +458,260 @@ pub fn palette_as_index(spec: &LabelSpec) -> LabelSpec {
         ignore: vec![CodeRef::Value(255)],
         colors: BTreeMap::new(),
         values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// A `class_dict.csv` (Kaggle CamVid, DeepGlobe, ...): a `name,r,g,b`
+/// header, then one class per line. A class named like `void`/`unlabelled`
+/// becomes the ignore colour; `background` means no class.
+pub fn class_dict_csv(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
+    let mut classes = Vec::new();
+    let mut colors = BTreeMap::new();
+    let mut ignore = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || i == 0 && line.to_ascii_lowercase().starts_with("name") {
+            continue;
+        }
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let bad = || {
+            LabelError::malformed(
+                origin,
+                format!(
+                    "line {}: `{line}`; expected `name,r,g,b` with r, g, b in 0..=255",
+                    i + 1
+                ),
+            )
+        };
+        if f.len() != 4 || f[0].is_empty() {
+            return Err(bad());
+        }
+        let c: Vec<u8> = f[1..]
+            .iter()
+            .map(|v| v.parse::<u8>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let code = hex(rgb(c[0], c[1], c[2]));
+        if is_ignore_name(f[0]) {
+            ignore.push(CodeRef::Colour(code));
+        } else if f[0].eq_ignore_ascii_case("background") {
+            colors.insert(code, Vec::new());
+        } else {
+            classes.push(f[0].to_string());
+            colors.insert(code, vec![f[0].to_string()]);
+        }
+    }
+    if classes.is_empty() {
+        return Err(LabelError::malformed(
+            origin,
+            "no class lines; expected `name,r,g,b` lines after the header",
+        ));
+    }
+    Ok(LabelSpec {
+        kind: Kind::Palette,
+        classes,
+        threshold: None,
+        ignore,
+        colors,
+        values: BTreeMap::new(),
+        unlisted: Unlisted::Unknown,
+    })
+}
+
+/// The 150 ADE20K SceneParsing classes, in order (value v is class v-1).
+pub const ADE20K_CLASSES: [&str; 150] = [
+    "wall",
+    "building",
+    "sky",
+    "floor",
+    "tree",
+    "ceiling",
+    "road",
+    "bed",
+    "windowpane",
+    "grass",
+    "cabinet",
+    "sidewalk",
+    "person",
+    "earth",
+    "door",
+    "table",
+    "mountain",
+    "plant",
+    "curtain",
+    "chair",
+    "car",
+    "water",
+    "painting",
+    "sofa",
+    "shelf",
+    "house",
+    "sea",
+    "mirror",
+    "rug",
+    "field",
+    "armchair",
+    "seat",
+    "fence",
+    "desk",
+    "rock",
+    "wardrobe",
+    "lamp",
+    "bathtub",
+    "railing",
+    "cushion",
+    "base",
+    "box",
+    "column",
+    "signboard",
+    "chest of drawers",
+    "counter",
+    "sand",
+    "sink",
+    "skyscraper",
+    "fireplace",
+    "refrigerator",
+    "grandstand",
+    "path",
+    "stairs",
+    "runway",
+    "case",
+    "pool table",
+    "pillow",
+    "screen door",
+    "stairway",
+    "river",
+    "bridge",
+    "bookcase",
+    "blind",
+    "coffee table",
+    "toilet",
+    "flower",
+    "book",
+    "hill",
+    "bench",
+    "countertop",
+    "stove",
+    "palm",
+    "kitchen island",
+    "computer",
+    "swivel chair",
+    "boat",
+    "bar",
+    "arcade machine",
+    "hovel",
+    "bus",
+    "towel",
+    "light",
+    "truck",
+    "tower",
+    "chandelier",
+    "awning",
+    "streetlight",
+    "booth",
+    "television receiver",
+    "airplane",
+    "dirt track",
+    "apparel",
+    "pole",
+    "land",
+    "bannister",
+    "escalator",
+    "ottoman",
+    "bottle",
+    "buffet",
+    "poster",
+    "stage",
+    "van",
+    "ship",
+    "fountain",
+    "conveyer belt",
+    "canopy",
+    "washer",
+    "plaything",
+    "swimming pool",
+    "stool",
+    "barrel",
+    "basket",
+    "waterfall",
+    "tent",
+    "bag",
+    "minibike",
+    "cradle",
+    "oven",
+    "ball",
+    "food",
+    "step",
+    "tank",
+    "trade name",
+    "microwave",
+    "pot",
+    "animal",
+    "bicycle",
+    "lake",
+    "dishwasher",
+    "screen",
+    "blanket",
+    "sculpture",
+    "hood",
+    "sconce",
+    "vase",
+    "traffic light",
+    "tray",
+    "ashcan",
+    "fan",
+    "pier",
+    "crt screen",
+    "plate",
+    "monitor",
+    "bulletin board",
+    "shower",
+    "radiator",
+    "glass",
+    "clock",
+    "flag",
+];
+
+/// ADE20K SceneParsing (`ADEChallengeData2016`): values 1..=150 are the
+/// classes, 0 ("other objects") is ignored, as mmsegmentation reads it.
+pub fn ade20k() -> LabelSpec {
+    LabelSpec {
+        kind: Kind::Index,
+        classes: ADE20K_CLASSES.iter().map(|s| s.to_string()).collect(),
+        threshold: None,
+        ignore: vec![CodeRef::Value(0)],
+        colors: BTreeMap::new(),
+        values: ADE20K_CLASSES
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((i + 1).to_string(), n.to_string()))
+            .collect(),
+        unlisted: Unlisted::Unknown,
+    }
+}
+
+/// The class id of a full-ADE20K `*_seg.png` pixel: R/10*256 + G.
+pub fn ade_full_class(code: u32) -> u32 {
+    (code >> 16 & 0xFF) / 10 * 256 + (code >> 8 & 0xFF)
+}
+
+/// A full-ADE20K map for the class ids seen (`class_<id>`), 0 ignored.
+pub fn ade20k_full(ids: &std::collections::BTreeSet<u32>) -> LabelSpec {
+    let mut ids: Vec<u32> = ids.iter().copied().filter(|&i| i != 0).collect();
+    if ids.is_empty() {
+        ids.push(1);
+    }
+    LabelSpec {
+        kind: Kind::Ade20kSeg,
+        classes: ids.iter().map(|i| format!("class_{i}")).collect(),
+        threshold: None,
+        ignore: vec![CodeRef::Value(0)],
+        colors: BTreeMap::new(),
+        values: ids
+            .iter()
+            .map(|i| (i.to_string(), format!("class_{i}")))
+            .collect(),
         unlisted: Unlisted::Unknown,
     }
 }

@@ -70,9 +70,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
             cfg.dir.display()
         );
     }
-    if let Some(why) = &prep.why {
-        Console::new(cfg.quiet).note(&format!("labels: {why}"));
-    }
+    prep.announce(&Console::new(cfg.quiet));
     let out = &cfg.out;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
     // A manifest describes a finished run only: drop it until this one finishes.

@@ -43,9 +43,7 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
     let part = req.partition.unwrap_or(Partition::WHOLE);
     let prep = prepare(req.dir, req.labels, part)
         .with_context(|| format!("cannot compute stats for `{dir}`"))?;
-    if let Some(why) = &prep.why {
-        console.note(&format!("labels: {why}"));
-    }
+    prep.announce(console);
     let opts = ScanOptions {
         strict: req.strict,
         per_image: req.per_image,

@@ -9,9 +9,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::scan::SizeMismatch;
-use super::{BadFile, Counts, Undeclared};
+use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
-use crate::labels::{LabelMap, LabelSpec, parse_hex};
+use crate::labels::evidence::{Confidence, Detection};
+use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
 use crate::source::Partition;
 use crate::weights::rules::{self, no_pixels_warning};
 use crate::weights::{PosWeightRule, written_pos_weight};
@@ -116,13 +117,23 @@ pub struct StatsDoc {
     pub maskprep_version: String,
     #[serde(flatten)]
     pub meta: Meta,
+    /// How sure the detected label map is, its evidence and the other
+    /// reading (absent when the map was given with `--labels` or read from
+    /// the dataset's own map file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels_detection: Option<Detection>,
     pub files: Files,
     pub pixels: Pixels,
     pub classes: Vec<ClassRow>,
     pub label_degree: Degree,
     /// Pixels carrying both classes, `[a][b]`; the diagonal is each class's pixels.
     pub cooccurrence: Vec<Vec<u64>>,
+    /// The largest undeclared codes by pixels (at most [`LISTED`], or
+    /// [`LISTED_PARTITION`] in a partition's document).
     pub undeclared: Vec<UndeclaredRow>,
+    /// The undeclared codes not listed, summed (absent when all are listed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeclared_rest: Option<UndeclaredRest>,
     pub image_sizes: Vec<SizeRow>,
     pub mask_formats: BTreeMap<MaskFormat, u64>,
     pub verdict: Verdict,
@@ -216,9 +227,14 @@ impl StatsDoc {
             .collect();
         let mut warnings: Vec<String> = no_pixels_warning(&empty).into_iter().collect();
         warnings.extend(rare_warning(&classes, meta.rare_below));
-        let undeclared: Vec<UndeclaredRow> = counts
-            .undeclared
-            .iter()
+        let cap = if meta.partition.is_some() {
+            LISTED_PARTITION
+        } else {
+            LISTED
+        };
+        let (listed, rest) = bound_undeclared(counts, cap);
+        let undeclared: Vec<UndeclaredRow> = listed
+            .into_iter()
             .map(|(code, u)| UndeclaredRow {
                 code: code.clone(),
                 pixels: u.pixels,
@@ -229,11 +245,16 @@ impl StatsDoc {
             })
             .collect();
         if counts.undeclared_pixels > 0 {
+            let codes = undeclared.len() + rest.map_or(0, |r| r.codes as usize);
             warnings.push(undeclared_warning(
                 counts.undeclared_pixels,
                 counts.pixels,
-                undeclared.len(),
+                codes,
             ));
+        }
+        let detection = map.detection.clone();
+        if let Some(w) = detection.as_ref().and_then(Detection::warning) {
+            warnings.push(w);
         }
         if !counts.bad.is_empty() {
             warnings.push(unreadable_warning(counts.bad.len()));
@@ -244,11 +265,23 @@ impl StatsDoc {
         let cooccurrence = (0..c)
             .map(|a| counts.cooc[a * c..(a + 1) * c].to_vec())
             .collect();
-        let verdict = verdict(&counts.degree, valid, meta.labels.kind, counts.ignored > 0);
+        let mut verdict = verdict(&counts.degree, valid, meta.labels.kind, counts.ignored > 0);
+        if let Some(d) = detection
+            .as_ref()
+            .filter(|d| d.confidence == Confidence::Low)
+        {
+            verdict.reason.push_str(&format!(
+                "; caution: this rests on a guessed label map (low confidence, read as {}); \
+                 the other reading ({}) may change it: settle it with `--labels`",
+                d.reading,
+                d.alternative.as_deref().unwrap_or("another map")
+            ));
+        }
         Self {
             format: FORMAT.to_string(),
             maskprep_version: env!("CARGO_PKG_VERSION").to_string(),
             meta,
+            labels_detection: detection,
             files,
             pixels: Pixels {
                 total: counts.pixels,
@@ -265,6 +298,7 @@ impl StatsDoc {
             },
             cooccurrence,
             undeclared,
+            undeclared_rest: rest,
             image_sizes: counts
                 .sizes
                 .iter()
@@ -315,6 +349,7 @@ impl StatsDoc {
                     )
                 })
                 .collect(),
+            undeclared_rest: self.undeclared_rest.unwrap_or_default(),
             sizes: self
                 .image_sizes
                 .iter()
@@ -345,8 +380,29 @@ impl StatsDoc {
     }
 }
 
+/// The `cap` largest undeclared codes by pixels (ties by code), and the
+/// rest summed with what earlier bounding already summed. Bounding happens
+/// only here, when a document is made: counts stay exact, and a merge of
+/// partition documents that each listed all their codes (at most
+/// [`LISTED_PARTITION`]) equals the whole run.
+fn bound_undeclared(
+    counts: &Counts,
+    cap: usize,
+) -> (Vec<(&String, &Undeclared)>, Option<UndeclaredRest>) {
+    let mut all: Vec<(&String, &Undeclared)> = counts.undeclared.iter().collect();
+    all.sort_by(|a, b| b.1.pixels.cmp(&a.1.pixels).then_with(|| a.0.cmp(b.0)));
+    let mut rest = counts.undeclared_rest;
+    for (_, u) in all.iter().skip(cap) {
+        rest.codes += 1;
+        rest.pixels += u.pixels;
+        rest.masks += u.images;
+    }
+    all.truncate(cap);
+    (all, (rest != UndeclaredRest::default()).then_some(rest))
+}
+
 /// Single- or multi-label, and the loss it implies.
-fn verdict(d: &[u64; 4], valid: u64, kind: crate::labels::Kind, has_ignore: bool) -> Verdict {
+fn verdict(d: &[u64; 4], valid: u64, kind: Kind, has_ignore: bool) -> Verdict {
     let labelled = d[1] + d[2] + d[3];
     let multi = d[2] + d[3];
     let frac = ratio(multi, labelled);
@@ -377,7 +433,27 @@ fn verdict(d: &[u64; 4], valid: u64, kind: crate::labels::Kind, has_ignore: bool
     } else {
         ""
     };
-    let overlap_note = if kind == crate::labels::Kind::RgbBits {
+    if kind == Kind::Binary {
+        let fg = d[1];
+        let pos_weight = if fg > 0 {
+            format!("{:.4}", (valid - fg) as f64 / fg as f64)
+        } else {
+            "undefined".into()
+        };
+        return Verdict {
+            kind: "single-label".into(),
+            loss: "BCEWithLogitsLoss".into(),
+            multi_label_fraction: 0.0,
+            reason: format!(
+                "binary: one foreground class on {} of valid pixels, the rest background (no \
+                 class, not ignored); use BCEWithLogitsLoss with a 1-channel output, \
+                 pos_weight={pos_weight} shaped [1,1,1] and float targets [N,1,H,W]; predict \
+                 with logits > 0 (or CrossEntropyLoss with 2 outputs, background as class 0)",
+                percent(ratio(fg, valid))
+            ),
+        };
+    }
+    let overlap_note = if kind == Kind::RgbBits {
         " (the label map allows overlaps, but none occur in these masks)"
     } else {
         ""
@@ -543,6 +619,13 @@ pub fn render_table(doc: &StatsDoc) -> String {
                 u.pixels,
                 u.images,
                 u.examples.first().map(String::as_str).unwrap_or("")
+            );
+        }
+        if let Some(r) = &doc.undeclared_rest {
+            let _ = writeln!(
+                s,
+                "  and {} more code(s): {} pixels, {} mask occurrences (summed per code)",
+                r.codes, r.pixels, r.masks
             );
         }
     }

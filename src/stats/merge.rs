@@ -109,7 +109,8 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
             datasets.push(d.meta.dataset.clone());
         }
     }
-    let map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    let mut map = LabelMap::compile(spec.clone(), &first.meta.labels_origin)?;
+    map.detection = first.labels_detection.clone();
     let meta = Meta {
         dataset: datasets.join(" + "),
         partition: None,
@@ -117,7 +118,20 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
         labels_origin: first.meta.labels_origin.clone(),
         rare_below: first.meta.rare_below,
     };
-    Ok(StatsDoc::new(meta, &counts, files, &map))
+    let mut doc = StatsDoc::new(meta, &counts, files, &map);
+    let lossy: Vec<String> = docs
+        .iter()
+        .filter(|(_, d)| d.undeclared_rest.is_some())
+        .map(|(p, _)| format!("`{}`", p.display()))
+        .collect();
+    if !lossy.is_empty() {
+        doc.warnings.push(format!(
+            "{} listed only their largest undeclared codes: the merged list ranks the codes \
+             they listed, pixel totals stay exact",
+            lossy.join(", ")
+        ));
+    }
+    Ok(doc)
 }
 
 /// Sums the counts and file lists of documents with `classes` classes

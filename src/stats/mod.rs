@@ -54,6 +54,31 @@ impl AddAssign<&Undeclared> for Undeclared {
     }
 }
 
+/// Undeclared codes left out of a document's list (only the [`LISTED`]
+/// largest are kept): how many codes, their pixels, and their masks summed
+/// code by code (a mask holding two of them counts twice).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndeclaredRest {
+    pub codes: u64,
+    pub pixels: u64,
+    pub masks: u64,
+}
+
+impl AddAssign<&UndeclaredRest> for UndeclaredRest {
+    fn add_assign(&mut self, o: &UndeclaredRest) {
+        self.codes += o.codes;
+        self.pixels += o.pixels;
+        self.masks += o.masks;
+    }
+}
+
+/// How many undeclared codes a document lists (the largest by pixels).
+pub const LISTED: usize = 50;
+
+/// How many a partition's document lists: it is an input to `merge`, and a
+/// merge is exact when no partition left a code out.
+pub const LISTED_PARTITION: usize = 1000;
+
 /// Exact counters over a set of masks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -74,6 +99,9 @@ pub struct Counts {
     /// is `class_pixels`.
     pub cooc: Vec<u64>,
     pub undeclared: BTreeMap<String, Undeclared>,
+    /// Undeclared codes already summarised (read back from bounded
+    /// documents); empty while counting masks.
+    pub undeclared_rest: UndeclaredRest,
     pub sizes: BTreeMap<(u32, u32), u64>,
     pub formats: BTreeMap<MaskFormat, u64>,
     pub bad: Vec<BadFile>,
@@ -193,6 +221,7 @@ impl AddAssign<&Counts> for Counts {
         for (k, u) in &o.undeclared {
             *self.undeclared.entry(k.clone()).or_default() += u;
         }
+        self.undeclared_rest += &o.undeclared_rest;
         for (k, n) in &o.sizes {
             *self.sizes.entry(*k).or_default() += n;
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{BadFile, Counts};
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::LabelMap;
+use crate::labels::evidence::photo_reason;
 use crate::output::{error_chain, progress};
 use crate::source::{Dataset, Item};
 
@@ -83,7 +84,14 @@ pub fn scan(
                 let hist = match cache.get(&item.mask) {
                     Some(h) => Ok(h.clone()),
                     None => decode::read_hist(&item.mask, &mut scratch),
-                };
+                }
+                .and_then(|h| match photo_reason(&h) {
+                    Some(why) => Err(decode::DecodeError::NotAMask(with_candidates(
+                        why,
+                        &ds.candidates,
+                    ))),
+                    None => Ok(h),
+                });
                 let path = item.mask.display().to_string();
                 bar.inc(1);
                 match hist {
@@ -124,6 +132,15 @@ pub fn scan(
     scan.mismatches.sort();
     scan.counts.bad.sort();
     Ok(scan)
+}
+
+/// A photo's skip reason, naming the folders that may hold the masks.
+fn with_candidates(why: String, candidates: &[String]) -> String {
+    if candidates.is_empty() {
+        return why;
+    }
+    let list: Vec<String> = candidates.iter().map(|c| format!("`{c}`")).collect();
+    format!("{why}; candidate mask folders: {}", list.join(", "))
 }
 
 /// Compares the mask's size with its image's (header only).

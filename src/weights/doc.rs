@@ -322,9 +322,11 @@ fn advice(
     labels: &LabelSpec,
 ) -> Advice {
     let c = input.classes.len();
+    // One class on a background (binary masks): a 1-channel BCE output.
+    let binary = c == 1 && input.needs_background();
     let bce_shape = vec![c, 1, 1];
     let bce = LossAdvice {
-        recommended: input.kind == LabelKind::MultiLabel,
+        recommended: input.kind == LabelKind::MultiLabel || binary,
         call: if has_ignored {
             "torch.nn.BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"], reduction=\"none\")".into()
         } else {
@@ -352,7 +354,7 @@ fn advice(
     });
     let index = ignore_index(labels);
     let ce = LossAdvice {
-        recommended: input.kind == LabelKind::SingleLabel,
+        recommended: input.kind == LabelKind::SingleLabel && !binary,
         call: match index {
             Some(v) => format!("torch.nn.CrossEntropyLoss(weight=w[\"weight\"], ignore_index={v})"),
             None => "torch.nn.CrossEntropyLoss(weight=w[\"weight\"])".into(),
@@ -377,6 +379,13 @@ fn advice(
         }),
     };
     let (loss, summary) = match input.kind {
+        LabelKind::SingleLabel if binary => (
+            "BCEWithLogitsLoss",
+            "binary (one class on a background): BCEWithLogitsLoss(pos_weight=w[\"pos_weight\"]) \
+             with pos_weight shaped [1, 1, 1], float targets [N, 1, H, W], one output channel; \
+             predict with logits > 0 (CrossEntropyLoss with 2 outputs and weight [2] works too)"
+                .to_string(),
+        ),
         LabelKind::MultiLabel => (
             "BCEWithLogitsLoss",
             format!(
@@ -574,6 +583,8 @@ fn class_order_comment(doc: &WeightsDoc) -> String {
             None => "value i".to_string(),
         },
         Kind::Index => "the label map's [values] table maps mask values to these classes".into(),
+        Kind::Binary => "values at or above the threshold are the one foreground class".into(),
+        Kind::Ade20kSeg => "class id R/10*256 + G of the *_seg.png colours".into(),
     };
     format!("# CLASSES[i] is {out};\n# in the masks: {mask}")
 }

@@ -38,7 +38,23 @@ def planes(code, kind, spec):
     ignored = np.zeros((h, w), dtype=bool)
     known = np.zeros((h, w), dtype=bool)
     k = spec["kind"]
-    if k == "rgb-bits":
+    if k == "ade20k-seg":
+        # Full ADE20K: class id = R/10*256 + G, then read as an index map.
+        if kind != "index":
+            code = ((code >> 16) & 255) // 10 * 256 + ((code >> 8) & 255)
+        k = "index"
+    if k == "binary":
+        t = max(spec.get("threshold", 128), 1)
+        if kind == "index":
+            v = code
+        else:
+            v = np.maximum(np.maximum((code >> 16) & 255, (code >> 8) & 255), code & 255)
+        hot[0] = v >= t
+        known[:] = True
+        if kind == "index":
+            for x in spec.get("ignore", []):
+                ignored |= code == int(x)
+    elif k == "rgb-bits":
         t = spec.get("threshold", 128)
         if kind == "index":
             chans = [np.minimum(code, 255)] * 3
