@@ -1,22 +1,19 @@
 //! The command layer: each command's config, what it runs, and where its
 //! output goes. Errors get context at each stage boundary (anyhow).
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 
 use crate::dataset::prepare;
-use crate::decode::{self, MaskFormat, MaskHist, Scratch};
-use crate::labels::detect::{self, Detected};
-use crate::labels::{LabelMap, LabelSpec};
+use crate::labels::LabelMap;
 use crate::output::{Output, write_bytes};
-use crate::source::{self, Dataset, Partition};
+use crate::source::Partition;
 use crate::stats::doc::{self, Files, Meta, StatsDoc};
 use crate::stats::merge::{merge_docs, read_stats};
+use crate::stats::per_image;
 use crate::stats::scan::{self, ScanOptions};
-use crate::stats::{Counts, per_image};
 
 /// A command resolved from the command line.
 #[derive(Debug)]
@@ -123,6 +120,7 @@ fn note(quiet: bool, msg: &str) {
 fn stats(cfg: &StatsConfig) -> anyhow::Result<u8> {
     if let Some(out) = &cfg.report {
         crate::report::check_output(out)?;
+        crate::source::refuse_output_inside(&cfg.dir, out)?;
     }
     let (doc, rows, map) = compute_stats(cfg)?;
     if let Some(path) = &cfg.per_image {

@@ -64,7 +64,7 @@ fn detect_map(ds: &Dataset) -> anyhow::Result<(Detected, BTreeMap<PathBuf, MaskH
     let mut palettes = Vec::new();
     for i in picks {
         let path = &ds.items[i].mask;
-        let Ok(bytes) = std::fs::read(path) else {
+        let Ok(bytes) = decode::read_file(path) else {
             continue;
         };
         let Ok(hist) = decode::decode_hist(&bytes, &mut scratch) else {

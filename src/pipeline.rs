@@ -256,6 +256,7 @@ pub fn run(
     if let Some(o) = output {
         p.output.dir = o.to_path_buf();
     }
+    crate::source::refuse_output_inside(&p.source.dir, &p.output.dir)?;
     let part = partition.filter(|p| p.count > 1);
     if let Some(pt) = part {
         // The part carries its pipeline, so `merge-run` applies the same stages.

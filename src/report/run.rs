@@ -53,6 +53,7 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
             labels,
             strict,
         } => {
+            crate::source::refuse_output_inside(dir, &cfg.output)?;
             let stats_cfg = StatsConfig {
                 dir: dir.clone(),
                 labels: labels.clone(),

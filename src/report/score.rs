@@ -239,7 +239,8 @@ struct Decoded {
 fn decode_pair(map: &LabelMap, reader: &PredReader, img: &ImageScore) -> Result<Decoded, String> {
     let read =
         |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
-    let bytes = read(&img.truth)?;
+    let bytes = decode::read_file(&img.truth)
+        .map_err(|e| format!("cannot read `{}`: {e}", img.truth.display()))?;
     let mut buf = Vec::new();
     let frame = decode::decode_frame(&bytes, &mut buf)
         .map_err(|e| format!("cannot decode `{}`: {e}", img.truth.display()))?;

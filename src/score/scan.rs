@@ -14,7 +14,7 @@ use super::cpu::{self, JointScratch, Tally};
 use super::metrics::{ImageMetrics, PerImage};
 use super::pairs::{Pair, PredFile};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
-use crate::decode::{self, DecodeError, Frame, MaskFormat};
+use crate::decode::{self, Frame, MaskFormat};
 use crate::labels::{LabelMap, Resolved};
 use crate::stats::scan::{error_chain, progress};
 use crate::tensors::{self, Array};
@@ -337,7 +337,7 @@ fn read_truth<'a>(path: &Path, buf: &'a mut Vec<u8>) -> Result<Frame<'a>, ScoreE
         path: path.display().to_string(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(DecodeError::Io(e)))?;
+    let bytes = decode::read_file(path).map_err(err)?;
     decode::decode_frame(&bytes, buf).map_err(err)
 }
 
@@ -360,7 +360,7 @@ fn score_mask(pair: &Pair, map: &LabelMap, buf: &mut MaskBuffers) -> Result<Scor
         path: pair.pred.display().to_string(),
         source,
     };
-    let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+    let bytes = decode::read_file(&pair.pred).map_err(perr)?;
     let pf = decode::decode_frame(&bytes, pred).map_err(perr)?;
     if (tf.width, tf.height) != (pf.width, pf.height) {
         return Err(size_error(
@@ -415,7 +415,7 @@ impl FloatImage {
             path: pair.pred.display().to_string(),
             source,
         };
-        let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+        let bytes = decode::read_file(&pair.pred).map_err(perr)?;
         let pf = decode::decode_frame(&bytes, &mut self.pred_png).map_err(perr)?;
         if (tf.width, tf.height) != (pf.width, pf.height) {
             return Err(size_error(

@@ -62,6 +62,19 @@ pub fn merge_parts(
             );
         }
     }
+    let mut seen = std::collections::BTreeMap::new();
+    for (p, m) in parts.iter().zip(&manifests) {
+        let part = m.splits.values().find_map(|e| e.stats.meta.partition);
+        if let Some(part) = part
+            && let Some(q) = seen.insert(part, p)
+        {
+            bail!(
+                "`{}` and `{}` are both partition {part}; expected each partition once",
+                q.display(),
+                p.display()
+            );
+        }
+    }
     let map = LabelMap::compile(first.labels.clone(), &first.labels_origin)?;
     let ext = first.shard_format.ext();
     let mut splits = std::collections::BTreeMap::new();
@@ -75,7 +88,9 @@ pub fn merge_parts(
             pairs += e.pairs;
             samples += e.samples;
             found += e.stats.files.masks_found;
-            counts += e.stats.counts();
+            counts
+                .checked_add(&e.stats.counts())
+                .with_context(|| format!("cannot add the counts of `{}`", dir.display()))?;
             for s in &e.shards {
                 let dst_name = format!("{name}/{name}-{:06}.{ext}", shards.len());
                 move_shard(&dir.join(&s.name), &out.join(&dst_name), s)?;

@@ -274,6 +274,32 @@ impl WeightsDoc {
     }
 
     /// `pos_weight.npy` and `weight.npy` bytes.
+    /// Writes the weights folder `out` in one step: the JSON, safetensors,
+    /// `.npy` (when asked) and README switch together, never half old, half
+    /// new (see [`crate::output::write_folder`]).
+    pub fn write_folder(&self, out: &std::path::Path, npy: bool) -> anyhow::Result<()> {
+        let mut files = vec![
+            (JSON_FILE.to_string(), self.to_json().into_bytes()),
+            (SAFETENSORS_FILE.to_string(), self.safetensors()),
+        ];
+        if npy {
+            let (pos, weight) = self.npy();
+            files.push((POS_WEIGHT_NPY.to_string(), pos));
+            files.push((WEIGHT_NPY.to_string(), weight));
+        }
+        let st_path = out.join(SAFETENSORS_FILE).display().to_string();
+        files.push((
+            README_FILE.to_string(),
+            render_readme(self, &st_path).into_bytes(),
+        ));
+        let ours = |dir: &std::path::Path| {
+            std::fs::read_to_string(dir.join(README_FILE))
+                .is_ok_and(|t| t.starts_with(README_MARKER))
+        };
+        crate::output::write_folder(out, "weights", &files, ours)?;
+        Ok(())
+    }
+
     pub fn npy(&self) -> (Vec<u8>, Vec<u8>) {
         let (pos, weight) = self.tensors();
         (npy_bytes(&pos), npy_bytes(&weight))
@@ -385,7 +411,8 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         .map(|c| c.chars().count())
         .max()
         .unwrap_or(5)
-        .max(5);
+        // A width past u16::MAX panics the formatter: names are capped.
+        .clamp(5, crate::labels::MAX_NAME_CHARS);
     let _ = write!(
         s,
         "{:<w$}  {:>14}  {:>10}  {:>12}",

@@ -9,7 +9,6 @@ use anyhow::{Context, bail};
 use super::doc::{self, Parts, Source, WeightsDoc};
 use super::{Input, Options, compute};
 use crate::dataset::prepare;
-use crate::output::write_bytes;
 use crate::source::Partition;
 use crate::stats::doc::{Files, Meta, StatsDoc};
 use crate::stats::merge::read_stats;
@@ -170,21 +169,9 @@ fn check_output(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes every file atomically.
+/// Writes every file atomically, as one folder switch.
 pub fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
-    write_bytes(&out.join(doc::JSON_FILE), doc.to_json().as_bytes())?;
-    write_bytes(&out.join(doc::SAFETENSORS_FILE), &doc.safetensors())?;
-    if npy {
-        let (pos, weight) = doc.npy();
-        write_bytes(&out.join(doc::POS_WEIGHT_NPY), &pos)?;
-        write_bytes(&out.join(doc::WEIGHT_NPY), &weight)?;
-    }
-    let st_path = out.join(doc::SAFETENSORS_FILE).display().to_string();
-    write_bytes(
-        &out.join(doc::README_FILE),
-        doc::render_readme(doc, &st_path).as_bytes(),
-    )?;
-    Ok(())
+    doc.write_folder(out, npy)
 }
 
 /// The weights document of a stats document: the one way every stage
