@@ -470,6 +470,19 @@ fn a_gray_mask_among_rgb_ones_is_a_format_mismatch() {
     assert_eq!(b.len(), 1, "{b:?}");
     assert!(b[0].1.contains("format mismatch"), "{b:?}");
     assert_eq!(class_pixels(&doc), before, "the gray mask was counted");
+    let l = labels(&d);
+    let masks = d.join("masks");
+    let o = maskprep(&[
+        "score",
+        "--truth",
+        path_str(&d),
+        "--pred",
+        path_str(&masks),
+        "--labels",
+        &l,
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("format mismatch"), "{}", stderr(&o));
 }
 
 // ---------------------------------------------------------------- item 5
