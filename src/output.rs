@@ -288,7 +288,9 @@ fn clean_leftovers(parent: &Path, name: &str, tag: &str, out: &Path) {
             continue;
         }
         let path = entry.path();
-        if file.ends_with(".old") && !out.exists() {
+        // An old folder moved aside by a run that crashed before moving the
+        // new one in (this version's fallback, or older versions' two renames).
+        if (kind == "old" || file.ends_with(".old")) && !out.exists() {
             let _ = std::fs::rename(&path, out);
         } else {
             let _ = std::fs::remove_dir_all(&path);

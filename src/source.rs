@@ -2,7 +2,10 @@
 //! relative stem, and take a deterministic partition `I/N` of them.
 //!
 //! Everything here is sorted by key, so the same folder gives the same list
-//! on every machine; a partition is every N-th key of that list.
+//! on every machine; a partition is every N-th key of that list. Nothing
+//! found is dropped silently: what cannot be taken (a dangling symlink, a
+//! loop, an unreadable folder, a second file with the same key) is listed
+//! in [`Dataset::skipped`]; folders maskprep wrote are not data.
 
 use std::collections::BTreeMap;
 use std::fmt;

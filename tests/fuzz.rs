@@ -127,7 +127,17 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, text: bool) {
         8 => {
             // A string grown past every name limit.
             let s = String::from_utf8_lossy(data).into_owned();
-            let quotes: Vec<usize> = s.match_indices('"').map(|(i, _)| i).collect();
+            // Quotes that open a value (after `:`, `=`, `[` or `,`), so the
+            // result still parses and reaches the code behind the parser.
+            let quotes: Vec<usize> = s
+                .match_indices('"')
+                .map(|(i, _)| i)
+                .filter(|&i| {
+                    s[..i]
+                        .trim_end()
+                        .ends_with(|c: char| matches!(c, ':' | '=' | '[' | ','))
+                })
+                .collect();
             if let Some(&i) = quotes.get(rng.below(quotes.len())) {
                 let long = "w".repeat(1 + rng.below(70_000));
                 *data = format!("{}\"{long}{}", &s[..i], &s[i + 1..]).into_bytes();

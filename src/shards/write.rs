@@ -6,8 +6,10 @@
 //! chunk (tar) or one shard (safetensors, built in memory: peak about twice
 //! the shard). Each shard goes to a temporary name, is synced and renamed;
 //! then a record (`.maskprep/SPLIT/NAME.json`: plan digest, size, sha256,
-//! exact counts) is written. A rerun keeps a shard only when its record's
-//! digest equals the new plan's and the file has the recorded size.
+//! exact counts, sha256 of each source's bytes) is written. A rerun keeps a
+//! shard only when its record's digest equals the new plan's, the file has
+//! the recorded size and every source still has the recorded content. A
+//! run holds an exclusive lock on the output folder (`.maskprep/lock`).
 
 use std::cell::RefCell;
 use std::io::{IsTerminal, Write};
