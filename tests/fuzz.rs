@@ -132,11 +132,7 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, text: bool) {
             let quotes: Vec<usize> = s
                 .match_indices('"')
                 .map(|(i, _)| i)
-                .filter(|&i| {
-                    s[..i]
-                        .trim_end()
-                        .ends_with(|c: char| matches!(c, ':' | '=' | '[' | ','))
-                })
+                .filter(|&i| s[..i].trim_end().ends_with([':', '=', '[', ',']))
                 .collect();
             if let Some(&i) = quotes.get(rng.below(quotes.len())) {
                 let long = "w".repeat(1 + rng.below(70_000));
