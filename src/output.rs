@@ -66,8 +66,19 @@ enum Target {
 /// says whether it is a stream (FIFO, character device) or a file.
 fn resolve(path: &Path) -> std::io::Result<Target> {
     use std::os::unix::fs::FileTypeExt;
+    // What the path finally names (`/dev/stdout` through `/proc/self/fd`).
+    if let Ok(m) = std::fs::metadata(path)
+        && (m.file_type().is_fifo() || m.file_type().is_char_device())
+    {
+        return Ok(Target::Stream(path.to_path_buf()));
+    }
     let mut path = path.to_path_buf();
     for _ in 0..MAX_LINKS {
+        if path.starts_with("/proc") {
+            // A descriptor of this process (`/dev/stdout` redirected to a
+            // file): write through it, never rename over what it names.
+            return Ok(Target::Stream(path));
+        }
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Target::File(path)),

@@ -244,6 +244,28 @@ fn outputs_write_through_symlinks_and_stream_to_fifos_and_devices() {
         "the FIFO was replaced"
     );
     assert!(reader.join().unwrap().contains("maskprep-stats/1"));
+    // `/dev/stdout` redirected to a file: written through the descriptor.
+    let redirected = dir.join("stdout.json");
+    let file = std::fs::File::create(&redirected).unwrap();
+    let o = bin()
+        .args([
+            "-q",
+            "stats",
+            "fixtures/plates",
+            "--json",
+            "-o",
+            "/dev/stdout",
+        ])
+        .current_dir(common::root())
+        .stdout(file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(&redirected)
+            .unwrap()
+            .contains("maskprep-stats/1")
+    );
     // A character device (a private copy of /dev/null, made when root).
     let null = dir.join("null");
     let made = Command::new("mknod")
