@@ -156,7 +156,7 @@ fn detect_map(
     let mut cache = BTreeMap::new();
     for i in picks {
         let path = &ds.items[i].mask;
-        let Ok(bytes) = std::fs::read(path) else {
+        let Ok(bytes) = decode::read_file(path) else {
             continue;
         };
         let Ok(hist) = decode::decode_path_hist(path, &bytes, &mut scratch) else {

@@ -68,6 +68,23 @@ pub enum DecodeError {
     NotAMask(String),
     #[error("not a readable JPEG (truncated, corrupt or another format)")]
     Jpeg(#[source] image::ImageError),
+    #[error("{0}")]
+    Unusable(String),
+    #[error(
+        "file is {len} bytes, too few for a {width}x{height} PNG; expected a complete mask \
+         (truncated, or a header that lies)"
+    )]
+    TooSmall { len: u64, width: u32, height: u32 },
+    #[error(
+        "file is {len} bytes, far more than a {width}x{height} PNG can take (at most {most}); \
+         expected a mask whose size matches its header"
+    )]
+    Oversized {
+        len: u64,
+        width: u32,
+        height: u32,
+        most: u64,
+    },
 }
 
 /// One mask's histogram: sorted `(code, pixels)` pairs with nonzero counts.
@@ -159,7 +176,7 @@ fn rgba_code(p: &[u8]) -> u32 {
 
 /// Reads and decodes the mask at `path` into its histogram.
 pub fn read_hist(path: &Path, scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
-    let bytes = std::fs::read(path).map_err(DecodeError::Io)?;
+    let bytes = read_file(path)?;
     decode_path_hist(path, &bytes, scratch)
 }
 
@@ -213,6 +230,78 @@ fn decode_jpeg_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, Dec
         format,
         codes: finish_counting(format, dense, table),
     })
+}
+
+/// Most bytes deflate can expand one byte of compressed data into.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// Bytes a PNG may hold beyond its pixel data (chunks, metadata).
+const HEADROOM: u64 = 32 << 20;
+/// Signature, IHDR length and type, and the 13 IHDR bytes.
+const HEAD: usize = 8 + 8 + 13;
+
+/// Reads a mask file, looking at its first bytes before the rest: a file
+/// far larger than its PNG header allows (a sparse 1 GiB `.png`) is refused
+/// without being read, and one that is no PNG is read no further than the
+/// header (the decoder then says what it is).
+pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
+    let mut bytes = Vec::with_capacity(HEAD);
+    (&mut file)
+        .take(HEAD as u64)
+        .read_to_end(&mut bytes)
+        .map_err(DecodeError::Io)?;
+    let Some((width, height, most)) = max_len(&bytes) else {
+        // A JPEG mask is read whole (up to the decoder's budget); any other
+        // file is decoded from its first bytes only, which say it is no PNG.
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            (&mut file)
+                .take(MAX_DECODER_BYTES as u64)
+                .read_to_end(&mut bytes)
+                .map_err(DecodeError::Io)?;
+        }
+        return Ok(bytes);
+    };
+    let len = file.metadata().map_err(DecodeError::Io)?.len();
+    if len > most {
+        return Err(DecodeError::Oversized {
+            len,
+            width,
+            height,
+            most,
+        });
+    }
+    // Never more than the header allows, even if the file grows meanwhile.
+    file.take(most - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(DecodeError::Io)?;
+    Ok(bytes)
+}
+
+/// From the first bytes of a PNG: its size and the most bytes a file of
+/// that size may take (raw filtered rows, twice over, plus headroom).
+fn max_len(head: &[u8]) -> Option<(u32, u32, u64)> {
+    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+    if head.len() < HEAD || &head[..8] != SIGNATURE || &head[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    let (width, height) = (be(16), be(20));
+    let (depth, color) = (u64::from(head[24]), head[25]);
+    let channels = match color {
+        0 | 3 => 1,
+        4 => 2,
+        2 => 3,
+        _ => 4,
+    };
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > MAX_PIXELS {
+        // Refused by the decoder from the header alone.
+        return Some((width, height, HEADROOM));
+    }
+    let row = (u64::from(width) * depth.max(1) * channels).div_ceil(8) + 1;
+    Some((width, height, row * u64::from(height) * 2 + HEADROOM))
 }
 
 /// Decodes PNG `bytes` into the mask's histogram. Non-interlaced 8/16-bit
@@ -311,6 +400,17 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(DecodeError::TooLarge { width, height });
+    }
+    // Deflate packs at most 1032:1: a file too small for its header is
+    // refused before a frame of the header's size is allocated.
+    let bits = header.bits_per_pixel() as u64;
+    let raw = (u64::from(width) * bits).div_ceil(8).saturating_add(1) * u64::from(height);
+    if raw / DEFLATE_MAX_RATIO > bytes.len() as u64 {
+        return Err(DecodeError::TooSmall {
+            len: bytes.len() as u64,
+            width,
+            height,
+        });
     }
     let (color, depth) = (header.color_type, header.bit_depth);
     let format = match (color, depth) {

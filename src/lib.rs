@@ -30,11 +30,34 @@ pub mod weights;
 /// Runs a parsed command line; returns the exit code (0 all read, 1 some
 /// files skipped). An `Err` means the job could not be done (exit code 2).
 pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
-    if let Some(n) = cli.threads {
+    let from_env = || {
+        std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| cap_threads(n) < n)
+    };
+    if let Some(asked) = cli.threads.or_else(from_env) {
+        let n = cap_threads(asked);
+        if n < asked {
+            eprintln!(
+                "maskprep: note: `--threads {asked}` capped at {n} ({THREADS_PER_CORE} per core); \
+                 more threads than that only cost memory and start-up time"
+            );
+        }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
     }
     commands::execute(cli.into_command())
+}
+
+/// Most worker threads per core that `--threads` may ask for.
+pub const THREADS_PER_CORE: usize = 4;
+
+/// `asked` threads, capped at [`THREADS_PER_CORE`] per available core.
+pub fn cap_threads(asked: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // 0 leaves the choice to rayon (one per core).
+    asked.min(cores.saturating_mul(THREADS_PER_CORE))
 }

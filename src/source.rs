@@ -2,7 +2,10 @@
 //! relative stem, and take a deterministic partition `I/N` of them.
 //!
 //! Everything here is sorted by key, so the same folder gives the same list
-//! on every machine; a partition is every N-th key of that list.
+//! on every machine; a partition is every N-th key of that list. Nothing
+//! found is dropped silently: what cannot be taken (a dangling symlink, a
+//! loop, an unreadable folder, a second file with the same key) is listed
+//! in [`Dataset::skipped`]; folders maskprep wrote are not data.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +17,7 @@ use serde::{Deserialize, Serialize};
 const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"];
 
 /// A piece `index/count` of a dataset (1-based), for cluster array jobs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Partition {
     pub index: usize,
@@ -85,6 +88,18 @@ pub struct Dataset {
     pub images_without_masks: Vec<(usize, PathBuf)>,
     /// Folders that may hold the masks, named when a file is not a mask.
     pub candidates: Vec<String>,
+    /// Files that could not be taken (dangling symlinks, loops, unreadable
+    /// folders, two files with one key), with their key positions: every
+    /// stage lists them as skipped, so none is lost silently.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A file or folder of the dataset that was found but cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub index: usize,
+    pub path: PathBuf,
+    pub reason: String,
 }
 
 impl Dataset {
@@ -92,6 +107,7 @@ impl Dataset {
     pub fn partition(mut self, part: Partition) -> Self {
         self.items.retain(|i| part.contains(i.index));
         self.images_without_masks.retain(|(i, _)| part.contains(*i));
+        self.skipped.retain(|s| part.contains(s.index));
         self
     }
 
@@ -116,6 +132,11 @@ pub enum SourceError {
     NotADir(PathBuf),
     #[error("no masks (`*.png`) found under `{0}`")]
     Empty(PathBuf),
+    #[error(
+        "output `{out}` is inside the data folder `{dir}`; expected an output folder outside \
+         the masks and images (what is written there would be read as data by the next scan)"
+    )]
+    OutputInside { out: PathBuf, dir: PathBuf },
     #[error("cannot list `{path}`")]
     Walk {
         path: PathBuf,
@@ -196,7 +217,9 @@ pub fn discover_parts(
     let mut masks = BTreeMap::new();
     let mut images = BTreeMap::new();
     let mut superset = BTreeMap::new();
+    let mut problems: Vec<Problem> = Vec::new();
     for part in parts {
+        let seen = problems.len();
         let join = |k: String| {
             if part.prefix.is_empty() {
                 k
@@ -204,10 +227,10 @@ pub fn discover_parts(
                 format!("{}/{k}", part.prefix)
             }
         };
-        let mut found = walk(&part.masks, &["png"])?;
+        let mut found = walk(&part.masks, &["png"], &mut problems)?;
         if found.is_empty() && names == MaskNames::Any {
             // No PNG at all: the masks were saved as JPEGs (lossy).
-            found = walk(&part.masks, &["jpg", "jpeg"])?;
+            found = walk(&part.masks, &["jpg", "jpeg"], &mut problems)?;
         }
         for (k, p) in found {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
@@ -228,7 +251,7 @@ pub fn discover_parts(
             }
         }
         if let Some(dir) = &part.images {
-            let mut found = walk(dir, IMAGE_EXTS)?;
+            let mut found = walk(dir, IMAGE_EXTS, &mut problems)?;
             if let MaskNames::Suffix(suffix) = names {
                 // Masks may sit beside their images (ADE20K's `*_seg.png`).
                 // ADE20K's photos are JPEGs; its other PNGs are annotations.
@@ -259,8 +282,11 @@ pub fn discover_parts(
                 images.entry(key).or_insert(p);
             }
         }
+        for problem in &mut problems[seen..] {
+            problem.0 = join(std::mem::take(&mut problem.0));
+        }
     }
-    if masks.is_empty() {
+    if masks.is_empty() && problems.is_empty() {
         return Err(SourceError::Empty(first.masks));
     }
     if !images.is_empty() {
@@ -268,22 +294,41 @@ pub fn discover_parts(
     }
     // Images of a superset folder count only where a mask has their key.
     images.retain(|k, _| !superset.contains_key(k) || masks.contains_key(k));
-    let mut keys: Vec<&String> = masks.keys().chain(images.keys()).collect();
+    let mut keys: Vec<&String> = masks
+        .keys()
+        .chain(images.keys())
+        .chain(problems.iter().map(|(k, _, _)| k))
+        .collect();
     keys.sort();
     keys.dedup();
+    let position: BTreeMap<&String, usize> =
+        keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let mut items = Vec::new();
     let mut images_without_masks = Vec::new();
-    for (index, key) in keys.into_iter().enumerate() {
-        match masks.get(key) {
+    for (index, key) in keys.iter().enumerate() {
+        match masks.get(*key) {
             Some(mask) => items.push(Item {
-                key: key.clone(),
+                key: (*key).clone(),
                 index,
                 mask: mask.clone(),
-                image: images.get(key).cloned(),
+                image: images.get(*key).cloned(),
             }),
-            None => images_without_masks.push((index, images[key].clone())),
+            None => {
+                if let Some(image) = images.get(*key) {
+                    images_without_masks.push((index, image.clone()));
+                }
+            }
         }
     }
+    let mut skipped: Vec<Skipped> = problems
+        .iter()
+        .map(|(k, path, reason)| Skipped {
+            index: position[k],
+            path: path.clone(),
+            reason: reason.clone(),
+        })
+        .collect();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Dataset {
         root: root.to_path_buf(),
         mask_dir: first.masks,
@@ -291,6 +336,7 @@ pub fn discover_parts(
         items,
         images_without_masks,
         candidates: Vec::new(),
+        skipped,
     })
 }
 
@@ -368,36 +414,157 @@ pub fn is_aux_png(name: &str) -> bool {
         || stem.ends_with("_instanceIds")
 }
 
+/// A problem met while walking: the key it would have had, the path, why.
+type Problem = (String, PathBuf, String);
+
 /// Files under `dir` with one of `exts` (case-insensitive), by key.
-/// When two files share a key (`a.png`, `a.jpg`) the first by name wins.
-fn walk(dir: &Path, exts: &[&str]) -> Result<BTreeMap<String, PathBuf>, SourceError> {
-    let mut out = BTreeMap::new();
-    for entry in walkdir::WalkDir::new(dir)
+/// Folders that maskprep wrote (see [`crate::output::MARKS`]) are skipped.
+/// Two masks with one key (`a.png`, `a.PNG`, or names that differ only in
+/// bytes that are not UTF-8) keep the first by name and list the other in
+/// `problems`, as do dangling symlinks, symlink loops and unreadable
+/// folders; images of one key with different extensions (`a.png`,
+/// `a.jpg`) keep the first by name.
+fn walk(
+    dir: &Path,
+    exts: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .follow_links(true)
-    {
-        let entry = entry.map_err(|source| SourceError::Walk {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        .into_iter()
+        .filter_entry(|e| {
+            e.depth() == 0 || !e.file_type().is_dir() || !crate::output::is_marked(e.path())
+        });
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.depth() == 0 => {
+                return Err(SourceError::Walk {
+                    path: dir.to_path_buf(),
+                    source: e,
+                });
+            }
+            Err(e) => {
+                if let Some(path) = e.path()
+                    && (path.extension().is_none() || has_ext(path, exts))
+                {
+                    let reason = walk_reason(&e);
+                    problems.push((key_of(dir, path), path.to_path_buf(), reason));
+                }
+                continue;
+            }
+        };
         if !entry.file_type().is_file() {
             continue;
         }
         let path = entry.path();
-        let ext_ok = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)));
-        if !ext_ok {
+        if !has_ext(path, exts) {
             continue;
         }
-        let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
-        let key = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        out.entry(key).or_insert_with(|| path.to_path_buf());
+        let key = key_of(dir, path);
+        match out.get(&key) {
+            None => {
+                out.insert(key, path.to_path_buf());
+            }
+            Some(first) => {
+                let same_ext = first.extension().map(|e| e.to_ascii_lowercase())
+                    == path.extension().map(|e| e.to_ascii_lowercase());
+                if same_ext || exts.len() == 1 {
+                    let reason = format!(
+                        "has the same name as `{}` (key `{key}`); expected one file per name, \
+                         rename one of them",
+                        first.display()
+                    );
+                    problems.push((key, path.to_path_buf(), reason));
+                }
+            }
+        }
     }
     Ok(out)
+}
+
+fn has_ext(path: &Path, exts: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+/// The pairing key: the relative path without extension, `/`-separated.
+fn key_of(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Why walkdir could not take an entry, in words.
+fn walk_reason(e: &walkdir::Error) -> String {
+    if let Some(ancestor) = e.loop_ancestor() {
+        return format!(
+            "symlink loop (it leads back to `{}`); expected a file or a folder",
+            ancestor.display()
+        );
+    }
+    let dangling = e.path().is_some_and(|p| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) && !p.exists()
+    });
+    if dangling {
+        return "dangling symlink (its target does not exist); expected a file".to_string();
+    }
+    match e.io_error() {
+        Some(io) => format!("cannot read: {io}"),
+        None => format!("cannot read: {e}"),
+    }
+}
+
+/// Refuses an output folder inside the mask or image folder of the dataset
+/// at `root`: what it writes there would be scanned as data next time.
+pub fn refuse_output_inside(root: &Path, out: &Path) -> Result<(), SourceError> {
+    let (mask_dir, image_dir) = if root.join("masks").is_dir() {
+        (root.join("masks"), Some(root.join("images")))
+    } else {
+        (root.to_path_buf(), None)
+    };
+    let out_abs = absolute(out);
+    for dir in std::iter::once(mask_dir).chain(image_dir) {
+        let Ok(dir_abs) = std::fs::canonicalize(&dir) else {
+            continue;
+        };
+        if out_abs.starts_with(&dir_abs) {
+            return Err(SourceError::OutputInside {
+                out: out.to_path_buf(),
+                dir,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `path` made absolute with symlinks resolved as far as it exists.
+fn absolute(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut p = path.to_path_buf();
+    loop {
+        if let Ok(c) = std::fs::canonicalize(&p) {
+            let mut c = c;
+            for r in rest.iter().rev() {
+                c.push(r);
+            }
+            return c;
+        }
+        match (p.file_name().map(|n| n.to_os_string()), p.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                p = if parent.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    parent.to_path_buf()
+                };
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }

@@ -261,11 +261,14 @@ fn bad_files_are_listed_and_the_run_continues() {
     assert!(reason("rgb16.png").contains("16-bit RGB; expected 8-bit"));
     assert!(reason("huge.png").contains("100000x100000, more than"));
     assert!(reason("zero-size.png").contains("Invalid image dimensions"));
-    assert_eq!(bad.len(), 5);
-    // good.png (64 blue), gray-alpha.png (alpha dropped: 32 black, 32 white)
-    // and rgba.png (alpha ignored: 16 magenta, 48 blue) are read.
-    assert_eq!(d["files"]["masks_read"], 3);
-    assert_eq!(class_col(&d, "pixels"), [48, 32, 160]);
+    // A gray mask under an rgb-bits map would be every class at once
+    // (issue 15): it is listed as a format mismatch instead.
+    assert!(reason("gray-alpha.png").contains("format mismatch"));
+    assert_eq!(bad.len(), 6);
+    // good.png (64 blue) and rgba.png (alpha ignored: 16 magenta, 48 blue)
+    // are read.
+    assert_eq!(d["files"]["masks_read"], 2);
+    assert_eq!(class_col(&d, "pixels"), [16, 0, 128]);
     let err = stderr(&o);
     assert!(
         err.contains("skipped `fixtures/bad/truncated.png`"),

@@ -29,6 +29,7 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
             labels,
             strict,
         } => {
+            crate::source::refuse_output_inside(dir, &cfg.output)?;
             let request = Request {
                 dir,
                 labels: labels.as_deref(),

@@ -32,6 +32,7 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
     if let Some(o) = &cfg.output {
         p.output.dir = o.clone();
     }
+    crate::source::refuse_output_inside(&p.source.dir, &p.output.dir)?;
     let part = cfg.partition.filter(|p| p.count > 1);
     let out = match part {
         Some(pt) => p

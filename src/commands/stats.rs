@@ -11,6 +11,7 @@ use crate::stats::per_image;
 pub fn run(cfg: &StatsConfig) -> anyhow::Result<u8> {
     let console = Console::new(cfg.quiet);
     if let Some(out) = &cfg.report {
+        crate::source::refuse_output_inside(&cfg.dir, out)?;
         crate::report::check_output(out)?;
     }
     let Collected { doc, rows, map } = collect(

@@ -151,6 +151,9 @@ pub struct LabelMap {
 /// Most classes a map may declare (co-occurrence is `C x C` per worker).
 pub const MAX_CLASSES: usize = 1024;
 
+/// Longest class name accepted, in characters (tables pad to the longest).
+pub const MAX_NAME_CHARS: usize = 256;
+
 /// Maximum channels of an rgb-bits map (R, G, B, A).
 pub const MAX_CHANNELS: usize = 4;
 
@@ -173,6 +176,14 @@ impl LabelMap {
         for (i, name) in spec.classes.iter().enumerate() {
             if name.is_empty() {
                 return Err(bad(format!("field `classes`: class {i} has an empty name")));
+            }
+            let chars = name.chars().count();
+            if chars > MAX_NAME_CHARS {
+                let head: String = name.chars().take(20).collect();
+                return Err(bad(format!(
+                    "field `classes`: class {i} (`{head}...`) has a name of {chars} characters; \
+                     expected at most {MAX_NAME_CHARS}"
+                )));
             }
             if let Some(j) = seen.insert(name.as_str(), i) {
                 return Err(bad(format!(
@@ -372,6 +383,24 @@ impl LabelMap {
 
     pub fn kind(&self) -> Kind {
         self.spec.kind
+    }
+
+    /// Refuses a mask whose format cannot carry this map's codes: a gray or
+    /// palette-index mask under an rgb-bits or palette map would be read
+    /// as the colour `(v, v, v)`, every class at once, or as a wrong colour.
+    pub fn check_format(&self, format: crate::decode::MaskFormat) -> Result<(), String> {
+        let colour_map = matches!(self.spec.kind, Kind::RgbBits | Kind::Palette);
+        if colour_map && format.is_index() {
+            let kind = match self.spec.kind {
+                Kind::RgbBits => "rgb-bits",
+                _ => "palette",
+            };
+            return Err(format!(
+                "format mismatch: mask is {}; expected 8-bit RGB or RGBA for a {kind} label map",
+                format.describe()
+            ));
+        }
+        Ok(())
     }
 
     /// Resolves a code of a mask with the given format.

@@ -10,7 +10,6 @@ pub mod score;
 pub mod stats;
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The page of every report.
@@ -101,53 +100,16 @@ fn is_report(dir: &Path) -> bool {
     String::from_utf8_lossy(head).contains(MARKER)
 }
 
-/// Writes `files` as the folder `out`, atomically: into a temporary folder
-/// beside it, synced, then renamed into place; an earlier report there is
-/// moved aside first and removed after.
+/// Writes `files` as the folder `out`, atomically: built beside it, then
+/// swapped in with one exchange (see [`crate::output::write_folder`]), so a
+/// killed run leaves the old report or the new one; leftovers of crashed
+/// runs are removed by the next.
 pub fn write_folder(out: &Path, files: &Files) -> Result<(), ReportError> {
     check_output(out)?;
-    let name = out
-        .file_name()
-        .ok_or_else(|| ReportError::NoName(out.to_path_buf()))?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReportError::Io { path, source }
-    };
-    fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.report-tmp-{pid}"));
-    let old = parent.join(format!(".{name}.report-old-{pid}"));
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
-    }
-    let result = (|| {
-        fs::create_dir(&tmp).map_err(io(&tmp))?;
-        for (file, bytes) in &files.files {
-            let path = tmp.join(file);
-            let mut f = fs::File::create(&path).map_err(io(&path))?;
-            f.write_all(bytes).map_err(io(&path))?;
-            f.sync_all().map_err(io(&path))?;
+    crate::output::write_folder(out, "report", &files.files, is_report).map_err(|e| {
+        ReportError::Io {
+            path: e.path,
+            source: e.source,
         }
-        if out.exists() {
-            fs::rename(out, &old).map_err(io(out))?;
-            if let Err(e) = fs::rename(&tmp, out) {
-                let _ = fs::rename(&old, out);
-                return Err(io(out)(e));
-            }
-            fs::remove_dir_all(&old).map_err(io(&old))?;
-        } else {
-            fs::rename(&tmp, out).map_err(io(out))?;
-        }
-        Ok(())
-    })();
-    if result.is_err() && tmp.exists() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result
+    })
 }

@@ -387,7 +387,8 @@ pub fn render_table(doc: &ScoreDoc) -> String {
         .map(|c| c.name.chars().count())
         .max()
         .unwrap_or(5)
-        .max(5);
+        // A width past u16::MAX panics the formatter: names are capped.
+        .clamp(5, crate::labels::MAX_NAME_CHARS);
     let nw = doc
         .classes
         .iter()

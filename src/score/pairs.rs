@@ -97,14 +97,29 @@ pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
     }
     let mut preds: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut first: Option<(PredFile, PathBuf)> = None;
+    // Predictions that cannot be taken (dangling symlinks, loops, unreadable
+    // folders, a second file with one key) are listed as extra, never dropped.
+    let mut unusable = Vec::new();
     for entry in walkdir::WalkDir::new(pred_dir)
         .sort_by_file_name()
         .follow_links(true)
     {
-        let entry = entry.map_err(|source| PairError::Walk {
-            path: pred_dir.to_path_buf(),
-            source,
-        })?;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(source) if source.depth() == 0 => {
+                return Err(PairError::Walk {
+                    path: pred_dir.to_path_buf(),
+                    source,
+                });
+            }
+            Err(e) => {
+                if let Some(p) = e.path() {
+                    eprintln!("maskprep: skipped `{}`: {e}", p.display());
+                    unusable.push(p.to_path_buf());
+                }
+                continue;
+            }
+        };
         if !entry.file_type().is_file() {
             continue;
         }
@@ -129,13 +144,31 @@ pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
             }
             Some(_) => {}
         }
-        preds.insert(key(pred_dir, path), path.to_path_buf());
+        let k = key(pred_dir, path);
+        if let Some(first) = preds.get(&k) {
+            eprintln!(
+                "maskprep: skipped `{}`: has the same name as `{}` (key `{k}`); expected one file per name",
+                path.display(),
+                first.display()
+            );
+            unusable.push(path.to_path_buf());
+            continue;
+        }
+        preds.insert(k, path.to_path_buf());
     }
     let Some((pred_file, _)) = first else {
         return Err(PairError::Empty(pred_dir.to_path_buf()));
     };
     let mut pairs = Vec::new();
-    let mut missing = Vec::new();
+    // Truth files the walk could not take have no score either.
+    let masks = truth
+        .skipped
+        .iter()
+        .filter(|s| s.path.starts_with(&truth.mask_dir));
+    let mut missing: Vec<PathBuf> = masks.clone().map(|s| s.path.clone()).collect();
+    for s in masks {
+        eprintln!("maskprep: skipped `{}`: {}", s.path.display(), s.reason);
+    }
     for item in &truth.items {
         match preds.remove(&item.key) {
             Some(pred) => pairs.push(Pair {
@@ -150,7 +183,7 @@ pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
         pred_file,
         pairs,
         missing,
-        extra: preds.into_values().collect(),
+        extra: preds.into_values().chain(unusable).collect(),
     })
 }
 

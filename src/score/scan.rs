@@ -15,7 +15,7 @@ use super::metrics::{ImageMetrics, PerImage};
 use super::pairs::{Pair, PredFile};
 use super::sweep::{Grid, SweepCounts};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
-use crate::decode::{self, DecodeError, Frame, MaskFormat};
+use crate::decode::{self, Frame, MaskFormat};
 use crate::labels::{LabelMap, Resolved};
 use crate::output::{error_chain, progress};
 use crate::tensors::{self, Array};
@@ -359,13 +359,21 @@ struct MaskBuffers {
     joint: JointScratch,
 }
 
-fn read_truth<'a>(path: &Path, buf: &'a mut Vec<u8>) -> Result<Frame<'a>, ScoreError> {
+/// Reads a truth mask, refusing a format the label map cannot read.
+fn read_truth<'a>(
+    path: &Path,
+    buf: &'a mut Vec<u8>,
+    map: &LabelMap,
+) -> Result<Frame<'a>, ScoreError> {
     let err = |source| ScoreError::Truth {
         path: path.display().to_string(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(|e| err(DecodeError::Io(e)))?;
-    decode::decode_frame(&bytes, buf).map_err(err)
+    let bytes = decode::read_file(path).map_err(err)?;
+    let frame = decode::decode_frame(&bytes, buf).map_err(err)?;
+    map.check_format(frame.format)
+        .map_err(|why| err(decode::DecodeError::Unusable(why)))?;
+    Ok(frame)
 }
 
 fn size_error(pair: &Pair, truth: (u32, u32), pred: (usize, usize)) -> ScoreError {
@@ -382,12 +390,12 @@ type Scored = ((u32, u32), Confusion, Tally);
 /// A mask prediction: both decoded, counted by joint histogram.
 fn score_mask(pair: &Pair, map: &LabelMap, buf: &mut MaskBuffers) -> Result<Scored, ScoreError> {
     let MaskBuffers { truth, pred, joint } = buf;
-    let tf = read_truth(&pair.truth, truth)?;
+    let tf = read_truth(&pair.truth, truth, map)?;
     let perr = |source| ScoreError::PredMask {
         path: pair.pred.display().to_string(),
         source,
     };
-    let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+    let bytes = decode::read_file(&pair.pred).map_err(perr)?;
     let pf = decode::decode_frame(&bytes, pred).map_err(perr)?;
     if (tf.width, tf.height) != (pf.width, pf.height) {
         return Err(size_error(
@@ -437,12 +445,12 @@ impl FloatImage {
     /// Reads a mask prediction as planes; the tally is what
     /// [`cpu::count_joint`] reports for the same pair.
     fn load_mask(&mut self, pair: &Pair, map: &LabelMap) -> Result<(), ScoreError> {
-        let tf = read_truth(&pair.truth, &mut self.png)?;
+        let tf = read_truth(&pair.truth, &mut self.png, map)?;
         let perr = |source| ScoreError::PredMask {
             path: pair.pred.display().to_string(),
             source,
         };
-        let bytes = std::fs::read(&pair.pred).map_err(|e| perr(DecodeError::Io(e)))?;
+        let bytes = decode::read_file(&pair.pred).map_err(perr)?;
         let pf = decode::decode_frame(&bytes, &mut self.pred_png).map_err(perr)?;
         if (tf.width, tf.height) != (pf.width, pf.height) {
             return Err(size_error(
@@ -480,7 +488,7 @@ impl FloatImage {
     /// Reads the pair: truth planes, and scores checked to be `[C, H, W]`
     /// (a leading batch axis of 1 is accepted).
     fn load(&mut self, pair: &Pair, map: &LabelMap, opts: &ScanOptions) -> Result<(), ScoreError> {
-        let tf = read_truth(&pair.truth, &mut self.png)?;
+        let tf = read_truth(&pair.truth, &mut self.png, map)?;
         let (w, h) = (tf.width as usize, tf.height as usize);
         let c = map.num_classes();
         let path = || pair.pred.display().to_string();

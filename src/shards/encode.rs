@@ -109,8 +109,8 @@ fn bad(path: &std::path::Path, reason: impl Into<String>) -> BadFile {
 
 /// Encodes one pair into its samples.
 pub fn encode(ctx: &Ctx<'_>, s: &Source, split: &str, w: &mut Worker) -> Result<Encoded, BadFile> {
-    let bytes =
-        std::fs::read(&s.mask).map_err(|e| bad(&s.mask, format!("cannot read the file: {e}")))?;
+    let bytes = decode::read_file(&s.mask)
+        .map_err(|e| bad(&s.mask, format!("failed to read mask: {}", error_chain(&e))))?;
     let Worker {
         scratch,
         planes,
@@ -124,6 +124,9 @@ pub fn encode(ctx: &Ctx<'_>, s: &Source, split: &str, w: &mut Worker) -> Result<
             format!("failed to decode mask: {}", error_chain(&e)),
         )
     })?;
+    ctx.map
+        .check_format(frame.format)
+        .map_err(|why| bad(&s.mask, why))?;
     if (frame.width, frame.height) != (s.width, s.height) {
         return Err(bad(
             &s.mask,

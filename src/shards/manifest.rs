@@ -199,7 +199,8 @@ pub fn render_split_report(m: &Manifest) -> String {
         .map(|r| r.class.len())
         .max()
         .unwrap_or(5)
-        .max(5);
+        // A width past u16::MAX panics the formatter: names are capped.
+        .clamp(5, crate::labels::MAX_NAME_CHARS);
     let _ = writeln!(s, "split report: each class's images and pixels per split");
     let _ = write!(s, "{:<w$}", "class");
     for n in &names {

@@ -61,6 +61,19 @@ pub fn merge_parts(
             );
         }
     }
+    let mut seen = std::collections::BTreeMap::new();
+    for (p, m) in parts.iter().zip(&manifests) {
+        let part = m.splits.values().find_map(|e| e.stats.meta.partition);
+        if let Some(part) = part
+            && let Some(q) = seen.insert(part, p)
+        {
+            bail!(
+                "`{}` and `{}` are both partition {part}; expected each partition once",
+                q.display(),
+                p.display()
+            );
+        }
+    }
     let map = LabelMap::compile(first.labels.clone(), &first.labels_origin)?;
     let ext = first.shard_format.ext();
     let mut splits = std::collections::BTreeMap::new();
@@ -84,7 +97,8 @@ pub fn merge_parts(
         let (counts, files) = stats::merge::sum(
             map.num_classes(),
             manifests.iter().map(|m| &m.splits[name].stats),
-        );
+        )
+        .with_context(|| format!("cannot add the `{name}` counts of the parts"))?;
         let mut meta = entry0.stats.meta.clone();
         meta.partition = None;
         all_counts.push(counts.clone());

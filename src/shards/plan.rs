@@ -141,7 +141,15 @@ pub fn plan(
         })
         .collect();
     let mut sources = Vec::new();
-    let mut skipped = Vec::new();
+    // Files the walk could not take are listed like unreadable pairs.
+    let mut skipped: Vec<BadFile> = ds
+        .skipped
+        .iter()
+        .map(|s| bad(&s.path, s.reason.clone()))
+        .collect();
+    if cfg.strict && !skipped.is_empty() {
+        return Err(skipped.swap_remove(0).into());
+    }
     let mut sample_dims = match cfg.geometry {
         Geometry::Native => None,
         Geometry::Resize(d) | Geometry::Tile(d) => Some(d),
@@ -397,6 +405,9 @@ fn probe(
                 )
             })?,
         };
+        prep.map
+            .check_format(hist.format)
+            .map_err(|why| bad(&item.mask, why))?;
         (hist.width, hist.height, present(&hist, &prep.map))
     } else {
         let (w, h) = png_size(&item.mask)?;

@@ -6,8 +6,10 @@
 //! chunk (tar) or one shard (safetensors, built in memory: peak about twice
 //! the shard). Each shard goes to a temporary name, is synced and renamed;
 //! then a record (`.maskprep/SPLIT/NAME.json`: plan digest, size, sha256,
-//! exact counts) is written. A rerun keeps a shard only when its record's
-//! digest equals the new plan's and the file has the recorded size.
+//! exact counts, sha256 of each source's bytes) is written. A rerun keeps a
+//! shard only when its record's digest equals the new plan's, the file has
+//! the recorded size and every source still has the recorded content. A
+//! run holds an exclusive lock on the output folder (`.maskprep/lock`).
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -29,7 +31,9 @@ use crate::stats::doc::{Files, Meta, StatsDoc};
 use crate::stats::{BadFile, Counts, RARE_BELOW};
 use crate::tensors::{TensorOut, safetensors_bytes};
 
-const RECORD_FORMAT: &str = "maskprep-shard-record/1";
+/// Version 2 adds the content hashes of the sources; a version 1 record
+/// is never reused (its sources were known by length and mtime only).
+const RECORD_FORMAT: &str = "maskprep-shard-record/2";
 
 /// What a run produced.
 #[derive(Debug)]
@@ -56,6 +60,10 @@ struct ShardRecord {
     pairs: u64,
     stats: StatsDoc,
     skipped: Vec<BadFile>,
+    /// sha256 of each pair's mask and image bytes, in shard order: a source
+    /// rewritten with the same length and mtime still changes its hash.
+    #[serde(default)]
+    sources: Vec<String>,
 }
 
 /// Writes the shards and manifest of `cfg`.
@@ -72,7 +80,10 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     }
     prep.announce(&Console::new(cfg.quiet));
     let out = &cfg.out;
+    crate::source::refuse_output_inside(&cfg.dir, out)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
+    // Held until this run returns: one writer per output folder.
+    let _lock = lock(out)?;
     // A manifest describes a finished run only: drop it until this one finishes.
     match std::fs::remove_file(out.join(INDEX)) {
         Ok(()) => {}
@@ -105,7 +116,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     for shard in &plan.shards {
         let path = out.join(&shard.name);
         let rec_path = record_path(out, &shard.name);
-        let rec = match reuse(&path, &rec_path, &shard.digest) {
+        let rec = match reuse(&path, &rec_path, &shard.digest, &plan, shard) {
             Some(r) => {
                 reused += 1;
                 bar.inc(shard.sources.len() as u64);
@@ -168,17 +179,102 @@ impl Abort {
     }
 }
 
+/// Name of the lock file in the state folder.
+const LOCK_FILE: &str = "lock";
+
+/// Takes the exclusive lock of the output folder `out` (`.maskprep/lock`,
+/// released by the OS when the process ends, even killed), or says which
+/// process holds it.
+fn lock(out: &Path) -> anyhow::Result<std::fs::File> {
+    let state = out.join(STATE_DIR);
+    std::fs::create_dir_all(&state)
+        .with_context(|| format!("cannot create `{}`", state.display()))?;
+    let path = state.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock `{}`", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                format!("process {holder}")
+            };
+            bail!(
+                "`{}` is being written by {who} (it holds `{}`); expected one `maskprep shards` \
+                 per output folder: wait for it, or choose another `-o`",
+                out.display(),
+                path.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock `{}`", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+        .with_context(|| format!("cannot write the lock `{}`", path.display()))?;
+    Ok(file)
+}
+
 fn record_path(out: &Path, name: &str) -> PathBuf {
     out.join(STATE_DIR).join(format!("{name}.json"))
 }
 
 /// The record of a shard that this plan would write identically, if its
 /// file is there with the recorded size.
-fn reuse(path: &Path, rec_path: &Path, digest: &str) -> Option<ShardRecord> {
+fn reuse(
+    path: &Path,
+    rec_path: &Path,
+    digest: &str,
+    plan: &Plan,
+    shard: &ShardPlan,
+) -> Option<ShardRecord> {
     let text = std::fs::read(rec_path).ok()?;
     let rec: ShardRecord = serde_json::from_slice(&text).ok()?;
     let len = std::fs::metadata(path).ok()?.len();
-    (rec.format == RECORD_FORMAT && rec.plan == digest && len == rec.entry.bytes).then_some(rec)
+    let same = rec.format == RECORD_FORMAT && rec.plan == digest && len == rec.entry.bytes;
+    (same && rec.sources == source_hashes(plan, shard)).then_some(rec)
+}
+
+fn hash_file(path: &Path, sha: &mut Sha256) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        sha.update(&buf[..n]);
+    }
+}
+
+/// The content hash of each pair of a shard (mask bytes, then image
+/// bytes), read in parallel; an unreadable file hashes to an empty string.
+fn source_hashes(plan: &Plan, shard: &ShardPlan) -> Vec<String> {
+    shard
+        .sources
+        .par_iter()
+        .map(|&i| {
+            let s = &plan.sources[i];
+            let mut sha = Sha256::new();
+            for p in [&s.mask, &s.image] {
+                if hash_file(p, &mut sha).is_err() {
+                    return String::new();
+                }
+                sha.update(b"\0");
+            }
+            hex(&sha.finalize())
+        })
+        .collect()
 }
 
 thread_local! {
@@ -259,6 +355,8 @@ fn write_shard(
 ) -> anyhow::Result<ShardRecord> {
     let map = &prep.map;
     let c = map.num_classes();
+    // Hashed before encoding: a source changed meanwhile fails the next check.
+    let sources = source_hashes(plan, shard);
     let mut counts = Counts::new(c);
     let mut skipped = Vec::new();
     let mut pairs = 0u64;
@@ -364,6 +462,7 @@ fn write_shard(
         pairs,
         stats,
         skipped,
+        sources,
     })
 }
 

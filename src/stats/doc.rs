@@ -514,7 +514,8 @@ pub fn render_table(doc: &StatsDoc) -> String {
         .map(|c| c.name.chars().count())
         .max()
         .unwrap_or(5)
-        .max(5);
+        // A width past u16::MAX panics the formatter: names are capped.
+        .clamp(5, crate::labels::MAX_NAME_CHARS);
     let _ = writeln!(
         s,
         "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}",

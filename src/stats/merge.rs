@@ -1,6 +1,7 @@
 //! Reading stats documents back and merging them: partial results from
 //! partitions (or separate runs) summed exactly into one document.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
@@ -14,7 +15,12 @@ use crate::stats::doc::{self, Files, Meta, StatsDoc};
 pub fn read_stats(path: &Path) -> anyhow::Result<StatsDoc> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read stats `{}`", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+    parse_stats(&text, path)
+}
+
+/// Parses and checks a stats document read from `path` (named in errors).
+pub fn parse_stats(text: &str, path: &Path) -> anyhow::Result<StatsDoc> {
+    let value: serde_json::Value = serde_json::from_str(text).with_context(|| {
         format!(
             "`{}` is not JSON; expected `maskprep stats --json` output",
             path.display()
@@ -42,6 +48,8 @@ pub fn read_stats(path: &Path) -> anyhow::Result<StatsDoc> {
             doc.meta.labels.classes.len()
         );
     }
+    // The map must be one maskprep accepts (names capped, classes unique).
+    LabelMap::compile(doc.meta.labels.clone(), &path.display().to_string())?;
     Ok(doc)
 }
 
@@ -67,42 +75,17 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
             );
         }
     }
-    let parts: Vec<Option<Partition>> = docs.iter().map(|(_, d)| d.meta.partition).collect();
-    if parts.iter().any(Option::is_some) {
-        let n = parts.iter().flatten().map(|p| p.count).max().unwrap_or(1);
-        let mut seen = vec![false; n];
-        for ((path, _), p) in docs.iter().zip(&parts) {
-            let p = p.ok_or_else(|| {
-                anyhow!(
-                    "`{}` is a whole run, the others are partitions; expected only partitions",
-                    path.display()
-                )
-            })?;
-            if p.count != n {
-                bail!(
-                    "`{}` is partition {p}; expected a partition of {n}",
-                    path.display()
-                );
-            }
-            if std::mem::replace(&mut seen[p.index - 1], true) {
-                bail!(
-                    "partition {p} is given twice (again in `{}`)",
-                    path.display()
-                );
-            }
-        }
-        let missing: Vec<String> = (0..n)
-            .filter(|&i| !seen[i])
-            .map(|i| format!("{}/{n}", i + 1))
-            .collect();
-        if !missing.is_empty() {
-            bail!(
-                "partitions {} are missing; expected all {n}",
-                missing.join(", ")
-            );
-        }
+    check_overlap(docs)?;
+    for (p, d) in docs {
+        // Counts that no scan can produce would underflow the derived numbers.
+        d.counts().check().map_err(|why| {
+            anyhow!(
+                "`{}` is inconsistent: {why}; expected counts written by `maskprep stats`",
+                p.display()
+            )
+        })?;
     }
-    let (counts, files) = sum(spec.classes.len(), docs.iter().map(|(_, d)| d));
+    let (counts, files) = sum(spec.classes.len(), docs.iter().map(|(_, d)| d))?;
     let mut datasets: Vec<String> = Vec::new();
     for (_, d) in docs {
         if !datasets.contains(&d.meta.dataset) {
@@ -135,13 +118,20 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
 }
 
 /// Sums the counts and file lists of documents with `classes` classes
-/// (exact integer sums; lists sorted): the one way partial results add up.
-pub fn sum<'a>(classes: usize, docs: impl IntoIterator<Item = &'a StatsDoc>) -> (Counts, Files) {
+/// (exact integer sums, checked: an overflow is an error, never a wrap;
+/// lists sorted): the one way partial results add up.
+pub fn sum<'a>(
+    classes: usize,
+    docs: impl IntoIterator<Item = &'a StatsDoc>,
+) -> Result<(Counts, Files), super::Overflow> {
     let mut counts = Counts::new(classes);
     let mut files = Files::default();
     for d in docs {
-        counts += d.counts();
-        files.masks_found += d.files.masks_found;
+        counts.checked_add(&d.counts())?;
+        files.masks_found = files
+            .masks_found
+            .checked_add(d.files.masks_found)
+            .ok_or(super::Overflow)?;
         files
             .masks_without_images
             .extend(d.files.masks_without_images.iter().cloned());
@@ -155,5 +145,69 @@ pub fn sum<'a>(classes: usize, docs: impl IntoIterator<Item = &'a StatsDoc>) -> 
     files.masks_without_images.sort();
     files.images_without_masks.sort();
     files.size_mismatches.sort();
-    (counts, files)
+    Ok((counts, files))
+}
+
+/// Refuses inputs that overlap (the same partition twice, the same whole
+/// run twice) or leave partitions out. Checked from the documents' numbers
+/// before anything is allocated from them: `1/18446744073709551615` is a
+/// valid partition, but no list of that length is ever made.
+pub fn check_overlap(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<()> {
+    let parts: Vec<Option<Partition>> = docs.iter().map(|(_, d)| d.meta.partition).collect();
+    if parts.iter().all(Option::is_none) {
+        let mut runs: BTreeMap<&str, &Path> = BTreeMap::new();
+        for (path, d) in docs {
+            if let Some(first) = runs.insert(d.meta.dataset.as_str(), path) {
+                bail!(
+                    "`{}` and `{}` are both whole runs of `{}`; merging them would count every \
+                     mask twice; expected partitions (`--partition I/N`) or other datasets",
+                    first.display(),
+                    path.display(),
+                    d.meta.dataset
+                );
+            }
+        }
+        return Ok(());
+    }
+    let n = parts.iter().flatten().map(|p| p.count).max().unwrap_or(1);
+    let mut seen = BTreeSet::new();
+    for ((path, _), p) in docs.iter().zip(&parts) {
+        let p = p.ok_or_else(|| {
+            anyhow!(
+                "`{}` is a whole run, the others are partitions; expected only partitions",
+                path.display()
+            )
+        })?;
+        if p.count != n {
+            bail!(
+                "`{}` is partition {p}; expected a partition of {n}",
+                path.display()
+            );
+        }
+        if !seen.insert(p.index) {
+            bail!(
+                "partition {p} is given twice (again in `{}`)",
+                path.display()
+            );
+        }
+    }
+    if seen.len() < n {
+        const SHOWN: usize = 8;
+        let missing: Vec<String> = (1..=n)
+            .filter(|i| !seen.contains(i))
+            .take(SHOWN)
+            .map(|i| format!("{i}/{n}"))
+            .collect();
+        let more = n - seen.len();
+        let tail = if more > SHOWN {
+            format!(" and {} more", more - SHOWN)
+        } else {
+            String::new()
+        };
+        bail!(
+            "partitions {}{tail} are missing; expected all {n}",
+            missing.join(", ")
+        );
+    }
+    Ok(())
 }

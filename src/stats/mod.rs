@@ -188,6 +188,100 @@ impl Counts {
     }
 }
 
+/// A sum past `u64::MAX`: the inputs cannot all be right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a count overflows 64 bits; expected partial results of one dataset")]
+pub struct Overflow;
+
+fn add_checked(a: &mut u64, b: u64) -> Result<(), Overflow> {
+    *a = a.checked_add(b).ok_or(Overflow)?;
+    Ok(())
+}
+
+fn add_vec_checked(a: &mut Vec<u64>, b: &[u64]) -> Result<(), Overflow> {
+    if a.is_empty() {
+        a.extend_from_slice(b);
+        return Ok(());
+    }
+    for (x, y) in a.iter_mut().zip(b) {
+        add_checked(x, *y)?;
+    }
+    Ok(())
+}
+
+impl Counts {
+    /// `self += o` with every sum checked: on overflow `self` is unchanged.
+    /// Merges of documents read from disk use this, never `+=`.
+    pub fn checked_add(&mut self, o: &Counts) -> Result<(), Overflow> {
+        let mut r = self.clone();
+        add_checked(&mut r.masks, o.masks)?;
+        add_checked(&mut r.pixels, o.pixels)?;
+        add_checked(&mut r.ignored, o.ignored)?;
+        add_checked(&mut r.undeclared_pixels, o.undeclared_pixels)?;
+        add_vec_checked(&mut r.class_pixels, &o.class_pixels)?;
+        add_vec_checked(&mut r.class_images, &o.class_images)?;
+        add_vec_checked(&mut r.class_image_pixels, &o.class_image_pixels)?;
+        add_vec_checked(&mut r.cooc, &o.cooc)?;
+        for i in 0..4 {
+            add_checked(&mut r.degree[i], o.degree[i])?;
+        }
+        for (k, u) in &o.undeclared {
+            let e = r.undeclared.entry(k.clone()).or_default();
+            add_checked(&mut e.pixels, u.pixels)?;
+            add_checked(&mut e.images, u.images)?;
+            let mut ex = std::mem::take(&mut e.examples);
+            ex.extend(u.examples.iter().cloned());
+            ex.sort();
+            ex.dedup();
+            ex.truncate(EXAMPLES);
+            e.examples = ex;
+        }
+        for (k, n) in &o.sizes {
+            add_checked(r.sizes.entry(*k).or_default(), *n)?;
+        }
+        for (k, n) in &o.formats {
+            add_checked(r.formats.entry(*k).or_default(), *n)?;
+        }
+        r.bad.extend(o.bad.iter().cloned());
+        r.bad.sort();
+        *self = r;
+        Ok(())
+    }
+
+    /// Checks the invariants every scan keeps (for counts read from a
+    /// file): excluded pixels within the total, each class within the valid
+    /// pixels, label degrees summing to the valid pixels.
+    pub fn check(&self) -> Result<(), String> {
+        let c = self.classes();
+        if self.class_images.len() != c
+            || self.class_image_pixels.len() != c
+            || self.cooc.len() != c * c
+        {
+            return Err("class lists of different lengths".into());
+        }
+        let excluded = self.ignored.checked_add(self.undeclared_pixels);
+        let Some(valid) = excluded.and_then(|e| self.pixels.checked_sub(e)) else {
+            return Err(format!(
+                "{} ignored + {} undeclared pixels exceed the {} pixels in total",
+                self.ignored, self.undeclared_pixels, self.pixels
+            ));
+        };
+        if let Some(i) = (0..c).find(|&i| self.class_pixels[i] > valid) {
+            return Err(format!(
+                "class {i} has {} pixels, more than the {valid} valid pixels",
+                self.class_pixels[i]
+            ));
+        }
+        let degrees = self.degree.iter().try_fold(0u64, |a, &d| a.checked_add(d));
+        if degrees != Some(valid) {
+            return Err(format!(
+                "pixels by label degree do not sum to the {valid} valid pixels"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One mask's excluded pixels.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MaskTotals {

@@ -94,6 +94,11 @@ pub fn scan(
                 });
                 let path = item.mask.display().to_string();
                 bar.inc(1);
+                let hist = hist.map_err(|e| (error_chain(&e), Some(e))).and_then(|h| {
+                    map.check_format(h.format)
+                        .map(|()| h)
+                        .map_err(|why| (why, None))
+                });
                 match hist {
                     Ok(hist) => {
                         let t = acc.counts.add_mask(&hist, map, &path, &mut per_class);
@@ -111,11 +116,13 @@ pub fn scan(
                             });
                         }
                     }
-                    Err(source) if opts.strict => return Err(StrictStop { path, source }),
-                    Err(e) => acc.counts.bad.push(BadFile {
-                        path,
-                        reason: error_chain(&e),
-                    }),
+                    Err((reason, source)) if opts.strict => {
+                        return Err(StrictStop {
+                            path,
+                            source: source.unwrap_or(decode::DecodeError::Unusable(reason)),
+                        });
+                    }
+                    Err((reason, _)) => acc.counts.bad.push(BadFile { path, reason }),
                 }
                 Ok((acc, scratch, per_class))
             },
@@ -128,6 +135,19 @@ pub fn scan(
             Ok(a)
         })?;
     bar.finish_and_clear();
+    if opts.strict
+        && let Some(s) = ds.skipped.first()
+    {
+        return Err(StrictStop {
+            path: s.path.display().to_string(),
+            source: decode::DecodeError::Unusable(s.reason.clone()),
+        });
+    }
+    // Files the walk could not take are skipped files too (exit code 1).
+    scan.counts.bad.extend(ds.skipped.iter().map(|s| BadFile {
+        path: s.path.display().to_string(),
+        reason: s.reason.clone(),
+    }));
     scan.rows.sort_by(|a, b| a.mask.cmp(&b.mask));
     scan.mismatches.sort();
     scan.counts.bad.sort();

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
 use crate::labels::{CodeRef, Kind, LabelSpec};
-use crate::output::write_bytes;
 use crate::stats::BadFile;
 use crate::stats::doc::{
     StatsDoc, Verdict, percent, ratio, undeclared_warning, unreadable_warning,
@@ -289,6 +288,32 @@ impl WeightsDoc {
     }
 
     /// `pos_weight.npy` and `weight.npy` bytes.
+    /// Writes the weights folder `out` in one step: the JSON, safetensors,
+    /// `.npy` (when asked) and README switch together, never half old, half
+    /// new (see [`crate::output::write_folder`]).
+    pub fn write_folder(&self, out: &std::path::Path, npy: bool) -> anyhow::Result<()> {
+        let mut files = vec![
+            (JSON_FILE.to_string(), self.to_json().into_bytes()),
+            (SAFETENSORS_FILE.to_string(), self.safetensors()),
+        ];
+        if npy {
+            let (pos, weight) = self.npy();
+            files.push((POS_WEIGHT_NPY.to_string(), pos));
+            files.push((WEIGHT_NPY.to_string(), weight));
+        }
+        let st_path = out.join(SAFETENSORS_FILE).display().to_string();
+        files.push((
+            README_FILE.to_string(),
+            render_readme(self, &st_path).into_bytes(),
+        ));
+        let ours = |dir: &std::path::Path| {
+            std::fs::read_to_string(dir.join(README_FILE))
+                .is_ok_and(|t| t.starts_with(README_MARKER))
+        };
+        crate::output::write_folder(out, "weights", &files, ours)?;
+        Ok(())
+    }
+
     pub fn npy(&self) -> (Vec<u8>, Vec<u8>) {
         let (pos, weight) = self.tensors();
         (npy_bytes(&pos), npy_bytes(&weight))
@@ -472,7 +497,8 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         .map(|c| c.chars().count())
         .max()
         .unwrap_or(5)
-        .max(5);
+        // A width past u16::MAX panics the formatter: names are capped.
+        .clamp(5, crate::labels::MAX_NAME_CHARS);
     let lead_weight = leads_with_weight(doc);
     let schemes = ordered_schemes(doc);
     let _ = write!(s, "{:<w$}  {:>14}  {:>10}", "class", "pixels", "frequency");
@@ -779,21 +805,9 @@ pub fn render_readme(doc: &WeightsDoc, st_path: &str) -> String {
     s
 }
 
-/// Writes every file atomically.
+/// Writes every file, as one folder switch ([`WeightsDoc::write_folder`]).
 pub fn write_files(doc: &WeightsDoc, out: &Path, npy: bool) -> anyhow::Result<()> {
-    write_bytes(&out.join(JSON_FILE), doc.to_json().as_bytes())?;
-    write_bytes(&out.join(SAFETENSORS_FILE), &doc.safetensors())?;
-    if npy {
-        let (pos, weight) = doc.npy();
-        write_bytes(&out.join(POS_WEIGHT_NPY), &pos)?;
-        write_bytes(&out.join(WEIGHT_NPY), &weight)?;
-    }
-    let st_path = out.join(SAFETENSORS_FILE).display().to_string();
-    write_bytes(
-        &out.join(README_FILE),
-        render_readme(doc, &st_path).as_bytes(),
-    )?;
-    Ok(())
+    doc.write_folder(out, npy)
 }
 
 /// The weights document of a stats document: the one way every stage
