@@ -738,6 +738,22 @@ fn partitioned_scores_merge_into_the_whole_run() {
         assert_eq!(o.status.code(), Some(2));
         assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
     }
+    // A piece claiming a huge partition count is refused at once (nothing
+    // is allocated or enumerated from the count).
+    let text = std::fs::read_to_string(d.join("part-1-of-2.json")).unwrap();
+    assert!(text.contains("\"partition\": \"1/2\""), "{text}");
+    let huge = d.join("huge.json");
+    std::fs::write(
+        &huge,
+        text.replace(
+            "\"partition\": \"1/2\"",
+            "\"partition\": \"1/18446744073709551615\"",
+        ),
+    )
+    .unwrap();
+    let o = run(&["merge", huge.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("are missing"), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&std::fs::read(&whole).unwrap()).unwrap();
     assert_eq!(
         v["files"]["missing_predictions"].as_array().unwrap().len(),

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail};
 
-use super::cpu::Tally;
 use super::doc::{Files, Meta, ScoreDoc};
 use super::scan::Scan;
 use super::sweep::{Grid, SweepCounts, SweepDoc};
@@ -86,13 +85,21 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
         }
     }
     let n = first.partial.as_ref().map_or(0, |f| f.partition.count);
-    let missing: Vec<String> = (1..=n)
-        .filter(|i| !seen.contains(i))
-        .map(|i| format!("{i}/{n}"))
-        .collect();
-    if !missing.is_empty() {
+    // Every index was checked distinct and in 1..=n: missing ones exist
+    // exactly when fewer than n were given (n itself may be huge).
+    if seen.len() < n {
+        let missing: Vec<String> = (1..=n)
+            .filter(|i| !seen.contains(i))
+            .take(10)
+            .map(|i| format!("{i}/{n}"))
+            .collect();
+        let more = if n - seen.len() > missing.len() {
+            ", ..."
+        } else {
+            ""
+        };
         bail!(
-            "partitions {} are missing; expected all {n}",
+            "partitions {}{more} are missing; expected all {n}",
             missing.join(", ")
         );
     }
@@ -114,14 +121,28 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
         };
         add(&mut scan.total.valid, d.pixels.valid, "valid pixels")?;
         for (k, row) in scan.total.classes.iter_mut().zip(&d.classes) {
-            *k += &row.counts;
+            let r = &row.counts;
+            for (a, b) in [
+                (&mut k.tp, r.tp),
+                (&mut k.fp, r.fp),
+                (&mut k.fn_, r.fn_),
+                (&mut k.tn, r.tn),
+            ] {
+                add(a, b, "class counts")?;
+            }
         }
         add(&mut scan.pixels, d.pixels.total, "pixels")?;
-        scan.tally += &Tally {
-            ignored: d.pixels.ignored,
-            undeclared: d.pixels.undeclared,
-            pred_unlabelled: d.pixels.pred_unlabelled,
-        };
+        add(&mut scan.tally.ignored, d.pixels.ignored, "ignored pixels")?;
+        add(
+            &mut scan.tally.undeclared,
+            d.pixels.undeclared,
+            "undeclared pixels",
+        )?;
+        add(
+            &mut scan.tally.pred_unlabelled,
+            d.pixels.pred_unlabelled,
+            "unlabelled predictions",
+        )?;
         if let Some(p) = &d.partial {
             scan.per_image += &p.per_image;
         }
