@@ -10,7 +10,7 @@ use crate::cli::{ReportConfig, ReportInput};
 use crate::output::Console;
 use crate::report::stats::{Input, Origin};
 use crate::report::{self, INDEX, check_output, write_folder};
-use crate::score::doc::{ScoreDoc, parse_score};
+use crate::score::doc::{ScoreDoc, read_score};
 use crate::score::replay::{self, PerImage};
 use crate::stats::collect::{Collected, Request, collect};
 use crate::stats::doc::StatsDoc;
@@ -53,15 +53,7 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
         }
         ReportInput::Score(path) => {
             let context = || format!("cannot write a report from `{}`", path.display());
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read scores `{}`", path.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "`{}` is not JSON; expected `maskprep score --json` output",
-                    path.display()
-                )
-            })?;
-            let doc = parse_score(value).with_context(context)?;
+            let doc = read_score(path).with_context(context)?;
             let per_image = replay::rescore(&doc, path.parent());
             if let Err(why) = &per_image {
                 console.note(&format!("note: no per-image section: {why}"));
