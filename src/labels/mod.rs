@@ -33,6 +33,19 @@ pub enum Kind {
     Ade20kSeg,
 }
 
+impl Kind {
+    /// The name written in `labels.toml`: `rgb-bits`, `palette`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RgbBits => "rgb-bits",
+            Self::Palette => "palette",
+            Self::Index => "index",
+            Self::Binary => "binary",
+            Self::Ade20kSeg => "ade20k-seg",
+        }
+    }
+}
+
 /// What a value the spec does not list means (index maps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -625,4 +638,22 @@ pub(crate) fn read_text(path: &Path) -> Result<String, LabelError> {
         path: path.display().to_string(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_the_toml_names() {
+        for k in [
+            Kind::RgbBits,
+            Kind::Palette,
+            Kind::Index,
+            Kind::Binary,
+            Kind::Ade20kSeg,
+        ] {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
 }

@@ -256,7 +256,7 @@ pub fn build(
         inline(&p.rule),
         esc(&doc.backend),
         esc(&doc.labels_origin),
-        super::kind_name(doc.labels.kind),
+        doc.labels.kind.name(),
         doc.classes.len(),
         doc.files.images_scored,
         doc.files.truth_masks,

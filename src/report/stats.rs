@@ -120,7 +120,7 @@ fn header(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
         (s.files.masks_read),
         (s.files.masks_found),
         esc(&s.meta.labels_origin),
-        super::kind_name(s.meta.labels.kind),
+        s.meta.labels.kind.name(),
         s.classes.len(),
         (s.pixels.total),
         (s.pixels.valid),

@@ -368,9 +368,9 @@ pub fn render_table(doc: &ScoreDoc) -> String {
     );
     let _ = writeln!(
         s,
-        "labels: {} ({:?}); {} images scored of {} truth masks; backend {}",
+        "labels: {} ({}); {} images scored of {} truth masks; backend {}",
         doc.labels_origin,
-        doc.labels.kind,
+        doc.labels.kind.name(),
         doc.files.images_scored,
         doc.files.truth_masks,
         doc.backend

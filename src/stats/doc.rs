@@ -499,8 +499,12 @@ pub fn render_table(doc: &StatsDoc) -> String {
         .unwrap_or_default();
     let _ = writeln!(
         s,
-        "maskprep stats: `{}`{part}: {} masks read of {}; labels: {} ({:?})",
-        m.dataset, doc.files.masks_read, doc.files.masks_found, m.labels_origin, m.labels.kind
+        "maskprep stats: `{}`{part}: {} masks read of {}; labels: {} ({})",
+        m.dataset,
+        doc.files.masks_read,
+        doc.files.masks_found,
+        m.labels_origin,
+        m.labels.kind.name()
     );
     let p = &doc.pixels;
     let _ = writeln!(
