@@ -63,6 +63,8 @@ pub struct Scan {
     pub skipped: Vec<Skipped>,
     /// Counts at every threshold of the sweep grid (`opts.sweep`).
     pub sweep: Option<SweepCounts>,
+    /// The sweep's per-image histograms, reused from image to image.
+    pub(super) sweep_scratch: Vec<u32>,
 }
 
 impl Scan {
@@ -81,7 +83,7 @@ impl Scan {
     /// Adds an image to the sweep, when there is one.
     fn sweep(&mut self, sample: &Sample<'_>, opts: &ScanOptions) {
         if let (Some(k), Some(grid)) = (&mut self.sweep, &opts.sweep) {
-            k.add(grid, sample);
+            k.add(grid, sample, &mut self.sweep_scratch);
         }
     }
 

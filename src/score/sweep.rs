@@ -38,9 +38,10 @@ pub struct Grid {
     pub levels: Vec<f64>,
     /// The thresholds compared with scores, ascending.
     pub thresholds: Vec<f32>,
-    /// Per bucket of the top 16 key bits: thresholds below the bucket, and
-    /// thresholds inside it (a binary search decides those).
-    lut: Vec<(u16, u16)>,
+    /// Per bucket of the top 16 key bits: the thresholds below the bucket
+    /// (low 16 bits), and a non-zero high half where the bucket needs the
+    /// exact comparison: it holds a threshold, or a NaN.
+    lut: Vec<u32>,
 }
 
 /// A grid that cannot be used.
@@ -54,12 +55,18 @@ pub enum GridError {
     TooMany(usize),
 }
 
-/// The order-preserving key of a non-NaN f32 (`-0.0` is taken as `+0.0`,
-/// as the comparison `>` does).
+/// The order-preserving key of a non-NaN f32, branch-free. `-0.0` keys
+/// below `+0.0`; thresholds are never `-0.0` (the grid adds `+0.0`), so
+/// comparing keys agrees with `>` except inside a threshold's bucket,
+/// where the exact comparison decides.
+#[inline]
 fn key(v: f32) -> u32 {
-    let b = (v + 0.0).to_bits();
-    if b >> 31 == 1 { !b } else { b | 0x8000_0000 }
+    let b = v.to_bits();
+    b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
 }
+
+/// The high-half flag of a bucket that needs the exact comparison.
+const EXACT: u32 = 1 << 31;
 
 impl Grid {
     /// `bins + 1` levels `i / bins`, i = 0..=bins.
@@ -87,15 +94,21 @@ impl Grid {
             .map(|&p| match kind {
                 PredKind::Logits => (p / (1.0 - p)).ln() as f32,
                 _ => p as f32,
-            })
+            } + 0.0)
             .collect();
         let keys: Vec<u32> = thresholds.iter().map(|&t| key(t)).collect();
+        let (nan_lo, nan_hi) = (key(f32::NEG_INFINITY), key(f32::INFINITY));
         let lut = (0..=u16::MAX)
             .map(|b| {
-                let lo_key = u32::from(b) << 16;
-                let below = keys.partition_point(|&k| k < lo_key);
-                let inside = keys[below..].partition_point(|&k| k <= lo_key | 0xFFFF);
-                (below as u16, inside as u16)
+                let (lo, hi) = (u32::from(b) << 16, u32::from(b) << 16 | 0xFFFF);
+                let below = keys.partition_point(|&k| k < lo);
+                let inside = keys[below..].partition_point(|&k| k <= hi);
+                // NaN keys lie below -inf's and above +inf's.
+                if hi < nan_lo || lo > nan_hi {
+                    return 0;
+                }
+                let nan = lo < nan_lo || hi > nan_hi;
+                below as u32 | if inside > 0 || nan { EXACT } else { 0 }
             })
             .collect();
         Ok(Self {
@@ -105,19 +118,22 @@ impl Grid {
         })
     }
 
-    /// Thresholds the score exceeds: `#{j : score > t_j}`.
+    /// Thresholds the score exceeds: `#{j : score > t_j}` (a NaN: none).
     #[inline]
     pub fn bin(&self, score: f32) -> usize {
+        let e = self.lut[(key(score) >> 16) as usize];
+        if e & EXACT == 0 {
+            return (e & 0xFFFF) as usize;
+        }
+        self.exact(score, (e & 0xFFFF) as usize)
+    }
+
+    #[cold]
+    fn exact(&self, score: f32, below: usize) -> usize {
         if score.is_nan() {
             return 0;
         }
-        let (below, inside) = self.lut[(key(score) >> 16) as usize];
-        let below = usize::from(below);
-        if inside == 0 {
-            return below;
-        }
-        let part = &self.thresholds[below..below + usize::from(inside)];
-        below + part.partition_point(|&t| score > t)
+        below + self.thresholds[below..].partition_point(|&t| score > t)
     }
 
     /// Bins of the histograms: one more than the thresholds.
@@ -144,28 +160,35 @@ impl SweepCounts {
         }
     }
 
-    /// Adds one image of scores (mask samples are not swept).
-    pub fn add(&mut self, grid: &Grid, sample: &Sample<'_>) {
+    /// Adds one image of scores (mask samples are not swept). Per class,
+    /// pixels go to four interleaved local histograms (so runs of equal
+    /// scores do not wait on one counter), pos and neg side by side, and
+    /// excluded pixels to a slot that is thrown away: no branch on the data.
+    pub fn add(&mut self, grid: &Grid, sample: &Sample<'_>, local: &mut Vec<u32>) {
         let super::Pred::Scores(scores) = sample.pred else {
             return;
         };
         let t = &sample.truth;
         let hw = t.height * t.width;
         let bins = self.bins;
+        let stride = 2 * bins + 1;
+        let dump = 2 * bins;
+        local.resize(4 * stride, 0);
         for c in 0..t.classes {
-            let pos = &mut self.pos[c * bins..(c + 1) * bins];
-            let neg = &mut self.neg[c * bins..(c + 1) * bins];
+            local.fill(0);
             let truth = &t.planes[c * hw..(c + 1) * hw];
             let score = &scores[c * hw..(c + 1) * hw];
-            for ((&x, &y), &s) in t.excluded.iter().zip(truth).zip(score) {
-                if x != 0 {
-                    continue;
-                }
-                let b = grid.bin(s);
-                if y != 0 {
-                    pos[b] += 1;
-                } else {
-                    neg[b] += 1;
+            for (i, ((&x, &y), &s)) in t.excluded.iter().zip(truth).zip(score).enumerate() {
+                let slot = (grid.bin(s) << 1) | usize::from(y != 0);
+                let slot = if x != 0 { dump } else { slot };
+                local[(i & 3) * stride + slot] += 1;
+            }
+            let pos = &mut self.pos[c * bins..(c + 1) * bins];
+            let neg = &mut self.neg[c * bins..(c + 1) * bins];
+            for k in 0..bins {
+                for copy in local.chunks_exact(stride) {
+                    neg[k] += u64::from(copy[2 * k]);
+                    pos[k] += u64::from(copy[2 * k + 1]);
                 }
             }
         }
@@ -501,7 +524,7 @@ mod tests {
             pred: super::super::Pred::Scores(&scores),
         };
         let mut k = SweepCounts::new(1, grid.bins());
-        k.add(&grid, &sample);
+        k.add(&grid, &sample, &mut Vec::new());
         let c = k.curve(0);
         // > 0.25: 0.9 0.3 0.6 0.5 -> tp 3 fp 1; > 0.5: 0.9 0.6 -> tp 1 fp 1;
         // > 0.75: 0.9 -> tp 1 fp 0.
