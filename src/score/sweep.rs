@@ -38,10 +38,10 @@ pub struct Grid {
     pub levels: Vec<f64>,
     /// The thresholds compared with scores, ascending.
     pub thresholds: Vec<f32>,
-    /// Per bucket of the top 16 key bits: the thresholds below the bucket
-    /// (low 16 bits), and a non-zero high half where the bucket needs the
-    /// exact comparison: it holds a threshold, or a NaN.
-    lut: Vec<u32>,
+    /// Per bucket of the top 16 key bits: the key of the one threshold in
+    /// the bucket (`u32::MAX`: none) in the low half; the thresholds below
+    /// the bucket in bits 32..48; [`SEARCH`] where it holds several.
+    lut: Vec<u64>,
 }
 
 /// A grid that cannot be used.
@@ -55,18 +55,22 @@ pub enum GridError {
     TooMany(usize),
 }
 
-/// The order-preserving key of a non-NaN f32, branch-free. `-0.0` keys
-/// below `+0.0`; thresholds are never `-0.0` (the grid adds `+0.0`), so
-/// comparing keys agrees with `>` except inside a threshold's bucket,
-/// where the exact comparison decides.
+/// The order-preserving key of an f32, branch-free: for non-NaN values,
+/// `key(a) > key(b)` exactly when `a > b`, except that `-0.0` keys below
+/// `+0.0` (thresholds are never `-0.0`: the grid adds `+0.0`, so no
+/// comparison with a threshold differs). NaNs key above `+inf` (positive)
+/// or below `-inf` (negative).
 #[inline]
 fn key(v: f32) -> u32 {
     let b = v.to_bits();
     b ^ ((((b as i32) >> 31) as u32) | 0x8000_0000)
 }
 
-/// The high-half flag of a bucket that needs the exact comparison.
-const EXACT: u32 = 1 << 31;
+/// The flag of a bucket holding several thresholds (a binary search).
+const SEARCH: u64 = 1 << 63;
+
+/// The key of `+inf`; a larger key is a NaN.
+const INF_KEY: u32 = 0xFF80_0000;
 
 impl Grid {
     /// `bins + 1` levels `i / bins`, i = 0..=bins.
@@ -97,18 +101,17 @@ impl Grid {
             } + 0.0)
             .collect();
         let keys: Vec<u32> = thresholds.iter().map(|&t| key(t)).collect();
-        let (nan_lo, nan_hi) = (key(f32::NEG_INFINITY), key(f32::INFINITY));
         let lut = (0..=u16::MAX)
             .map(|b| {
                 let (lo, hi) = (u32::from(b) << 16, u32::from(b) << 16 | 0xFFFF);
                 let below = keys.partition_point(|&k| k < lo);
                 let inside = keys[below..].partition_point(|&k| k <= hi);
-                // NaN keys lie below -inf's and above +inf's.
-                if hi < nan_lo || lo > nan_hi {
-                    return 0;
-                }
-                let nan = lo < nan_lo || hi > nan_hi;
-                below as u32 | if inside > 0 || nan { EXACT } else { 0 }
+                let one = match inside {
+                    0 => u64::from(u32::MAX),
+                    1 => u64::from(keys[below]),
+                    _ => SEARCH,
+                };
+                (below as u64) << 32 | one
             })
             .collect();
         Ok(Self {
@@ -119,17 +122,22 @@ impl Grid {
     }
 
     /// Thresholds the score exceeds: `#{j : score > t_j}` (a NaN: none).
+    /// One table load and one key comparison, no branch on the data
+    /// (buckets holding several thresholds search, on a cold path).
     #[inline]
     pub fn bin(&self, score: f32) -> usize {
-        let e = self.lut[(key(score) >> 16) as usize];
-        if e & EXACT == 0 {
-            return (e & 0xFFFF) as usize;
+        let k = key(score);
+        let e = self.lut[(k >> 16) as usize];
+        if e & SEARCH != 0 {
+            return self.search(score, (e >> 32) as usize & 0xFFFF);
         }
-        self.exact(score, (e & 0xFFFF) as usize)
+        let bin = (e >> 32) as usize + usize::from(k > e as u32);
+        // A positive NaN keys above +inf: it exceeds no threshold.
+        if k > INF_KEY { 0 } else { bin }
     }
 
     #[cold]
-    fn exact(&self, score: f32, below: usize) -> usize {
+    fn search(&self, score: f32, below: usize) -> usize {
         if score.is_nan() {
             return 0;
         }
