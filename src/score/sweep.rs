@@ -186,10 +186,27 @@ impl SweepCounts {
             local.fill(0);
             let truth = &t.planes[c * hw..(c + 1) * hw];
             let score = &scores[c * hw..(c + 1) * hw];
-            for (i, ((&x, &y), &s)) in t.excluded.iter().zip(truth).zip(score).enumerate() {
+            let (a, rest) = local.split_at_mut(stride);
+            let (b, rest) = rest.split_at_mut(stride);
+            let (c2, d) = rest.split_at_mut(stride);
+            let slot = |x: u8, y: u8, s: f32| {
                 let slot = (grid.bin(s) << 1) | usize::from(y != 0);
-                let slot = if x != 0 { dump } else { slot };
-                local[(i & 3) * stride + slot] += 1;
+                if x != 0 { dump } else { slot }
+            };
+            let mut chunks = t
+                .excluded
+                .chunks_exact(4)
+                .zip(truth.chunks_exact(4))
+                .zip(score.chunks_exact(4));
+            for ((x, y), s) in &mut chunks {
+                a[slot(x[0], y[0], s[0])] += 1;
+                b[slot(x[1], y[1], s[1])] += 1;
+                c2[slot(x[2], y[2], s[2])] += 1;
+                d[slot(x[3], y[3], s[3])] += 1;
+            }
+            let done = hw - hw % 4;
+            for i in done..hw {
+                a[slot(t.excluded[i], truth[i], score[i])] += 1;
             }
             let pos = &mut self.pos[c * bins..(c + 1) * bins];
             let neg = &mut self.neg[c * bins..(c + 1) * bins];
