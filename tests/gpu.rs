@@ -564,3 +564,24 @@ fn without_an_adapter_gpu_is_a_clear_error_and_auto_falls_back_to_cpu() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["backend"], "cpu");
 }
+
+/// `--sweep` on the GPU backend: the whole document, sweep curves and
+/// picked thresholds included, equals the CPU's.
+#[test]
+fn sweep_on_the_gpu_backend_equals_the_cpu() {
+    let tmp = tempfile::tempdir().unwrap();
+    logits_dataset(tmp.path());
+    let (truth, logits, labels) = (
+        tmp.path().join("truth"),
+        tmp.path().join("logits"),
+        tmp.path().join("labels.toml"),
+    );
+    let out = tmp.path().join("thresholds");
+    let out = out.to_str().unwrap();
+    for extra in [
+        &["--sweep", "--sweep-out", out][..],
+        &["--sweep-bins", "7", "--gpu-batch", "2", "--sweep-out", out],
+    ] {
+        assert_backends_agree(&truth, &logits, Some(&labels), extra);
+    }
+}
