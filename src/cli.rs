@@ -762,7 +762,7 @@ pub struct ScoreArgs {
     )]
     pub thresholds: Vec<f64>,
     /// Sweep N+1 uniform levels 0..1 instead of 101 (implies `--sweep`).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65534))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32766))]
     pub sweep_bins: Option<u32>,
     /// Folder for `thresholds.json` and `thresholds.safetensors` (default:
     /// beside `-o FILE`, else the working folder).

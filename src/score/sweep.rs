@@ -24,6 +24,10 @@ use crate::tensors::{TensorOut, safetensors_bytes};
 /// Levels of the default grid: 0.00, 0.01, ..., 1.00.
 pub const DEFAULT_BINS: usize = 100;
 
+/// Most levels a grid may have (a bucket's count of thresholds below it
+/// takes 15 bits).
+pub const MAX_LEVELS: usize = 32_767;
+
 /// Names `thresholds.json` and `thresholds.safetensors`.
 pub const JSON_FILE: &str = "thresholds.json";
 pub const SAFETENSORS_FILE: &str = "thresholds.safetensors";
@@ -38,10 +42,11 @@ pub struct Grid {
     pub levels: Vec<f64>,
     /// The thresholds compared with scores, ascending.
     pub thresholds: Vec<f32>,
-    /// Per bucket of the top 16 key bits: the key of the one threshold in
-    /// the bucket (`u32::MAX`: none) in the low half; the thresholds below
-    /// the bucket in bits 32..48; [`SEARCH`] where it holds several.
-    lut: Vec<u64>,
+    /// Per bucket of the top 16 key bits: the low 16 key bits of the one
+    /// threshold in the bucket (`0xFFFF`: none, which no key in the bucket
+    /// exceeds either), the thresholds below the bucket in bits 16..31,
+    /// and [`SEARCH`] where it holds several. 256 KiB: it stays in cache.
+    lut: Vec<u32>,
 }
 
 /// A grid that cannot be used.
@@ -51,7 +56,7 @@ pub enum GridError {
     Level(f64),
     #[error("no threshold levels given")]
     Empty,
-    #[error("{0} threshold levels; expected at most 65535")]
+    #[error("{0} threshold levels; expected at most 32767")]
     TooMany(usize),
 }
 
@@ -67,7 +72,7 @@ fn key(v: f32) -> u32 {
 }
 
 /// The flag of a bucket holding several thresholds (a binary search).
-const SEARCH: u64 = 1 << 63;
+const SEARCH: u32 = 1 << 31;
 
 /// The key of `+inf`; a larger key is a NaN.
 const INF_KEY: u32 = 0xFF80_0000;
@@ -90,7 +95,7 @@ impl Grid {
         if levels.is_empty() {
             return Err(GridError::Empty);
         }
-        if levels.len() >= usize::from(u16::MAX) {
+        if levels.len() > MAX_LEVELS {
             return Err(GridError::TooMany(levels.len()));
         }
         let thresholds: Vec<f32> = levels
@@ -107,11 +112,11 @@ impl Grid {
                 let below = keys.partition_point(|&k| k < lo);
                 let inside = keys[below..].partition_point(|&k| k <= hi);
                 let one = match inside {
-                    0 => u64::from(u32::MAX),
-                    1 => u64::from(keys[below]),
+                    0 => 0xFFFF,
+                    1 => keys[below] & 0xFFFF,
                     _ => SEARCH,
                 };
-                (below as u64) << 32 | one
+                (below as u32) << 16 | one
             })
             .collect();
         Ok(Self {
@@ -129,9 +134,9 @@ impl Grid {
         let k = key(score);
         let e = self.lut[(k >> 16) as usize];
         if e & SEARCH != 0 {
-            return self.search(score, (e >> 32) as usize & 0xFFFF);
+            return self.search(score, (e >> 16) as usize & 0x7FFF);
         }
-        let bin = (e >> 32) as usize + usize::from(k > e as u32);
+        let bin = (e >> 16) as usize + usize::from(k & 0xFFFF > e & 0xFFFF);
         // A positive NaN keys above +inf: it exceeds no threshold.
         if k > INF_KEY { 0 } else { bin }
     }
