@@ -535,15 +535,7 @@ fn detect_rgb(
     };
     let blended = e.blended() as f64 / e.pixels.max(1) as f64;
     Ok(Detected {
-        spec: LabelSpec {
-            kind: Kind::Palette,
-            classes,
-            threshold: None,
-            ignore: Vec::new(),
-            colors,
-            values: Default::default(),
-            unlisted: Unlisted::Unknown,
-        },
+        spec: LabelSpec::palette(classes, Vec::new(), colors),
         origin: "auto".into(),
         why: format!(
             "RGB masks with {} distinct colours in {n} sampled masks, not all 0/255: reading as \
@@ -721,15 +713,7 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
             colours.len(),
         );
         return Detected {
-            spec: LabelSpec {
-                kind: Kind::Palette,
-                classes,
-                threshold: None,
-                ignore: Vec::new(),
-                colors,
-                values: Default::default(),
-                unlisted: Unlisted::Unknown,
-            },
+            spec: LabelSpec::palette(classes, Vec::new(), colors),
             origin: "auto".into(),
             why,
             detection: Detection {

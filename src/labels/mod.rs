@@ -90,6 +90,26 @@ pub struct LabelSpec {
     pub unlisted: Unlisted,
 }
 
+impl LabelSpec {
+    /// A palette map: `colors` name the classes (in `classes` order),
+    /// `ignore` lists colours excluded from every count.
+    pub fn palette(
+        classes: Vec<String>,
+        ignore: Vec<CodeRef>,
+        colors: BTreeMap<String, Vec<String>>,
+    ) -> Self {
+        Self {
+            kind: Kind::Palette,
+            classes,
+            threshold: None,
+            ignore,
+            colors,
+            values: BTreeMap::new(),
+            unlisted: Unlisted::Unknown,
+        }
+    }
+}
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }

@@ -175,15 +175,7 @@ pub fn voc_labelmap(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
         }
         classes.push(name.to_string());
     }
-    Ok(LabelSpec {
-        kind: Kind::Palette,
-        classes,
-        threshold: None,
-        ignore,
-        colors,
-        values: BTreeMap::new(),
-        unlisted: Unlisted::Unknown,
-    })
+    Ok(LabelSpec::palette(classes, ignore, colors))
 }
 
 /// CamVid-style `label_colors.txt`: `r g b name` per line.
@@ -219,15 +211,7 @@ pub fn label_colors(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
         }
         classes.push(name.to_string());
     }
-    Ok(LabelSpec {
-        kind: Kind::Palette,
-        classes,
-        threshold: None,
-        ignore,
-        colors,
-        values: BTreeMap::new(),
-        unlisted: Unlisted::Unknown,
-    })
+    Ok(LabelSpec::palette(classes, ignore, colors))
 }
 
 fn parse_triplet(s: &str, sep: char) -> Option<u32> {
@@ -306,15 +290,7 @@ pub fn dataset_meta(text: &str, origin: &str) -> Result<LabelSpec, LabelError> {
             ));
         }
     }
-    Ok(LabelSpec {
-        kind: Kind::Palette,
-        classes,
-        threshold: None,
-        ignore: Vec::new(),
-        colors,
-        values: BTreeMap::new(),
-        unlisted: Unlisted::Unknown,
-    })
+    Ok(LabelSpec::palette(classes, Vec::new(), colors))
 }
 
 /// The 19 Cityscapes evaluation classes with their trainId and labelId.
@@ -508,15 +484,7 @@ pub fn class_dict_csv(text: &str, origin: &str) -> Result<LabelSpec, LabelError>
             "no class lines; expected `name,r,g,b` lines after the header",
         ));
     }
-    Ok(LabelSpec {
-        kind: Kind::Palette,
-        classes,
-        threshold: None,
-        ignore,
-        colors,
-        values: BTreeMap::new(),
-        unlisted: Unlisted::Unknown,
-    })
+    Ok(LabelSpec::palette(classes, ignore, colors))
 }
 
 /// The 150 ADE20K SceneParsing classes, in order (value v is class v-1).

@@ -156,8 +156,8 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
                 None => sweep = Some(k),
             }
         }
-        files.truth_masks += d.files.truth_masks;
-        files.pairs += d.files.pairs;
+        add(&mut files.truth_masks, d.files.truth_masks, "truth masks")?;
+        add(&mut files.pairs, d.files.pairs, "pairs")?;
         files
             .missing_predictions
             .extend(d.files.missing_predictions.iter().cloned());
