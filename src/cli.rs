@@ -266,6 +266,11 @@ pub struct Cli {
     /// Worker threads (default: one per core; RAYON_NUM_THREADS also works).
     #[arg(short = 'j', long, global = true, value_name = "N")]
     pub threads: Option<usize>,
+    /// Objects fetched at once from an object store (`s3://`, `gs://`,
+    /// `az://` sources): a store-backed command runs this many workers
+    /// [default: 16].
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub fetch: Option<u64>,
     /// No progress bar or explanations on stderr (errors still shown).
     #[arg(short, long, global = true)]
     pub quiet: bool,

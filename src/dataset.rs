@@ -109,9 +109,7 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
 /// Finds the layout and lists its masks; a folder with no mask gets the
 /// candidate mask folders in its error.
 fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
-    if !dir.is_dir() {
-        return Err(source::SourceError::NotADir(dir.to_path_buf()).into());
-    }
+    source::check_dir(dir)?;
     let layout = layout::find(dir);
     let mut ds = match source::discover_parts(dir, &layout.parts, layout.names) {
         Ok(ds) => ds,

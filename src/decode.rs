@@ -246,6 +246,9 @@ const HEAD: usize = 8 + 8 + 13;
 /// header (the decoder then says what it is).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
+    if crate::store::is_url(path) {
+        return read_object(path);
+    }
     let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
     let mut bytes = Vec::with_capacity(HEAD);
     (&mut file)
@@ -276,6 +279,34 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
     file.take(most - bytes.len() as u64)
         .read_to_end(&mut bytes)
         .map_err(DecodeError::Io)?;
+    Ok(bytes)
+}
+
+/// [`read_file`] for an object in a store: its listed size is checked
+/// before it is fetched (nothing larger than the decoder's budget is
+/// fetched), then its header's bound as for a file.
+fn read_object(path: &Path) -> Result<Vec<u8>, DecodeError> {
+    let len = crate::store::size(path).map_err(DecodeError::Io)?;
+    let budget = MAX_DECODER_BYTES as u64 + HEADROOM;
+    if len > budget {
+        return Err(DecodeError::Oversized {
+            len,
+            width: 0,
+            height: 0,
+            most: budget,
+        });
+    }
+    let bytes = crate::store::read(path).map_err(DecodeError::Io)?;
+    if let Some((width, height, most)) = max_len(&bytes)
+        && bytes.len() as u64 > most
+    {
+        return Err(DecodeError::Oversized {
+            len: bytes.len() as u64,
+            width,
+            height,
+            most,
+        });
+    }
     Ok(bytes)
 }
 

@@ -24,6 +24,7 @@ pub mod score;
 pub mod shards;
 pub mod source;
 pub mod stats;
+pub mod store;
 pub mod tensors;
 pub mod weights;
 
@@ -48,6 +49,9 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
             .num_threads(n)
             .build_global()
             .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
+    }
+    if let Some(n) = cli.fetch {
+        store::set_fetch(n as usize);
     }
     commands::execute(cli.into_command())
 }

@@ -52,9 +52,13 @@ pub fn is_marked(dir: &Path) -> bool {
     MARKS.iter().any(|(name, mark)| {
         let path = dir.join(name);
         if mark.is_empty() {
-            return path.exists();
+            return if crate::store::is_url(&path) {
+                crate::store::is_dir(&path) || crate::store::is_file(&path)
+            } else {
+                path.exists()
+            };
         }
-        let Ok(text) = std::fs::read(&path) else {
+        let Ok(text) = crate::store::read(&path) else {
             return false;
         };
         let head = String::from_utf8_lossy(&text[..text.len().min(512)]).into_owned();
@@ -135,6 +139,9 @@ where
         path: path.to_path_buf(),
         source,
     };
+    if crate::store::is_url(path) {
+        return write_object(path, fill);
+    }
     let real = match resolve(path).map_err(wrap)? {
         Target::Stream(p) => {
             // Never replace a FIFO or a device: stream to it.
@@ -171,6 +178,36 @@ where
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
+    result
+}
+
+/// [`write_atomic`] to an object store: `fill` writes a local temporary
+/// file, which is then uploaded whole (a reader sees the old object or the
+/// new one), and removed.
+fn write_object<E>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), anyhow::Error>
+where
+    E: Into<anyhow::Error>,
+{
+    let wrap = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("maskprep-upload-{}-{n}", std::process::id()));
+    let result = (|| -> anyhow::Result<()> {
+        let file = File::create(&tmp).map_err(wrap)?;
+        let mut w = BufWriter::new(file);
+        fill(&mut w).map_err(Into::into)?;
+        w.flush().map_err(wrap)?;
+        drop(w);
+        crate::store::put_file(&tmp, path).map_err(wrap)?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&tmp);
     result
 }
 
@@ -346,6 +383,9 @@ pub fn write_folder(
         let path = path.to_path_buf();
         move |source| WriteError { path, source }
     };
+    if crate::store::is_url(out) {
+        return write_prefix(out, files, ours);
+    }
     // A symlinked output folder stays a symlink: its target is switched.
     let linked = std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
     let real = match linked {
@@ -397,6 +437,38 @@ pub fn write_folder(
         let _ = std::fs::remove_dir_all(&tmp);
     }
     result
+}
+
+/// [`write_folder`] to an object store, which has no folders to swap: each
+/// file is uploaded whole, in the given order, then objects of an earlier
+/// run that are not among `files` are removed. A prefix holding objects
+/// that maskprep did not write is refused, as a folder is.
+fn write_prefix(
+    out: &Path,
+    files: &[(String, Vec<u8>)],
+    ours: impl Fn(&Path) -> bool,
+) -> Result<(), WriteError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError { path, source }
+    };
+    let old = crate::store::list(out).map_err(io(out))?;
+    if !old.is_empty() && !ours(out) {
+        return Err(io(out)(std::io::Error::other(
+            "is not empty and was not written by maskprep; expected a new or empty prefix",
+        )));
+    }
+    for (file, bytes) in files {
+        let path = out.join(file);
+        crate::store::put(&path, bytes.clone()).map_err(io(&path))?;
+    }
+    for (key, _) in old {
+        if !files.iter().any(|(f, _)| *f == key) {
+            let path = out.join(&key);
+            crate::store::remove(&path).map_err(io(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Exchanges two folders in one step (Linux `renameat2(RENAME_EXCHANGE)`).

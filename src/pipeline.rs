@@ -164,7 +164,7 @@ where
 
 /// Parses and checks a pipeline file; nothing is run or written.
 pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::store::read_to_string(path)
         .with_context(|| format!("cannot read pipeline `{}`", path.display()))?;
     let p: Pipeline = toml::from_str(&text).map_err(|e| {
         anyhow::anyhow!(

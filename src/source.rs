@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store;
+
 /// Image extensions paired with masks.
 const IMAGE_EXTS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"];
 
@@ -138,6 +140,12 @@ pub enum SourceError {
     )]
     OutputInside { out: PathBuf, dir: PathBuf },
     #[error("cannot list `{path}`")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot list `{path}`")]
     Walk {
         path: PathBuf,
         #[source]
@@ -174,18 +182,29 @@ pub enum MaskNames {
 /// Image-name suffixes dropped from keys under [`MaskNames::Suffix`].
 pub const IMAGE_SUFFIXES: &[&str] = &["_leftImg8bit"];
 
+/// Says why `root` cannot be a source: not a folder, or (for a store) the
+/// store's own error (a missing bucket, refused credentials).
+pub fn check_dir(root: &Path) -> Result<(), SourceError> {
+    match store::dir_status(root) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(SourceError::NotADir(root.to_path_buf())),
+        Err(source) => Err(SourceError::List {
+            path: root.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// Finds the masks under `root`: `root/masks/` (with images in
 /// `root/images/`) when it exists, else every PNG under `root`.
 pub fn discover(root: &Path) -> Result<Dataset, SourceError> {
-    if !root.is_dir() {
-        return Err(SourceError::NotADir(root.to_path_buf()));
-    }
-    let part = if root.join("masks").is_dir() {
+    check_dir(root)?;
+    let part = if store::is_dir(&root.join("masks")) {
         let images = root.join("images");
         Part {
             prefix: String::new(),
             masks: root.join("masks"),
-            images: images.is_dir().then_some(images),
+            images: store::is_dir(&images).then_some(images),
             images_superset: false,
         }
     } else {
@@ -205,9 +224,7 @@ pub fn discover_parts(
     parts: &[Part],
     names: MaskNames,
 ) -> Result<Dataset, SourceError> {
-    if !root.is_dir() {
-        return Err(SourceError::NotADir(root.to_path_buf()));
-    }
+    check_dir(root)?;
     let first = parts.first().cloned().unwrap_or(Part {
         prefix: String::new(),
         masks: root.to_path_buf(),
@@ -430,6 +447,9 @@ fn walk(
     problems: &mut Vec<Problem>,
 ) -> Result<BTreeMap<String, PathBuf>, SourceError> {
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    if store::is_url(dir) {
+        return walk_store(dir, exts, problems);
+    }
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .follow_links(true)
@@ -485,6 +505,68 @@ fn walk(
     Ok(out)
 }
 
+/// [`walk`] over an object store: the keys under the prefix `dir`, sorted.
+/// A store has no symlinks or unreadable folders; two objects whose keys
+/// differ only in the extension's case still share a key.
+fn walk_store(
+    dir: &Path,
+    exts: &[&str],
+    problems: &mut Vec<Problem>,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let listing = store::list(dir).map_err(|source| SourceError::List {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    // Folders (below `dir`) holding one of maskprep's marks are not data.
+    let mut marked: Vec<String> = Vec::new();
+    for (rel, _) in &listing {
+        let parts: Vec<&str> = rel.split('/').collect();
+        let at = parts.iter().position(|p| *p == ".maskprep").or_else(|| {
+            let last = parts.len() - 1;
+            crate::output::MARKS
+                .iter()
+                .any(|(m, _)| *m == parts[last])
+                .then_some(last)
+        });
+        if let Some(at) = at.filter(|&i| i > 0) {
+            let folder = parts[..at].join("/");
+            if !marked.contains(&folder) && crate::output::is_marked(&dir.join(&folder)) {
+                marked.push(folder);
+            }
+        }
+    }
+    let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (rel, _) in listing {
+        let path = dir.join(&rel);
+        let skip = marked.iter().any(|m| {
+            rel.strip_prefix(m.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+        });
+        if skip || !has_ext(&path, exts) {
+            continue;
+        }
+        let key = key_of(dir, &path);
+        match out.get(&key) {
+            None => {
+                out.insert(key, path);
+            }
+            Some(first) => {
+                let same_ext = first.extension().map(|e| e.to_ascii_lowercase())
+                    == path.extension().map(|e| e.to_ascii_lowercase());
+                if same_ext || exts.len() == 1 {
+                    let reason = format!(
+                        "has the same name as `{}` (key `{key}`); expected one object per name, \
+                         rename one of them",
+                        first.display()
+                    );
+                    problems.push((key, path, reason));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn has_ext(path: &Path, exts: &[&str]) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
@@ -523,6 +605,9 @@ fn walk_reason(e: &walkdir::Error) -> String {
 /// Refuses an output folder inside the mask or image folder of the dataset
 /// at `root`: what it writes there would be scanned as data next time.
 pub fn refuse_output_inside(root: &Path, out: &Path) -> Result<(), SourceError> {
+    if store::is_url(root) || store::is_url(out) {
+        return refuse_url_inside(root, out);
+    }
     let (mask_dir, image_dir) = if root.join("masks").is_dir() {
         (root.join("masks"), Some(root.join("images")))
     } else {
@@ -534,6 +619,26 @@ pub fn refuse_output_inside(root: &Path, out: &Path) -> Result<(), SourceError> 
             continue;
         };
         if out_abs.starts_with(&dir_abs) {
+            return Err(SourceError::OutputInside {
+                out: out.to_path_buf(),
+                dir,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// [`refuse_output_inside`] where one side is a URL: by prefix (a URL and
+/// a local path never overlap).
+fn refuse_url_inside(root: &Path, out: &Path) -> Result<(), SourceError> {
+    let (mask_dir, image_dir) = if store::is_dir(&root.join("masks")) {
+        (root.join("masks"), Some(root.join("images")))
+    } else {
+        (root.to_path_buf(), None)
+    };
+    let text = |p: &Path| format!("{}/", p.to_string_lossy().trim_end_matches('/'));
+    for dir in std::iter::once(mask_dir).chain(image_dir) {
+        if text(out).starts_with(&text(&dir)) {
             return Err(SourceError::OutputInside {
                 out: out.to_path_buf(),
                 dir,

@@ -30,7 +30,7 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<u8> {
 
 /// Does the file hold a score document (by its `format`)?
 fn is_score(path: &Path) -> bool {
-    std::fs::read_to_string(path)
+    crate::store::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("format")?.as_str().map(|f| f == score_doc::FORMAT))

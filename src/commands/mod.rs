@@ -11,12 +11,42 @@ mod shards;
 mod stats;
 mod weights;
 
+use std::path::PathBuf;
+
 use anyhow::{Context, bail};
 
-use crate::cli::Command;
+use crate::cli::{Command, CountsFrom, ShardsJob};
 
-/// Runs a command; returns the exit code.
+/// Runs a command; returns the exit code. A command that reads from an
+/// object store runs with `--fetch` workers (see [`crate::store`]).
 pub fn execute(cmd: Command) -> anyhow::Result<u8> {
+    let inputs = inputs(&cmd);
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::store::with_workers(&inputs, move || dispatch(cmd))
+}
+
+/// The folders a command reads masks or predictions from.
+fn inputs(cmd: &Command) -> Vec<PathBuf> {
+    match cmd {
+        Command::Stats(c) => vec![c.dir.clone()],
+        Command::Labels(c) => vec![c.dir.clone()],
+        Command::Weights(c) => match &c.counts {
+            CountsFrom::Scan { dir, .. } => vec![dir.clone()],
+            CountsFrom::From(_) => Vec::new(),
+        },
+        Command::Shards(ShardsJob::Write(c)) => vec![c.dir.clone()],
+        Command::Shards(ShardsJob::Verify(c)) => vec![c.dir.clone()],
+        Command::Score(c) => vec![c.truth.clone(), c.pred.clone()],
+        Command::Run(c) => crate::pipeline::load(&c.pipeline)
+            .map(|p| vec![p.source.dir])
+            .unwrap_or_default(),
+        Command::Merge(_) | Command::Report(_) | Command::MergeRun(_) | Command::Invalid(_) => {
+            Vec::new()
+        }
+    }
+}
+
+fn dispatch(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Stats(c) => stats::run(&c),
         Command::Labels(c) => labels::run(&c),

@@ -22,6 +22,7 @@ use crate::stats::collect::{Collected, Request, collect};
 use crate::stats::doc::{Files, Meta, StatsDoc, render_table};
 use crate::stats::merge::{merge_docs, read_stats};
 use crate::stats::per_image;
+use crate::store;
 use crate::weights::doc::{weights_doc, write_files};
 
 /// Runs a pipeline (or one partition of it); returns the exit code.
@@ -44,7 +45,7 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
     };
     if part.is_some() {
         // The part carries its pipeline, so `merge-run` applies the same stages.
-        let text = std::fs::read(path)
+        let text = store::read(path)
             .with_context(|| format!("cannot read pipeline `{}`", path.display()))?;
         write_bytes(&out.join(PIPELINE_FILE), &text)?;
     }
@@ -239,11 +240,9 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
     let console = Console::new(cfg.quiet);
     let (parts_dir, out) = (&cfg.parts, &cfg.output);
     let mut parts: Vec<(Partition, PathBuf)> = Vec::new();
-    let entries = std::fs::read_dir(parts_dir)
+    let entries = store::read_dir(parts_dir)
         .with_context(|| format!("cannot list parts in `{}`", parts_dir.display()))?;
-    for e in entries {
-        let path = e?.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    for (name, path, _) in entries {
         if let Some(part) = name
             .split_once("-of-")
             .and_then(|(i, n)| format!("{i}/{n}").parse::<Partition>().ok())
@@ -261,14 +260,20 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
     let first_copy = parts[0].1.join(PIPELINE_FILE);
     let p = match &cfg.pipeline {
         Some(path) => Some(load(path)?),
-        None if first_copy.is_file() => Some(load(&first_copy)?),
+        None if store::is_file(&first_copy) => Some(load(&first_copy)?),
         None => None,
     };
     let mut code = 0;
-    if parts.iter().any(|(_, d)| d.join(SCORE_FILE).is_file()) {
+    if parts
+        .iter()
+        .any(|(_, d)| store::is_file(&d.join(SCORE_FILE)))
+    {
         code = merge_scores(&parts, out, p.as_ref(), &console)?;
     }
-    if !parts.iter().any(|(_, d)| d.join(STATS_FILE).is_file()) {
+    if !parts
+        .iter()
+        .any(|(_, d)| store::is_file(&d.join(STATS_FILE)))
+    {
         return Ok(code);
     }
     let docs = parts
@@ -282,7 +287,7 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
     let shard_parts: Vec<PathBuf> = parts
         .iter()
         .map(|(_, d)| d.join(SHARDS_DIR))
-        .filter(|d| d.join(shards::INDEX).is_file())
+        .filter(|d| store::is_file(&d.join(shards::INDEX)))
         .collect();
     if !shard_parts.is_empty() {
         if shard_parts.len() != parts.len() {

@@ -1,6 +1,7 @@
 //! `maskprep weights`: counts (a scan of DIR, or a stats file) → the
 //! weights document → files written atomically, a table or JSON on stdout.
 
+use crate::store;
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -81,7 +82,7 @@ fn check_output(out: &Path) -> anyhow::Result<()> {
     let ext = out
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    if out.is_file() || matches!(ext.as_deref(), Some("json" | "safetensors" | "npy")) {
+    if store::is_file(out) || matches!(ext.as_deref(), Some("json" | "safetensors" | "npy")) {
         bail!(
             "`-o {}` is a file name; expected a folder (it receives `{}`, `{}` and `{}`), e.g. `-o weights/`",
             out.display(),
@@ -91,8 +92,8 @@ fn check_output(out: &Path) -> anyhow::Result<()> {
         );
     }
     let readme = out.join(doc::README_FILE);
-    if readme.exists() {
-        let text = std::fs::read_to_string(&readme).unwrap_or_default();
+    if store::is_file(&readme) {
+        let text = store::read_to_string(&readme).unwrap_or_default();
         if !text.starts_with(doc::README_MARKER) {
             bail!(
                 "`{}` exists and was not written by `maskprep weights`; expected a new folder \

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::source::{MaskNames, Part};
+use crate::store;
 
 /// Where the masks and images of a dataset are.
 #[derive(Debug, Clone)]
@@ -119,7 +120,7 @@ fn voc(root: &Path) -> Option<Layout> {
         ["SegmentationClassAug", "SegmentationClass"]
             .iter()
             .map(|n| d.join(n))
-            .find(|p| p.is_dir() && has_png(p))
+            .find(|p| store::is_dir(p) && has_png(p))
     };
     let mut levels = vec![vec![root.to_path_buf()]];
     let children = subdirs(root);
@@ -137,7 +138,7 @@ fn voc(root: &Path) -> Option<Layout> {
                 slash(&rel(root, d))
             };
             let images = d.join("JPEGImages");
-            if d.join("SegmentationObject").is_dir() {
+            if store::is_dir(&d.join("SegmentationObject")) {
                 notes.push(format!(
                     "`{}` holds instance ids, not classes: not read",
                     slash(&join_rel(&prefix, "SegmentationObject"))
@@ -146,7 +147,7 @@ fn voc(root: &Path) -> Option<Layout> {
             parts.push(part(
                 &prefix,
                 masks,
-                images.is_dir().then_some(images),
+                store::is_dir(&images).then_some(images),
                 true,
             ));
         }
@@ -166,7 +167,7 @@ fn voc(root: &Path) -> Option<Layout> {
 /// Cityscapes: `gtFine/<split>/<city>/*_gtFine_labelIds.png` (or trainIds)
 /// with photos in `leftImg8bit/`; also `DIR` being `gtFine/` itself.
 fn cityscapes(root: &Path) -> Option<Layout> {
-    let (masks, images) = if root.join("gtFine").is_dir() {
+    let (masks, images) = if store::is_dir(&root.join("gtFine")) {
         (root.join("gtFine"), root.join("leftImg8bit"))
     } else if file_name(root) == "gtFine" {
         let up = root.parent()?.join("leftImg8bit");
@@ -191,7 +192,12 @@ fn cityscapes(root: &Path) -> Option<Layout> {
     }
     Some(Layout {
         name: Some("Cityscapes layout"),
-        parts: vec![part("", masks, images.is_dir().then_some(images), false)],
+        parts: vec![part(
+            "",
+            masks,
+            store::is_dir(&images).then_some(images),
+            false,
+        )],
         names,
         notes,
         preset: None,
@@ -201,19 +207,16 @@ fn cityscapes(root: &Path) -> Option<Layout> {
 /// The full ADE20K release: `*_seg.png` beside each `*.jpg` (class =
 /// R/10*256 + G, B = instance), `*_parts_N.png` part masks beside them.
 fn ade_full(root: &Path) -> Option<Layout> {
-    let any_seg = walkdir::WalkDir::new(root)
-        .max_depth(6)
-        .follow_links(true)
+    let any_seg = store::walk(root, 6)
         .into_iter()
-        .filter_map(Result::ok)
         .take(200_000)
-        .find(|e| e.file_type().is_file() && e.file_name().to_string_lossy().ends_with("_seg.png"));
+        .find(|e| !e.is_dir && e.name().ends_with("_seg.png"));
     // ADE20K keeps each photo beside its `_seg.png` (`X_seg.png`, `X.jpg`)
     // with its annotations (`X_parts_1.png`, `X_atr.txt`, `X.json`).
     let seg = any_seg?;
-    let name = seg.file_name().to_string_lossy();
+    let name = seg.name();
     let stem = name.strip_suffix("_seg.png").unwrap_or(&name);
-    let beside = |n: String| seg.path().with_file_name(n).is_file();
+    let beside = |n: String| store::is_file(&seg.path.with_file_name(n));
     let annotated = stem.starts_with("ADE_")
         || beside(format!("{stem}_parts_1.png"))
         || beside(format!("{stem}_atr.txt"))
@@ -295,7 +298,7 @@ fn paired(dir: &Path, prefix: &str) -> Option<Layout> {
         };
         let split = &name[..stem.len()];
         let img = dir.join(split);
-        if !split.is_empty() && img.is_dir() && has_png(c) {
+        if !split.is_empty() && store::is_dir(&img) && has_png(c) {
             parts.push(part(&join_rel(prefix, split), c.clone(), Some(img), false));
         }
     }
@@ -323,13 +326,8 @@ fn simple(name: &'static str, prefix: &str, masks: PathBuf, images: Option<PathB
 fn suffix_in(dir: &Path) -> MaskNames {
     let mut found = [false; SUFFIXES.len()];
     let mut seg = false;
-    for e in walkdir::WalkDir::new(dir)
-        .follow_links(true)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-    {
-        let n = e.file_name().to_string_lossy();
+    for e in store::walk(dir, usize::MAX).iter().filter(|e| !e.is_dir) {
+        let n = e.name();
         if let Some(i) = SUFFIXES.iter().position(|s| n.ends_with(s)) {
             found[i] = true;
         }
@@ -362,16 +360,11 @@ pub fn candidates(root: &Path) -> Vec<String> {
             || n.ends_with("_masks")
     };
     let under = |dir: &Path, depth: usize| -> Vec<String> {
-        walkdir::WalkDir::new(dir)
-            .min_depth(1)
-            .max_depth(depth)
-            .sort_by_file_name()
-            .follow_links(true)
+        store::walk(dir, depth)
             .into_iter()
-            .filter_map(Result::ok)
-            .filter(|e| e.file_type().is_dir() && e.path() != root)
-            .filter(|e| mask_like(&e.file_name().to_string_lossy()) && has_png(e.path()))
-            .map(|e| format!("{}/", slash(&e.path().display().to_string())))
+            .filter(|e| e.is_dir && e.path != root)
+            .filter(|e| mask_like(&e.name()) && has_png(&e.path))
+            .map(|e| format!("{}/", slash(&e.path.display().to_string())))
             .take(8)
             .collect()
     };
@@ -422,28 +415,15 @@ pub fn describe(layout: &Layout, root: &Path) -> Option<String> {
 }
 
 fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
+    store::subdirs(dir)
 }
 
 /// The first mask-like file (PNG, or JPEG) under `dir`, three levels down.
 fn first_png(dir: &Path) -> Option<String> {
-    walkdir::WalkDir::new(dir)
-        .max_depth(3)
-        .sort_by_file_name()
-        .follow_links(true)
+    store::walk(dir, 3)
         .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|e| !e.is_dir)
+        .map(|e| e.name())
         .find(|n| {
             let n = n.to_ascii_lowercase();
             n.ends_with(".png") || n.ends_with(".jpg") || n.ends_with(".jpeg")

@@ -60,14 +60,8 @@ pub fn map_dirs(root: &Path, mask_dir: &Path) -> Vec<PathBuf> {
     }
     // Siblings only inside the dataset: beside `DIR` itself lie other datasets.
     let inside = mask_dir != root && mask_dir.starts_with(root);
-    if let Some(Ok(rd)) = up1.filter(|_| inside).map(std::fs::read_dir) {
-        let mut subs: Vec<PathBuf> = rd
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        subs.sort();
-        dirs.extend(subs);
+    if let Some(up1) = up1.filter(|_| inside) {
+        dirs.extend(crate::store::subdirs(up1));
     }
     let mut seen = BTreeSet::new();
     dirs.retain(|d| seen.insert(d.clone()));
@@ -88,7 +82,7 @@ pub fn detect(
     for dir in map_dirs(root, hints.mask_dir) {
         for name in MAP_FILES {
             let path = dir.join(name);
-            if !path.is_file() {
+            if !crate::store::is_file(&path) {
                 continue;
             }
             let origin = path.display().to_string();

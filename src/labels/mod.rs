@@ -654,7 +654,7 @@ pub fn code_name(code: u32, format: crate::decode::MaskFormat) -> String {
 
 /// Reads a whole file, naming it on failure.
 pub(crate) fn read_text(path: &Path) -> Result<String, LabelError> {
-    std::fs::read_to_string(path).map_err(|source| LabelError::Io {
+    crate::store::read_to_string(path).map_err(|source| LabelError::Io {
         path: path.display().to_string(),
         source,
     })

@@ -85,7 +85,7 @@ pub fn check_output(out: &Path) -> Result<(), ReportError> {
 }
 
 fn is_report(dir: &Path) -> bool {
-    let Ok(text) = fs::read(dir.join(INDEX)) else {
+    let Ok(text) = crate::store::read(&dir.join(INDEX)) else {
         return false;
     };
     let head = &text[..text.len().min(200)];

@@ -552,7 +552,7 @@ pub fn parse_score(v: serde_json::Value) -> Result<ScoreDoc, ScoreJsonError> {
 /// Reads a score document written by `maskprep score --json`.
 pub fn read_score(path: &std::path::Path) -> anyhow::Result<ScoreDoc> {
     use anyhow::Context;
-    let text = std::fs::read_to_string(path)
+    let text = crate::store::read_to_string(path)
         .with_context(|| format!("cannot read scores `{}`", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
         format!(

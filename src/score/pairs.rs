@@ -83,6 +83,12 @@ pub enum PairError {
         b_path: PathBuf,
     },
     #[error("cannot list `{path}`")]
+    List {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot list `{path}`")]
     Walk {
         path: PathBuf,
         #[source]
@@ -92,14 +98,38 @@ pub enum PairError {
 
 /// Pairs the masks of `truth` with the predictions under `pred_dir`.
 pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
-    if !pred_dir.is_dir() {
-        return Err(PairError::NotADir(pred_dir.to_path_buf()));
+    match crate::store::dir_status(pred_dir) {
+        Ok(true) => {}
+        Ok(false) => return Err(PairError::NotADir(pred_dir.to_path_buf())),
+        Err(source) => {
+            return Err(PairError::List {
+                path: pred_dir.to_path_buf(),
+                source,
+            });
+        }
     }
-    let mut preds: BTreeMap<String, PathBuf> = BTreeMap::new();
-    let mut first: Option<(PredFile, PathBuf)> = None;
     // Predictions that cannot be taken (dangling symlinks, loops, unreadable
     // folders, a second file with one key) are listed as extra, never dropped.
     let mut unusable = Vec::new();
+    let files: Vec<PathBuf> = if crate::store::is_url(pred_dir) {
+        crate::store::list(pred_dir)
+            .map_err(|source| PairError::List {
+                path: pred_dir.to_path_buf(),
+                source,
+            })?
+            .into_iter()
+            .map(|(k, _)| pred_dir.join(k))
+            .collect()
+    } else {
+        walk(pred_dir, &mut unusable)?
+    };
+    pair_files(truth, pred_dir, &files, unusable)
+}
+
+/// The files under `pred_dir`, sorted; what cannot be taken goes to
+/// `unusable` (and is said on stderr).
+fn walk(pred_dir: &Path, unusable: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, PairError> {
+    let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(pred_dir)
         .sort_by_file_name()
         .follow_links(true)
@@ -120,10 +150,24 @@ pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
-            continue;
+        if entry.file_type().is_file() {
+            files.push(entry.into_path());
         }
-        let path = entry.path();
+    }
+    Ok(files)
+}
+
+/// Pairs the masks of `truth` with the prediction `files` of `pred_dir`.
+fn pair_files(
+    truth: &Dataset,
+    pred_dir: &Path,
+    files: &[PathBuf],
+    mut unusable: Vec<PathBuf>,
+) -> Result<Pairing, PairError> {
+    let mut preds: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut first: Option<(PredFile, PathBuf)> = None;
+    for path in files {
+        let path = path.as_path();
         let Some(kind) = path
             .extension()
             .and_then(|e| e.to_str())

@@ -116,7 +116,7 @@ impl PerImage {
 /// `p` as given, else (when relative) beside the score file.
 fn resolve(p: &str, base: Option<&Path>) -> Option<PathBuf> {
     let path = PathBuf::from(p);
-    if path.exists() {
+    if crate::store::is_url(&path) || path.exists() {
         return Some(path);
     }
     let joined = base.filter(|_| path.is_relative())?.join(&path);
@@ -188,7 +188,7 @@ pub fn decode_pair(
     img: &ImageScore,
 ) -> Result<Decoded, String> {
     let read =
-        |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
+        |p: &Path| crate::store::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
     let bytes = read(&img.truth)?;
     let mut buf = Vec::new();
     let frame = decode::decode_frame(&bytes, &mut buf)
@@ -238,7 +238,8 @@ pub fn decode_pair(
 
 /// The photograph of an image, decoded (bounded like masks), if readable.
 pub fn photo(path: &Path) -> Option<image::RgbImage> {
-    let mut reader = image::ImageReader::open(path)
+    let mut reader = crate::store::open(path)
+        .map(image::ImageReader::new)
         .ok()?
         .with_guessed_format()
         .ok()?;

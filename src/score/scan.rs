@@ -494,7 +494,7 @@ impl FloatImage {
         let (w, h) = (tf.width as usize, tf.height as usize);
         let c = map.num_classes();
         let path = || pair.pred.display().to_string();
-        let bytes = std::fs::read(&pair.pred).map_err(|source| ScoreError::PredIo {
+        let bytes = crate::store::read(&pair.pred).map_err(|source| ScoreError::PredIo {
             path: path(),
             source,
         })?;

@@ -141,7 +141,7 @@ pub fn encode(ctx: &Ctx<'_>, s: &Source, split: &str, w: &mut Worker) -> Result<
     let (sw, sh) = (s.width as usize, s.height as usize);
     let samples = match ctx.format {
         Format::Webdataset => {
-            let image = std::fs::read(&s.image)
+            let image = crate::store::read(&s.image)
                 .map_err(|e| bad(&s.image, format!("cannot read the file: {e}")))?;
             let mut npy = npy_header(DType::U8, &[c, sh, sw]);
             npy.extend_from_slice(planes);
@@ -209,7 +209,8 @@ pub fn encode(ctx: &Ctx<'_>, s: &Source, split: &str, w: &mut Worker) -> Result<
 
 /// Decodes an image to 8-bit RGB (gray expanded, alpha dropped).
 fn load_rgb(path: &std::path::Path) -> Result<image::RgbImage, BadFile> {
-    let mut reader = image::ImageReader::open(path)
+    let mut reader = crate::store::open(path)
+        .map(image::ImageReader::new)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| bad(path, format!("cannot read the file: {e}")))?;
     let mut limits = image::Limits::default();

@@ -16,7 +16,7 @@ use crate::stats::{self, doc::StatsDoc};
 /// Reads `dir/index.json`.
 pub fn read_manifest(dir: &Path) -> anyhow::Result<Manifest> {
     let path = dir.join(INDEX);
-    let text = std::fs::read_to_string(&path)
+    let text = crate::store::read_to_string(&path)
         .with_context(|| format!("cannot read shard manifest `{}`", path.display()))?;
     let m: Manifest = serde_json::from_str(&text).with_context(|| {
         format!(
@@ -145,15 +145,15 @@ pub fn merge_parts(
 /// Renames a shard into place; a rerun finds it already there and checks
 /// its size.
 fn move_shard(src: &Path, dst: &Path, entry: &ShardEntry) -> anyhow::Result<()> {
-    if let Some(parent) = dst.parent() {
+    if let Some(parent) = dst.parent().filter(|_| !crate::store::is_url(dst)) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("cannot create `{}`", parent.display()))?;
     }
-    if src.is_file() {
-        return std::fs::rename(src, dst)
+    if crate::store::is_file(src) {
+        return crate::store::rename(src, dst)
             .with_context(|| format!("cannot move `{}` to `{}`", src.display(), dst.display()));
     }
-    let size = std::fs::metadata(dst).map(|m| m.len()).ok();
+    let size = crate::store::size(dst).ok();
     if size == Some(entry.bytes) {
         return Ok(());
     }

@@ -48,7 +48,7 @@ pub enum VerifyError {
 /// Verifies the shard set in `dir`.
 pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
     let path = dir.join(INDEX);
-    let text = match std::fs::read(&path) {
+    let text = match crate::store::read(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(VerifyError::NoManifest(path));
@@ -89,12 +89,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
                 continue;
             }
             let file = dir.join(&sh.name);
-            let found = match m.shard_format {
-                Format::Webdataset => check_tar(&file, c, split, &mut keys, &mut problems),
+            let found = crate::store::local_copy(&file).and_then(|local| match m.shard_format {
+                Format::Webdataset => check_tar(&local.path, c, split, &mut keys, &mut problems),
                 Format::Safetensors => {
-                    check_safetensors(&file, &m, split, &mut keys, &mut problems)
+                    check_safetensors(&local.path, &m, split, &mut keys, &mut problems)
                 }
-            };
+            });
             let (bytes, sha, samples) = match found {
                 Ok(f) => f,
                 Err(e) => {
@@ -141,26 +141,20 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, VerifyError> {
 
 /// Shard-like and temporary files that the manifest does not list.
 fn unlisted(dir: &Path, listed: &BTreeSet<String>, problems: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(rd) = crate::store::read_dir(dir) else {
         return;
     };
     let mut subdirs: Vec<(String, PathBuf)> = rd
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .filter(|(n, _)| n != STATE_DIR)
+        .into_iter()
+        .filter(|(n, _, is_dir)| *is_dir && n != STATE_DIR)
+        .map(|(n, p, _)| (n, p))
         .collect();
-    subdirs.sort();
     subdirs.insert(0, (String::new(), dir.to_path_buf()));
     for (name, path) in subdirs {
-        let Ok(rd) = std::fs::read_dir(&path) else {
+        let Ok(rd) = crate::store::read_dir(&path) else {
             continue;
         };
-        let mut files: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        files.sort();
+        let files: Vec<String> = rd.into_iter().map(|(n, _, _)| n).collect();
         for f in files {
             let rel = if name.is_empty() {
                 f.clone()

@@ -29,6 +29,7 @@ use crate::labels::LabelMap;
 use crate::output::{Console, write_atomic, write_bytes};
 use crate::stats::doc::{Files, Meta, StatsDoc};
 use crate::stats::{BadFile, Counts, RARE_BELOW};
+use crate::store;
 use crate::tensors::{TensorOut, safetensors_bytes};
 
 /// Version 2 adds the content hashes of the sources; a version 1 record
@@ -81,19 +82,23 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     prep.announce(&Console::new(cfg.quiet));
     let out = &cfg.out;
     crate::source::refuse_output_inside(&cfg.dir, out)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create `{}`", out.display()))?;
-    // Held until this run returns: one writer per output folder.
-    let _lock = lock(out)?;
+    let remote = store::is_url(out);
+    // Held until this run returns: one writer per output folder. A store
+    // has no lock: one job per output prefix (each partition its own).
+    let _lock = if remote {
+        None
+    } else {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("cannot create `{}`", out.display()))?;
+        Some(lock(out)?)
+    };
     // A manifest describes a finished run only: drop it until this one finishes.
-    match std::fs::remove_file(out.join(INDEX)) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot remove `{}`", out.join(INDEX).display()));
-        }
+    store::remove(&out.join(INDEX))
+        .with_context(|| format!("cannot remove `{}`", out.join(INDEX).display()))?;
+    if !remote {
+        // Objects are put whole: a store holds no temporary files.
+        remove_temps(out)?;
     }
-    remove_temps(out)?;
     let plan = plan::plan(cfg, &prep, splits)?;
     let ctx = Ctx {
         map: &prep.map,
@@ -124,7 +129,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
             }
             None => {
                 // A record must never describe another plan's file.
-                let _ = std::fs::remove_file(&rec_path);
+                let _ = store::remove(&rec_path);
                 let r = write_shard(cfg, &prep, &plan, shard, &ctx, &path, &mut abort, &|| {
                     bar.inc(1)
                 })?;
@@ -237,15 +242,19 @@ fn reuse(
     plan: &Plan,
     shard: &ShardPlan,
 ) -> Option<ShardRecord> {
-    let text = std::fs::read(rec_path).ok()?;
+    let text = store::read(rec_path).ok()?;
     let rec: ShardRecord = serde_json::from_slice(&text).ok()?;
-    let len = std::fs::metadata(path).ok()?.len();
+    let len = store::size(path).ok()?;
     let same = rec.format == RECORD_FORMAT && rec.plan == digest && len == rec.entry.bytes;
     (same && rec.sources == source_hashes(plan, shard)).then_some(rec)
 }
 
 fn hash_file(path: &Path, sha: &mut Sha256) -> std::io::Result<()> {
     use std::io::Read;
+    if store::is_url(path) {
+        sha.update(store::read(path)?);
+        return Ok(());
+    }
     let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -573,25 +582,28 @@ fn is_shard_name(dir: &str, file: &str) -> bool {
 
 /// Files directly in `dir` (none when it does not exist).
 fn files_in(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list `{}`", dir.display())),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        let e = e.with_context(|| format!("cannot list `{}`", dir.display()))?;
-        out.push((e.file_name().to_string_lossy().into_owned(), e.path()));
+    Ok(entries(dir)?
+        .into_iter()
+        .filter(|e| !e.2)
+        .map(|(n, p, _)| (n, p))
+        .collect())
+}
+
+/// Files and folders directly in `dir` (none when it does not exist).
+fn entries(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf, bool)>> {
+    match store::read_dir(dir) {
+        Ok(v) => Ok(v),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot list `{}`", dir.display())),
     }
-    out.sort();
-    Ok(out)
 }
 
 /// Subfolders of the output that may hold shards (all but the state folder).
 fn split_dirs(out: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
-    Ok(files_in(out)?
+    Ok(entries(out)?
         .into_iter()
-        .filter(|(n, p)| n != STATE_DIR && p.is_dir())
+        .filter(|(n, _, d)| n != STATE_DIR && *d)
+        .map(|(n, p, _)| (n, p))
         .collect())
 }
 
@@ -620,7 +632,7 @@ fn remove_stale(out: &Path, plan: &Plan) -> anyhow::Result<()> {
         for (file, p) in files_in(&path)? {
             let name = format!("{dir}/{file}");
             if is_shard_name(&dir, &file) && !keep.contains(name.as_str()) {
-                std::fs::remove_file(&p)
+                store::remove(&p)
                     .with_context(|| format!("cannot remove stale shard `{}`", p.display()))?;
             }
         }
@@ -629,8 +641,7 @@ fn remove_stale(out: &Path, plan: &Plan) -> anyhow::Result<()> {
         for (file, p) in files_in(&path)? {
             let shard = file.strip_suffix(".json").unwrap_or("");
             if !keep.contains(format!("{dir}/{shard}").as_str()) {
-                std::fs::remove_file(&p)
-                    .with_context(|| format!("cannot remove `{}`", p.display()))?;
+                store::remove(&p).with_context(|| format!("cannot remove `{}`", p.display()))?;
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::stats::doc::{self, Files, Meta, StatsDoc};
 
 /// Reads a stats document, checking that this version wrote its format.
 pub fn read_stats(path: &Path) -> anyhow::Result<StatsDoc> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::store::read_to_string(path)
         .with_context(|| format!("cannot read stats `{}`", path.display()))?;
     parse_stats(&text, path)
 }

@@ -182,7 +182,8 @@ fn check_image(item: &Item, hist: &MaskHist) -> Option<SizeMismatch> {
 }
 
 fn image_size(path: &Path) -> Result<(u32, u32), String> {
-    image::ImageReader::open(path)
+    crate::store::open(path)
+        .map(image::ImageReader::new)
         .map_err(|e| e.to_string())?
         .with_guessed_format()
         .map_err(|e| e.to_string())?

@@ -307,7 +307,7 @@ impl WeightsDoc {
             render_readme(self, &st_path).into_bytes(),
         ));
         let ours = |dir: &std::path::Path| {
-            std::fs::read_to_string(dir.join(README_FILE))
+            crate::store::read_to_string(&dir.join(README_FILE))
                 .is_ok_and(|t| t.starts_with(README_MARKER))
         };
         crate::output::write_folder(out, "weights", &files, ours)?;

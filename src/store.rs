@@ -1,0 +1,803 @@
+//! Object stores: `s3://`, `gs://` and `az://` locations wherever a folder
+//! or a file is read or written.
+//!
+//! A location is a `Path` either way. A local one goes to `std::fs`
+//! unchanged; a URL is kept as typed (`s3://bucket/data/train`), so joins,
+//! file names and extensions work on it as on a folder, and messages show
+//! it as the user wrote it. Each function here answers for both.
+//!
+//! - Listing: the store pages it; it is sorted here by key, so a partition
+//!   takes every N-th key as it does for a folder. The first whole listing
+//!   of a folder is kept for the run: layout discovery and the walk ask
+//!   the store once.
+//! - Reading: whole objects (masks are small), fetched by the worker thread
+//!   that decodes them, which blocks on one shared runtime. A store-backed
+//!   command runs with [`fetch_workers`] workers, so that many objects are
+//!   in flight and memory stays flat in the number of objects. Transient
+//!   failures are retried with exponential backoff by the store client.
+//! - Writing: each object whole (one put, or a multipart upload from a
+//!   local temporary file for large ones), so a reader never sees half of
+//!   one. A store has no rename: what must be written last (a shard set's
+//!   `index.json`) is written last by its caller.
+//!
+//! Credentials and endpoints come the standard way: `AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` (with
+//! `AWS_ALLOW_HTTP=true` for a plain-http endpoint), instance roles;
+//! `GOOGLE_APPLICATION_CREDENTIALS`; `AZURE_STORAGE_ACCOUNT_NAME` and
+//! `AZURE_STORAGE_ACCOUNT_KEY`. Without the `store` feature a URL is
+//! refused with a message saying how to build with it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// URL schemes read as object-store locations.
+pub const SCHEMES: &[&str] = &["s3://", "gs://", "az://"];
+
+/// Objects fetched at once by default from a store (`--fetch`).
+pub const DEFAULT_FETCH: usize = 16;
+
+static FETCH: AtomicUsize = AtomicUsize::new(DEFAULT_FETCH);
+
+/// Sets how many objects a store-backed command fetches at once.
+pub fn set_fetch(n: usize) {
+    FETCH.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Is `path` an object-store URL?
+pub fn is_url(path: &Path) -> bool {
+    path.to_str()
+        .is_some_and(|s| SCHEMES.iter().any(|p| s.starts_with(p)))
+}
+
+/// Workers for a command whose inputs are `inputs`: `--fetch` of them when
+/// one is a URL (each blocks on its own fetch), else `None` (the global
+/// pool as configured).
+pub fn fetch_workers(inputs: &[&Path]) -> Option<usize> {
+    let n = FETCH.load(Ordering::Relaxed);
+    (inputs.iter().any(|p| is_url(p)) && n > rayon::current_num_threads()).then_some(n)
+}
+
+/// Runs `f` in a pool of [`fetch_workers`] threads when an input is a
+/// URL, else in the current pool.
+pub fn with_workers<T: Send>(
+    inputs: &[&Path],
+    f: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
+    match fetch_workers(inputs) {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start {n} fetch workers: {e}"))?
+            .install(f),
+        None => f(),
+    }
+}
+
+/// Is `path` a folder (a local directory, or a prefix holding objects)?
+/// Errors (a missing bucket, refused credentials) read as "no".
+pub fn is_dir(path: &Path) -> bool {
+    dir_status(path).unwrap_or(false)
+}
+
+/// Like [`is_dir`], but a store's error is returned (for the first look at
+/// a source, where a missing bucket or refused credentials must be said).
+pub fn dir_status(path: &Path) -> io::Result<bool> {
+    if is_url(path) {
+        remote::is_dir(path)
+    } else {
+        Ok(path.is_dir())
+    }
+}
+
+/// Is `path` a file (or an object)?
+pub fn is_file(path: &Path) -> bool {
+    if is_url(path) {
+        remote::size(path).is_ok()
+    } else {
+        path.is_file()
+    }
+}
+
+/// Size in bytes of a file or an object.
+pub fn size(path: &Path) -> io::Result<u64> {
+    if is_url(path) {
+        remote::size(path)
+    } else {
+        std::fs::metadata(path).map(|m| m.len())
+    }
+}
+
+/// The whole content of a file or an object.
+pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+    if is_url(path) {
+        remote::read(path)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+/// A file opened for buffered reading, or an object's bytes: what image
+/// and PNG decoders read from.
+pub enum Reader {
+    File(io::BufReader<std::fs::File>),
+    Bytes(io::Cursor<Vec<u8>>),
+}
+
+/// Opens a file, or fetches an object, for reading.
+pub fn open(path: &Path) -> io::Result<Reader> {
+    if is_url(path) {
+        Ok(Reader::Bytes(io::Cursor::new(remote::read(path)?)))
+    } else {
+        Ok(Reader::File(io::BufReader::new(std::fs::File::open(path)?)))
+    }
+}
+
+impl io::Read for Reader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::File(r) => r.read(buf),
+            Self::Bytes(r) => r.read(buf),
+        }
+    }
+}
+
+impl io::BufRead for Reader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Self::File(r) => r.fill_buf(),
+            Self::Bytes(r) => r.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Self::File(r) => r.consume(n),
+            Self::Bytes(r) => r.consume(n),
+        }
+    }
+}
+
+impl io::Seek for Reader {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        match self {
+            Self::File(r) => r.seek(pos),
+            Self::Bytes(r) => r.seek(pos),
+        }
+    }
+}
+
+/// The content of a file or an object, as UTF-8 text.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    if is_url(path) {
+        String::from_utf8(remote::read(path)?)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+/// The subfolders directly under `dir`, sorted; none when it cannot be read.
+pub fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    if is_url(dir) {
+        return remote::children(dir)
+            .map(|(dirs, _)| dirs)
+            .unwrap_or_default();
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+/// What is directly under `dir`: (name, path, is a folder), sorted by
+/// name. A folder that does not exist is an error of kind `NotFound`; a
+/// prefix with nothing under it is empty.
+pub fn read_dir(dir: &Path) -> io::Result<Vec<(String, PathBuf, bool)>> {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if is_url(dir) {
+        let (dirs, files) = remote::children(dir)?;
+        out.extend(dirs.into_iter().map(|p| (name(&p), p, true)));
+        out.extend(files.into_iter().map(|p| (name(&p), p, false)));
+    } else {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let path = e.path();
+            out.push((name(&path), path.clone(), path.is_dir()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The files directly under `dir` (names), sorted.
+pub fn file_names(dir: &Path) -> io::Result<Vec<String>> {
+    if is_url(dir) {
+        return Ok(remote::children(dir)?
+            .1
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect());
+    }
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            v.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// One entry of [`walk`]: a file or folder and its depth below the root.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub depth: usize,
+    pub is_dir: bool,
+}
+
+impl Entry {
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Files and folders under `root` (not `root` itself), at most `max_depth`
+/// levels down, depth first in file-name order; unreadable entries are
+/// left out. For a store, the folders are the prefixes of the keys.
+pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
+    if is_url(root) {
+        return remote::walk(root, max_depth).unwrap_or_default();
+    }
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .max_depth(max_depth)
+        .sort_by_file_name()
+        .follow_links(true)
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| Entry {
+            is_dir: e.file_type().is_dir(),
+            depth: e.depth(),
+            path: e.into_path(),
+        })
+        .collect()
+}
+
+/// Every object under the prefix `dir` as (key relative to `dir`, size),
+/// sorted by key. For URLs only.
+pub fn list(dir: &Path) -> io::Result<Vec<(String, u64)>> {
+    remote::list(dir).map(|l| l.entries.clone())
+}
+
+/// A file to read locally: the file itself, or an object's temporary
+/// local copy (removed when this is dropped).
+pub struct LocalCopy {
+    pub path: PathBuf,
+    temporary: bool,
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// `path` itself when local; an object is streamed into a temporary file
+/// (large shards are read twice, never held in memory).
+pub fn local_copy(path: &Path) -> io::Result<LocalCopy> {
+    if !is_url(path) {
+        return Ok(LocalCopy {
+            path: path.to_path_buf(),
+            temporary: false,
+        });
+    }
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let copy = LocalCopy {
+        path: std::env::temp_dir().join(format!("maskprep-copy-{}-{n}", std::process::id())),
+        temporary: true,
+    };
+    remote::download(path, &copy.path)?;
+    Ok(copy)
+}
+
+/// Writes `bytes` to an object, whole.
+pub fn put(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    remote::put(path, bytes)
+}
+
+/// Uploads the local file `from` to the object `to`, whole.
+pub fn put_file(from: &Path, to: &Path) -> io::Result<()> {
+    remote::put_file(from, to)
+}
+
+/// Moves a file, or an object within one store (a copy, then a delete).
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    match (is_url(from), is_url(to)) {
+        (false, false) => std::fs::rename(from, to),
+        (true, true) => remote::rename(from, to),
+        _ => Err(io::Error::other(format!(
+            "cannot move `{}` to `{}`: expected both in one store, or both local",
+            from.display(),
+            to.display()
+        ))),
+    }
+}
+
+/// Removes a file or an object; one that is not there is fine.
+pub fn remove(path: &Path) -> io::Result<()> {
+    let r = if is_url(path) {
+        remote::delete(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
+#[cfg(feature = "store")]
+mod remote {
+    use std::future::Future;
+    use std::io::{self, Read};
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use futures::TryStreamExt;
+    use object_store::path::Path as Key;
+    use object_store::{
+        BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+    };
+
+    /// Objects larger than this are uploaded in parts.
+    const PART: usize = 16 << 20;
+
+    /// A whole listing of one prefix, kept for the run.
+    pub struct Listing {
+        /// The prefix's URL with a trailing `/`.
+        pub root: String,
+        pub entries: Vec<(String, u64)>,
+    }
+
+    type Stores = Mutex<Vec<(String, Arc<dyn ObjectStore>)>>;
+
+    fn stores() -> &'static Stores {
+        static S: OnceLock<Stores> = OnceLock::new();
+        S.get_or_init(|| Mutex::new(Vec::new()))
+    }
+
+    fn listings() -> &'static Mutex<Vec<Arc<Listing>>> {
+        static L: OnceLock<Mutex<Vec<Arc<Listing>>>> = OnceLock::new();
+        L.get_or_init(|| Mutex::new(Vec::new()))
+    }
+
+    fn runtime() -> io::Result<&'static tokio::runtime::Runtime> {
+        static RT: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+        RT.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("maskprep-store")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| io::Error::other(format!("cannot start the object-store runtime: {e}")))
+    }
+
+    fn block<T>(f: impl Future<Output = T>) -> io::Result<T> {
+        Ok(runtime()?.block_on(f))
+    }
+
+    fn io_err(url: &str, e: object_store::Error) -> io::Error {
+        let kind = match e {
+            object_store::Error::NotFound { .. } => io::ErrorKind::NotFound,
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => io::ErrorKind::PermissionDenied,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, format!("`{url}`: {e}"))
+    }
+
+    /// `s3://bucket/a/b` → ("s3://bucket", "a/b").
+    fn split(url: &str) -> (&str, &str) {
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        match url[scheme_end..].find('/') {
+            Some(i) => (&url[..scheme_end + i], &url[scheme_end + i + 1..]),
+            None => (url, ""),
+        }
+    }
+
+    fn url_of(path: &Path) -> io::Result<String> {
+        let s = path
+            .to_str()
+            .ok_or_else(|| io::Error::other("an object-store URL must be UTF-8"))?;
+        Ok(s.trim_end_matches('/').to_string())
+    }
+
+    fn retry() -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(8),
+                base: 2.0,
+            },
+            max_retries: 5,
+            retry_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn build(bucket_url: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+        Ok(if bucket_url.starts_with("s3://") {
+            Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(bucket_url)
+                    .with_retry(retry())
+                    .build()?,
+            )
+        } else if bucket_url.starts_with("gs://") {
+            Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(bucket_url)
+                    .with_retry(retry())
+                    .build()?,
+            )
+        } else {
+            Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(bucket_url)
+                    .with_retry(retry())
+                    .build()?,
+            )
+        })
+    }
+
+    /// The store of `url` and the object key in it.
+    fn open(url: &str) -> io::Result<(Arc<dyn ObjectStore>, Key)> {
+        let (bucket, key) = split(url);
+        let key = Key::parse(key).map_err(|e| io::Error::other(format!("`{url}`: {e}")))?;
+        let mut stores = stores().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, s)) = stores.iter().find(|(b, _)| b == bucket) {
+            return Ok((Arc::clone(s), key));
+        }
+        let s = build(bucket).map_err(|e| io_err(url, e))?;
+        stores.push((bucket.to_string(), Arc::clone(&s)));
+        Ok((s, key))
+    }
+
+    /// The kept listing covering `url`, and `url`'s key relative to it.
+    fn cached(url: &str) -> Option<(Arc<Listing>, String)> {
+        let l = listings().lock().unwrap_or_else(|e| e.into_inner());
+        l.iter().find_map(|listing| {
+            let root = listing.root.trim_end_matches('/');
+            if url == root {
+                Some((Arc::clone(listing), String::new()))
+            } else {
+                url.strip_prefix(&listing.root)
+                    .map(|rel| (Arc::clone(listing), rel.to_string()))
+            }
+        })
+    }
+
+    /// Drops kept listings that `url` (just written or removed) falls under.
+    fn forget(url: &str) {
+        let mut l = listings().lock().unwrap_or_else(|e| e.into_inner());
+        l.retain(|listing| !url.starts_with(&listing.root));
+    }
+
+    /// Every object under `dir`, sorted by key (paged by the store).
+    pub fn list(dir: &Path) -> io::Result<Arc<Listing>> {
+        let url = url_of(dir)?;
+        if let Some((l, rel)) = cached(&url) {
+            if rel.is_empty() {
+                return Ok(l);
+            }
+            // A folder inside a kept listing: its part of it.
+            let p = format!("{rel}/");
+            let from = l.entries.partition_point(|(k, _)| k.as_str() < p.as_str());
+            let entries = l.entries[from..]
+                .iter()
+                .take_while(|(k, _)| k.starts_with(&p))
+                .map(|(k, s)| (k[p.len()..].to_string(), *s))
+                .collect();
+            return Ok(Arc::new(Listing {
+                root: format!("{url}/"),
+                entries,
+            }));
+        }
+        let (store, key) = open(&url)?;
+        let prefix = (!key.as_ref().is_empty()).then_some(&key);
+        let metas: Vec<object_store::ObjectMeta> =
+            block(store.list(prefix).try_collect())?.map_err(|e| io_err(&url, e))?;
+        let root = format!("{url}/");
+        let strip = if key.as_ref().is_empty() {
+            String::new()
+        } else {
+            format!("{}/", key.as_ref())
+        };
+        let mut entries: Vec<(String, u64)> = metas
+            .into_iter()
+            .filter_map(|m| {
+                let k = m.location.as_ref();
+                k.strip_prefix(&strip)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| (r.to_string(), m.size))
+            })
+            .collect();
+        entries.sort();
+        let listing = Arc::new(Listing { root, entries });
+        listings()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&listing));
+        Ok(listing)
+    }
+
+    pub fn is_dir(path: &Path) -> io::Result<bool> {
+        let url = url_of(path)?;
+        if let Some((l, rel)) = cached(&url) {
+            if rel.is_empty() {
+                return Ok(!l.entries.is_empty());
+            }
+            let p = format!("{rel}/");
+            let i = l.entries.partition_point(|(k, _)| k.as_str() < p.as_str());
+            return Ok(l.entries.get(i).is_some_and(|(k, _)| k.starts_with(&p)));
+        }
+        let (store, key) = open(&url)?;
+        let r = block(store.list_with_delimiter(Some(&key)))?.map_err(|e| io_err(&url, e))?;
+        Ok(!r.objects.is_empty() || !r.common_prefixes.is_empty())
+    }
+
+    pub fn size(path: &Path) -> io::Result<u64> {
+        let url = url_of(path)?;
+        if let Some((l, rel)) = cached(&url)
+            && !rel.is_empty()
+        {
+            return match l.entries.binary_search_by(|(k, _)| k.as_str().cmp(&rel)) {
+                Ok(i) => Ok(l.entries[i].1),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("`{url}`: no such object"),
+                )),
+            };
+        }
+        let (store, key) = open(&url)?;
+        let meta = block(store.head(&key))?.map_err(|e| io_err(&url, e))?;
+        Ok(meta.size)
+    }
+
+    pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        let bytes =
+            block(async { store.get(&key).await?.bytes().await })?.map_err(|e| io_err(&url, e))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// (subfolders, files) directly under `dir`, each sorted.
+    pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+        let url = url_of(dir)?;
+        let (store, key) = open(&url)?;
+        let prefix = (!key.as_ref().is_empty()).then_some(&key);
+        let r = block(store.list_with_delimiter(prefix))?.map_err(|e| io_err(&url, e))?;
+        let under = |k: &Key| {
+            let name = k.filename().unwrap_or_default();
+            PathBuf::from(format!("{url}/{name}"))
+        };
+        let mut dirs: Vec<PathBuf> = r.common_prefixes.iter().map(under).collect();
+        let mut files: Vec<PathBuf> = r.objects.iter().map(|m| under(&m.location)).collect();
+        dirs.sort();
+        files.sort();
+        Ok((dirs, files))
+    }
+
+    pub fn walk(root: &Path, max_depth: usize) -> io::Result<Vec<super::Entry>> {
+        let listing = list(root)?;
+        let base = listing.root.trim_end_matches('/');
+        let mut out = Vec::new();
+        let mut last: Vec<&str> = Vec::new();
+        for (key, _) in &listing.entries {
+            let parts: Vec<&str> = key.split('/').collect();
+            // Folders not yet seen on the way down to this key.
+            let common = last.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+            for d in common..parts.len() - 1 {
+                if d < max_depth {
+                    out.push(super::Entry {
+                        path: PathBuf::from(format!("{base}/{}", parts[..=d].join("/"))),
+                        depth: d + 1,
+                        is_dir: true,
+                    });
+                }
+            }
+            if parts.len() <= max_depth {
+                out.push(super::Entry {
+                    path: PathBuf::from(format!("{base}/{key}")),
+                    depth: parts.len(),
+                    is_dir: false,
+                });
+            }
+            last = parts;
+            last.pop();
+        }
+        Ok(out)
+    }
+
+    pub fn put(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        forget(&url);
+        block(store.put(&key, PutPayload::from(bytes)))?.map_err(|e| io_err(&url, e))?;
+        Ok(())
+    }
+
+    pub fn put_file(from: &Path, to: &Path) -> io::Result<()> {
+        let len = std::fs::metadata(from)?.len();
+        if len <= PART as u64 {
+            return put(to, std::fs::read(from)?);
+        }
+        let url = url_of(to)?;
+        let (store, key) = open(&url)?;
+        forget(&url);
+        let mut file = std::fs::File::open(from)?;
+        block(async {
+            let upload = store.put_multipart(&key).await?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+            let mut buf = vec![0u8; PART];
+            loop {
+                let n =
+                    read_full(&mut file, &mut buf).map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                w.wait_for_capacity(4).await?;
+                w.write(&buf[..n]);
+            }
+            w.finish().await
+        })?
+        .map_err(|e| io_err(&url, e))?;
+        Ok(())
+    }
+
+    fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match f.read(&mut buf[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+        let (a, b) = (url_of(from)?, url_of(to)?);
+        if split(&a).0 != split(&b).0 {
+            return Err(io::Error::other(format!(
+                "cannot move `{a}` to `{b}`: expected both in one bucket"
+            )));
+        }
+        let (store, from_key) = open(&a)?;
+        let (_, to_key) = open(&b)?;
+        forget(&a);
+        forget(&b);
+        block(store.rename(&from_key, &to_key))?.map_err(|e| io_err(&a, e))
+    }
+
+    pub fn download(path: &Path, to: &Path) -> io::Result<()> {
+        use std::io::Write;
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(to)?);
+        block(async {
+            let mut stream = store.get(&key).await?.into_stream();
+            while let Some(chunk) = stream.try_next().await? {
+                file.write_all(&chunk)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
+            }
+            Ok(())
+        })?
+        .map_err(|e| io_err(&url, e))?;
+        file.flush()
+    }
+
+    pub fn delete(path: &Path) -> io::Result<()> {
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        forget(&url);
+        block(store.delete(&key))?.map_err(|e| io_err(&url, e))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::split;
+
+        #[test]
+        fn a_url_splits_into_bucket_and_key() {
+            assert_eq!(split("s3://b/a/c.png"), ("s3://b", "a/c.png"));
+            assert_eq!(split("s3://b"), ("s3://b", ""));
+            assert_eq!(split("gs://b/x"), ("gs://b", "x"));
+        }
+    }
+}
+
+#[cfg(not(feature = "store"))]
+mod remote {
+    //! Without the `store` feature: every URL is refused, saying why.
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    pub struct Listing {
+        pub entries: Vec<(String, u64)>,
+    }
+
+    fn refuse<T>(path: &Path) -> io::Result<T> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "`{}` is an object-store URL, but this maskprep was built without object-store \
+                 support; build it with `cargo install --path . --features store`",
+                path.display()
+            ),
+        ))
+    }
+
+    pub fn list(dir: &Path) -> io::Result<std::sync::Arc<Listing>> {
+        refuse(dir)
+    }
+    pub fn is_dir(path: &Path) -> io::Result<bool> {
+        refuse(path)
+    }
+    pub fn size(path: &Path) -> io::Result<u64> {
+        refuse(path)
+    }
+    pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+        refuse(path)
+    }
+    pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+        refuse(dir)
+    }
+    pub fn walk(root: &Path, _max_depth: usize) -> io::Result<Vec<super::Entry>> {
+        refuse(root)
+    }
+    pub fn put(path: &Path, _bytes: Vec<u8>) -> io::Result<()> {
+        refuse(path)
+    }
+    pub fn put_file(_from: &Path, to: &Path) -> io::Result<()> {
+        refuse(to)
+    }
+    pub fn download(path: &Path, _to: &Path) -> io::Result<()> {
+        refuse(path)
+    }
+    pub fn rename(from: &Path, _to: &Path) -> io::Result<()> {
+        refuse(from)
+    }
+    pub fn delete(path: &Path) -> io::Result<()> {
+        refuse(path)
+    }
+}
