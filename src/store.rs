@@ -34,6 +34,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// URL schemes read as object-store locations.
 pub const SCHEMES: &[&str] = &["s3://", "gs://", "az://"];
 
+/// Test hook: a file that a listing creates, then waits for its removal
+/// (see `tests/store.rs`).
+pub const LISTED_ENV: &str = "MASKPREP_TEST_STORE_LISTED";
+
 /// Objects fetched at once by default from a store (`--fetch`).
 pub const DEFAULT_FETCH: usize = 16;
 
@@ -550,7 +554,34 @@ mod remote {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Arc::clone(&listing));
+        listed_hook();
         Ok(listing)
+    }
+
+    /// The test hook of [`super::LISTED_ENV`]: after the first whole
+    /// listing, create the file it names and wait (a minute at most) until
+    /// the test removes it, so that an object can vanish between list and
+    /// fetch.
+    fn listed_hook() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        let Some(flag) = std::env::var_os(super::LISTED_ENV) else {
+            return;
+        };
+        let mut first = false;
+        ONCE.call_once(|| first = true);
+        if !first {
+            return;
+        }
+        let flag = PathBuf::from(flag);
+        if std::fs::write(&flag, b"listed").is_err() {
+            return;
+        }
+        for _ in 0..600 {
+            if !flag.exists() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn is_dir(path: &Path) -> io::Result<bool> {

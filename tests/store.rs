@@ -1,0 +1,437 @@
+//! Object storage against a real S3 API: a `moto` server on 127.0.0.1
+//! (from the test venv, started and stopped by each test), filled with
+//! boto3. Every stage run on the bucket must write what the same stage
+//! writes from the local folder, byte for byte once the two locations'
+//! names are put aside; store errors must give the documented exit codes.
+//!
+//! Built only with the `store` feature (`cargo test --features store
+//! --test store`, as `.ci/run` does).
+#![cfg(feature = "store")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{code, path_str, python, root, stderr};
+
+/// A moto S3 server on a free loopback port, killed when dropped.
+struct Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Server {
+    /// `auth`: check credentials (moto's IAM), so unknown keys are refused.
+    fn start(auth: bool) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let bin = python().parent().expect("venv bin").join("moto_server");
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if auth {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("cannot start `{}` ({e}); run `bash .ci/run`", bin.display())
+        });
+        let server = Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto_server did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+        ]
+    }
+
+    /// Runs `tests/python/s3.py` against this server.
+    fn s3(&self, args: &[&str]) {
+        let script = root().join("tests/python/s3.py");
+        let o = Command::new(python())
+            .arg(script)
+            .arg(&self.endpoint)
+            .args(args)
+            .envs(self.env())
+            .output()
+            .expect("run s3.py");
+        assert!(
+            o.status.success(),
+            "s3.py {args:?} failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    fn maskprep(&self, args: &[&str]) -> Output {
+        self.maskprep_env(args, &[])
+    }
+
+    fn maskprep_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_maskprep"))
+            .args(args)
+            .current_dir(root())
+            .envs(self.env())
+            .envs(extra.iter().copied())
+            .output()
+            .expect("run maskprep")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(o: &Output, what: &str) {
+    assert_eq!(code(o), 0, "{what} failed:\n{}", stderr(o));
+}
+
+/// Every file under `dir` by relative path (but shard resume state), text
+/// files with `names` replaced (each location's own spelling by one token).
+fn tree(dir: &Path, names: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let e = e.expect("walk");
+        if !e.file_type().is_file() {
+            continue;
+        }
+        let rel = e
+            .path()
+            .strip_prefix(dir)
+            .expect("under dir")
+            .to_string_lossy()
+            .into_owned();
+        // Resume records hold file times; the lock is a local folder's.
+        if rel.contains(".maskprep/") {
+            continue;
+        }
+        let mut bytes = std::fs::read(e.path()).expect("read");
+        if let Ok(mut text) = String::from_utf8(bytes.clone()) {
+            for (from, to) in names {
+                text = text.replace(from, to);
+            }
+            bytes = text.into_bytes();
+        }
+        out.insert(rel, bytes);
+    }
+    out
+}
+
+fn assert_same(local: &Path, remote: &Path, local_names: &[(&str, &str)], names: &[(&str, &str)]) {
+    let a = tree(local, local_names);
+    let b = tree(remote, names);
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the bucket's output files differ from the folder's"
+    );
+    for (k, v) in &a {
+        assert!(
+            *v == b[k],
+            "`{k}` differs between the folder run and the bucket run:\n--- folder\n{}\n--- bucket\n{}",
+            String::from_utf8_lossy(v),
+            String::from_utf8_lossy(&b[k])
+        );
+    }
+}
+
+#[test]
+fn every_stage_on_a_bucket_writes_what_it_writes_from_the_folder() {
+    let server = Server::start(false);
+    for f in ["plates", "plates-pred", "voc", "index"] {
+        let local = root().join("fixtures").join(f);
+        server.s3(&["upload", "data", path_str(&local), &format!("fixtures/{f}")]);
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let out_s = path_str(&out).to_string();
+    let down = tmp.path().join("down");
+    // Location names: the folder's, the bucket's, each by one token.
+    let folder_pipeline = path_str(&tmp.path().join("pipeline-folder.toml")).to_string();
+    let bucket_pipeline = path_str(&tmp.path().join("pipeline-bucket.toml")).to_string();
+    let local_names = [
+        (folder_pipeline.as_str(), "PIPELINE"),
+        (out_s.as_str(), "OUT"),
+        ("fixtures/", "DATA/"),
+    ];
+    let names = [
+        (bucket_pipeline.as_str(), "PIPELINE"),
+        ("s3://data/out", "OUT"),
+        ("s3://data/fixtures/", "DATA/"),
+    ];
+
+    // stats (JSON, per-image table) and weights, on three layouts.
+    for f in ["plates", "voc", "index"] {
+        let (l, r) = (format!("fixtures/{f}"), format!("s3://data/fixtures/{f}"));
+        for (src, o) in [
+            (&l, format!("{out_s}/{f}")),
+            (&r, format!("s3://data/out/{f}")),
+        ] {
+            let run = |args: &[&str]| {
+                let o = server.maskprep(args);
+                assert!(code(&o) <= 1, "{args:?} failed:\n{}", stderr(&o));
+            };
+            run(&[
+                "stats",
+                src,
+                "-q",
+                "--json",
+                "-o",
+                &format!("{o}/stats.json"),
+            ]);
+            run(&["stats", src, "-q", "-o", &format!("{o}/table.txt")]);
+            run(&["stats", src, "-q", "--per-image", &format!("{o}/rows.csv")]);
+            run(&["weights", src, "-q", "-o", &format!("{o}/weights")]);
+        }
+    }
+    // shards, then `shards verify` on the bucket.
+    ok(
+        &server.maskprep(&[
+            "shards",
+            "fixtures/plates",
+            "-q",
+            "-o",
+            &format!("{out_s}/shards"),
+        ]),
+        "shards (folder)",
+    );
+    let s = server.maskprep(&[
+        "shards",
+        "s3://data/fixtures/plates",
+        "-q",
+        "-o",
+        "s3://data/out/shards",
+    ]);
+    ok(&s, "shards (bucket)");
+    ok(
+        &server.maskprep(&["shards", "verify", "s3://data/out/shards"]),
+        "shards verify (bucket)",
+    );
+    // A rerun resumes from the shard already in the bucket.
+    let again = server.maskprep(&[
+        "shards",
+        "s3://data/fixtures/plates",
+        "-o",
+        "s3://data/out/shards",
+    ]);
+    ok(&again, "shards rerun (bucket)");
+    let local_again = server.maskprep(&[
+        "shards",
+        "fixtures/plates",
+        "-o",
+        &format!("{out_s}/shards"),
+    ]);
+    ok(&local_again, "shards rerun (folder)");
+    assert!(
+        stderr(&again).contains("1 kept from an earlier run"),
+        "the rerun did not resume: {}",
+        stderr(&again)
+    );
+    // score, PNG predictions.
+    for (t, p, o) in [
+        (
+            "fixtures/plates",
+            "fixtures/plates-pred",
+            format!("{out_s}/score.json"),
+        ),
+        (
+            "s3://data/fixtures/plates",
+            "s3://data/fixtures/plates-pred",
+            "s3://data/out/score.json".to_string(),
+        ),
+    ] {
+        let r = server.maskprep(&["score", "--truth", t, "--pred", p, "-q", "--json", "-o", &o]);
+        ok(&r, "score");
+    }
+    // A partitioned pipeline run, merged: parts and result in the bucket.
+    let pipeline = |src: &str, out: &str| {
+        let text = std::fs::read_to_string(root().join("pipelines/plates.toml"))
+            .expect("pipeline")
+            .replace("dir = \"fixtures/plates\"", &format!("dir = \"{src}\""))
+            .replace(
+                "labels = \"fixtures/plates/labels.toml\"",
+                &format!("labels = \"{src}/labels.toml\""),
+            )
+            .replace("dir = \"out/plates\"", &format!("dir = \"{out}\""))
+            .replace("[report]", "");
+        let name = if out.starts_with("s3://") {
+            "bucket"
+        } else {
+            "folder"
+        };
+        let path = tmp.path().join(format!("pipeline-{name}.toml"));
+        std::fs::write(&path, text).expect("pipeline");
+        path
+    };
+    for (src, run_out, merged) in [
+        (
+            "fixtures/plates",
+            format!("{out_s}/run"),
+            format!("{out_s}/merged"),
+        ),
+        (
+            "s3://data/fixtures/plates",
+            "s3://data/out/run".to_string(),
+            "s3://data/out/merged".to_string(),
+        ),
+    ] {
+        let p = pipeline(src, &run_out);
+        for part in ["1/2", "2/2"] {
+            ok(
+                &server.maskprep(&["run", path_str(&p), "--partition", part, "-q"]),
+                "run --partition",
+            );
+        }
+        ok(
+            &server.maskprep(&[
+                "merge-run",
+                &format!("{run_out}/parts"),
+                "-o",
+                &merged,
+                "-q",
+            ]),
+            "merge-run",
+        );
+    }
+    server.s3(&["download", "data", "out", path_str(&down)]);
+    // The copied pipelines name their own locations; compare the rest.
+    for dir in [&out, &down] {
+        for part in ["1-of-2", "2-of-2"] {
+            let f = dir.join("run/parts").join(part).join("pipeline.toml");
+            assert!(f.is_file(), "`{}` is missing", f.display());
+            std::fs::remove_file(f).expect("rm");
+        }
+    }
+    assert_same(&out, &down, &local_names, &names);
+}
+
+#[test]
+fn store_errors_give_the_documented_exit_codes() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/index")),
+        "index",
+    ]);
+
+    // A missing bucket: exit 2 with the store's own message.
+    let o = server.maskprep(&["stats", "s3://no-such-bucket/masks", "-q"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("NoSuchBucket"), "{}", stderr(&o));
+    // A prefix with nothing under it: exit 2, said plainly.
+    let o = server.maskprep(&["stats", "s3://data/nothing-here", "-q"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`s3://data/nothing-here` does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    // A corrupt object is a skipped file: exit 1, named.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"\x89PNG\r\n\x1a\nnot really").expect("junk");
+    server.s3(&["put", "data", "index/zz-corrupt.png", path_str(&junk)]);
+    let o = server.maskprep(&["stats", "s3://data/index", "-q", "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("s3://data/index/zz-corrupt.png"),
+        "{}",
+        stderr(&o)
+    );
+    server.s3(&["delete", "data", "index/zz-corrupt.png"]);
+
+    // An object deleted between the listing and its fetch: skipped, exit 1.
+    let flag = tmp.path().join("listed");
+    let child = Command::new(env!("CARGO_BIN_EXE_maskprep"))
+        .args(["stats", "s3://data/index", "-q", "--json"])
+        .current_dir(root())
+        .envs(server.env())
+        .env("MASKPREP_TEST_STORE_LISTED", &flag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    while !flag.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "maskprep never listed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.s3(&["delete", "data", "index/p/001.png"]);
+    std::fs::remove_file(&flag).expect("release maskprep");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("s3://data/index/p/001.png"),
+        "{}",
+        stderr(&o)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["files"]["masks_read"], 3, "{doc}");
+    assert_eq!(doc["files"]["masks_found"], 4, "{doc}");
+
+    // Refused credentials (a server that checks them): exit 2, the store's message.
+    let strict = Server::start(true);
+    let o = strict.maskprep(&["stats", "s3://data/index", "-q"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("InvalidAccessKeyId") || stderr(&o).contains("403"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// The listing is sorted and partitions take every N-th key of it, as for
+/// a folder: the pieces of a bucket are the pieces of the folder.
+#[test]
+fn partitions_of_a_bucket_are_the_partitions_of_the_folder() {
+    let server = Server::start(false);
+    let local = root().join("fixtures/voc");
+    server.s3(&["upload", "data", path_str(&local), "voc"]);
+    for part in ["1/3", "2/3", "3/3"] {
+        let a = server.maskprep(&["stats", "fixtures/voc", "-q", "--json", "--partition", part]);
+        let b = server.maskprep(&[
+            "stats",
+            "s3://data/voc",
+            "-q",
+            "--json",
+            "--partition",
+            part,
+        ]);
+        ok(&a, "stats folder");
+        ok(&b, "stats bucket");
+        let (a, b) = (common::stdout(&a), common::stdout(&b));
+        assert_eq!(
+            a.replace("\"fixtures/voc", "\"DATA"),
+            b.replace("\"s3://data/voc", "\"DATA"),
+            "partition {part}"
+        );
+    }
+}
