@@ -283,6 +283,38 @@ pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
         .collect()
 }
 
+/// [`walk`] over a store's sorted keys under `base`: each key a file, each
+/// of its prefixes a folder (listed once, before the first key under it).
+fn walk_keys(base: &str, keys: &[(String, u64)], max_depth: usize) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut last: Vec<&str> = Vec::new();
+    for (key, _) in keys {
+        let parts: Vec<&str> = key.split('/').collect();
+        // Folders not yet seen on the way down to this key (the keys under
+        // one prefix are contiguous in sorted order).
+        let common = last.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+        for d in common..parts.len() - 1 {
+            if d < max_depth {
+                out.push(Entry {
+                    path: PathBuf::from(format!("{base}/{}", parts[..=d].join("/"))),
+                    depth: d + 1,
+                    is_dir: true,
+                });
+            }
+        }
+        if parts.len() <= max_depth {
+            out.push(Entry {
+                path: PathBuf::from(format!("{base}/{key}")),
+                depth: parts.len(),
+                is_dir: false,
+            });
+        }
+        last = parts;
+        last.pop();
+    }
+    out
+}
+
 /// Every object under the prefix `dir` as (key relative to `dir`, size),
 /// sorted by key. For URLs only.
 pub fn list(dir: &Path) -> io::Result<Vec<(String, u64)>> {
@@ -628,6 +660,26 @@ mod remote {
     /// (subfolders, files) directly under `dir`, each sorted.
     pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         let url = url_of(dir)?;
+        if cached(&url).is_some() {
+            // From the kept listing: no request.
+            let l = list(dir)?;
+            let (mut dirs, mut files): (Vec<PathBuf>, Vec<PathBuf>) = (Vec::new(), Vec::new());
+            for (key, _) in &l.entries {
+                match key.split_once('/') {
+                    Some((d, _)) => {
+                        let p = PathBuf::from(format!("{url}/{d}"));
+                        if dirs.last() != Some(&p) {
+                            dirs.push(p);
+                        }
+                    }
+                    None => files.push(PathBuf::from(format!("{url}/{key}"))),
+                }
+            }
+            dirs.sort();
+            dirs.dedup();
+            files.sort();
+            return Ok((dirs, files));
+        }
         let (store, key) = open(&url)?;
         let prefix = (!key.as_ref().is_empty()).then_some(&key);
         let r = block(store.list_with_delimiter(prefix))?.map_err(|e| io_err(&url, e))?;
@@ -645,32 +697,7 @@ mod remote {
     pub fn walk(root: &Path, max_depth: usize) -> io::Result<Vec<super::Entry>> {
         let listing = list(root)?;
         let base = listing.root.trim_end_matches('/');
-        let mut out = Vec::new();
-        let mut last: Vec<&str> = Vec::new();
-        for (key, _) in &listing.entries {
-            let parts: Vec<&str> = key.split('/').collect();
-            // Folders not yet seen on the way down to this key.
-            let common = last.iter().zip(&parts).take_while(|(a, b)| a == b).count();
-            for d in common..parts.len() - 1 {
-                if d < max_depth {
-                    out.push(super::Entry {
-                        path: PathBuf::from(format!("{base}/{}", parts[..=d].join("/"))),
-                        depth: d + 1,
-                        is_dir: true,
-                    });
-                }
-            }
-            if parts.len() <= max_depth {
-                out.push(super::Entry {
-                    path: PathBuf::from(format!("{base}/{key}")),
-                    depth: parts.len(),
-                    is_dir: false,
-                });
-            }
-            last = parts;
-            last.pop();
-        }
-        Ok(out)
+        Ok(super::walk_keys(base, &listing.entries, max_depth))
     }
 
     pub fn put(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
@@ -830,5 +857,65 @@ mod remote {
     }
     pub fn delete(path: &Path) -> io::Result<()> {
         refuse(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_from_paths() {
+        assert!(is_url(Path::new("s3://b/data")));
+        assert!(is_url(&Path::new("gs://b").join("masks")));
+        assert!(!is_url(Path::new("data/s3://b")));
+        assert!(!is_url(Path::new("s3:/b")));
+        // A URL joins like a folder and keeps its spelling.
+        let p = Path::new("s3://b/data").join("masks").join("a.png");
+        assert_eq!(p.to_str(), Some("s3://b/data/masks/a.png"));
+        assert_eq!(p.extension().and_then(|e| e.to_str()), Some("png"));
+    }
+
+    #[test]
+    fn a_walk_of_keys_lists_each_folder_once_before_its_files() {
+        let keys: Vec<(String, u64)> =
+            ["a.png", "m/b-c/x.png", "m/b/y.png", "m/b/z.png", "m/q.png"]
+                .iter()
+                .map(|k| (k.to_string(), 1))
+                .collect();
+        let got: Vec<(String, usize, bool)> = walk_keys("s3://b/r", &keys, usize::MAX)
+            .into_iter()
+            .map(|e| (e.path.display().to_string(), e.depth, e.is_dir))
+            .collect();
+        let want = [
+            ("s3://b/r/a.png", 1, false),
+            ("s3://b/r/m", 1, true),
+            ("s3://b/r/m/b-c", 2, true),
+            ("s3://b/r/m/b-c/x.png", 3, false),
+            ("s3://b/r/m/b", 2, true),
+            ("s3://b/r/m/b/y.png", 3, false),
+            ("s3://b/r/m/b/z.png", 3, false),
+            ("s3://b/r/m/q.png", 2, false),
+        ];
+        let want: Vec<(String, usize, bool)> = want
+            .iter()
+            .map(|(p, d, f)| (p.to_string(), *d, *f))
+            .collect();
+        assert_eq!(got, want);
+        // Two levels: no deeper file, the folders above it still listed.
+        let two: Vec<String> = walk_keys("s3://b/r", &keys, 2)
+            .into_iter()
+            .map(|e| e.path.display().to_string())
+            .collect();
+        assert_eq!(
+            two,
+            [
+                "s3://b/r/a.png",
+                "s3://b/r/m",
+                "s3://b/r/m/b-c",
+                "s3://b/r/m/b",
+                "s3://b/r/m/q.png"
+            ]
+        );
     }
 }

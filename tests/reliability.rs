@@ -845,3 +845,18 @@ fn threads_are_capped_with_a_note() {
     let o = maskprep(&["-j", "2", "stats", "fixtures/plates", "--json"]);
     assert!(!stderr(&o).contains("capped at"), "{}", stderr(&o));
 }
+
+/// Built without `--features store`, an object-store URL is refused (exit
+/// 2) with a message saying how to build with it.
+#[cfg(not(feature = "store"))]
+#[test]
+fn a_url_without_the_store_feature_is_refused_saying_how_to_build() {
+    let o = maskprep(&["stats", "s3://bucket/data/train"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("built without object-store support")
+            && stderr(&o).contains("--features store"),
+        "{}",
+        stderr(&o)
+    );
+}

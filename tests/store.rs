@@ -206,6 +206,7 @@ fn every_stage_on_a_bucket_writes_what_it_writes_from_the_folder() {
             run(&["stats", src, "-q", "-o", &format!("{o}/table.txt")]);
             run(&["stats", src, "-q", "--per-image", &format!("{o}/rows.csv")]);
             run(&["weights", src, "-q", "-o", &format!("{o}/weights")]);
+            run(&["report", src, "-q", "-o", &format!("{o}/report")]);
         }
     }
     // shards, then `shards verify` on the bucket.
@@ -432,6 +433,42 @@ fn partitions_of_a_bucket_are_the_partitions_of_the_folder() {
             a.replace("\"fixtures/voc", "\"DATA"),
             b.replace("\"s3://data/voc", "\"DATA"),
             "partition {part}"
+        );
+    }
+}
+
+/// Layout discovery and label-map detection on real datasets' layouts (VOC,
+/// Cityscapes, ADE20K, CamVid's U-Net-style folders) read a bucket as they
+/// read the folder: the same masks, the same map, the same numbers, and the
+/// same account on stderr.
+#[test]
+fn real_layouts_are_found_in_a_bucket_as_in_a_folder() {
+    let server = Server::start(false);
+    let sets = [
+        ("voc", "datumaro/tests/assets/voc_dataset/voc_dataset1"),
+        (
+            "cityscapes",
+            "datumaro/tests/assets/cityscapes_dataset/dataset",
+        ),
+        ("ade20k", "datumaro/tests/assets/ade20k2020_dataset/dataset"),
+        ("mmseg", "mmsegmentation/tests/data/pseudo_dataset"),
+        ("camvid", "segnet-camvid/CamVid"),
+    ];
+    for (name, rel) in sets {
+        let local = common::external(rel);
+        server.s3(&["upload", "data", path_str(&local), name]);
+        let url = format!("s3://data/{name}");
+        let a = server.maskprep(&["stats", path_str(&local), "--json"]);
+        let b = server.maskprep(&["stats", &url, "--json"]);
+        assert_eq!(code(&a), code(&b), "{name}: {}\n{}", stderr(&a), stderr(&b));
+        let same = |o: &Output, from: &str| {
+            let text = format!("{}\n{}", common::stdout(o), stderr(o));
+            text.replace(from, "DATA")
+        };
+        assert_eq!(
+            same(&a, path_str(&local)),
+            same(&b, &url),
+            "{name}: the bucket is read differently from the folder"
         );
     }
 }
