@@ -285,6 +285,7 @@ pub fn walk(root: &Path, max_depth: usize) -> Vec<Entry> {
 
 /// [`walk`] over a store's sorted keys under `base`: each key a file, each
 /// of its prefixes a folder (listed once, before the first key under it).
+#[cfg_attr(not(feature = "store"), allow(dead_code))]
 fn walk_keys(base: &str, keys: &[(String, u64)], max_depth: usize) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut last: Vec<&str> = Vec::new();
