@@ -4,7 +4,9 @@
 //! - `score`, `stats`, `weights`, `shards` never name `crate::report`;
 //! - `report` names no decoder and no file source (`crate::decode`,
 //!   `crate::source`, `crate::dataset`): it draws what it is given;
-//! - `burn` appears only in `score/gpu.rs`.
+//! - `burn` appears only in `score/gpu.rs`;
+//! - `object_store` and `tokio` appear only in `store.rs`: every other
+//!   module reads and writes through its functions, local or remote alike.
 //!
 //! The checker runs on the real tree and, to show it can fail, on a small
 //! fake tree with one violation of each rule.
@@ -102,6 +104,20 @@ fn violations(src: &Path) -> Vec<String> {
                 }
             }
         }
+        if rel != "store.rs" {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if ["object_store", "tokio"]
+                    .iter()
+                    .any(|c| code.contains(&format!("{c}::")))
+                {
+                    out.push(format!(
+                        "{rel}:{}: an object-store client outside `store.rs`",
+                        n + 1
+                    ));
+                }
+            }
+        }
     }
     out
 }
@@ -161,12 +177,15 @@ fn the_checker_finds_each_kind_of_violation() {
     );
     write(root, "score/cpu.rs", "use burn::tensor::Tensor;\n");
     write(root, "score/gpu.rs", "use burn::tensor::Tensor;\n");
+    write(root, "shards/write.rs", "use object_store::ObjectStore;\n");
+    write(root, "store.rs", "use object_store::ObjectStore;\n");
     let found = violations(root);
     let expect = [
         "stats/scan.rs:1: a stage names `commands`",
         "score/doc.rs:1: a counting stage names `report`",
         "report/score.rs:1: the report reads masks or files",
         "score/cpu.rs:1: burn outside",
+        "shards/write.rs:1: an object-store client outside",
     ];
     for e in expect {
         assert!(
