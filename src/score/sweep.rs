@@ -6,17 +6,20 @@
 //! exceeds none), kept apart for truth-positive and truth-negative pixels.
 //! A cumulative sum from the top then gives, at threshold j, TP = the
 //! positives in bins above j and FP = the negatives in bins above j. The bin
-//! of a score comes from a table over the top 16 bits of its
-//! order-preserving key, refined by a binary search only in the few buckets
-//! that hold a threshold, so the per-pixel work is a lookup and an
-//! increment. Counts are integers: merging images, threads and machines is
-//! exact.
+//! of a score comes from a table over the top 16 bits of its float bits,
+//! refined by one carry in the buckets that hold a threshold and a binary
+//! search only in the few that hold several, so the per-pixel work is a
+//! lookup, an add and an increment. Bins are worked out for a chunk of
+//! pixels at a time (eight lanes at once where the CPU has AVX2) and then
+//! counted. Counts are integers: merging images, threads and machines is
+//! exact, and the SIMD and scalar paths give the same bins.
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use self::simd::Simd;
 use super::metrics::Metrics;
 use super::{ClassCounts, EmptyAs, PredKind, Sample};
 use crate::tensors::{TensorOut, safetensors_bytes};
@@ -42,11 +45,15 @@ pub struct Grid {
     pub levels: Vec<f64>,
     /// The thresholds compared with scores, ascending.
     pub thresholds: Vec<f32>,
-    /// Per bucket of the top 16 key bits: the low 16 key bits of the one
-    /// threshold in the bucket (`0xFFFF`: none, which no key in the bucket
-    /// exceeds either), the thresholds below the bucket in bits 16..31,
-    /// and [`SEARCH`] where it holds several. 256 KiB: it stays in cache.
-    lut: Vec<u32>,
+    /// Per bucket of the top 16 bits of a score (sign, exponent, 7
+    /// mantissa bits): the thresholds below the bucket in bits 16..31, plus
+    /// `0xFFFF - lo`, where `lo` is the low 16 key bits of the one threshold
+    /// in the bucket (`0xFFFF`: none). Adding a score's low 16 key bits
+    /// carries into bit 16 exactly when the score exceeds that threshold.
+    /// [`SEARCH`] (the low half zero) where the bucket holds several
+    /// thresholds, or `+inf` and NaNs. 256 KiB, of which a data set's
+    /// scores touch a few KiB.
+    lut: Box<[u32; 1 << 16]>,
 }
 
 /// A grid that cannot be used.
@@ -74,8 +81,12 @@ fn key(v: f32) -> u32 {
 /// The flag of a bucket holding several thresholds (a binary search).
 const SEARCH: u32 = 1 << 31;
 
-/// The key of `+inf`; a larger key is a NaN.
-const INF_KEY: u32 = 0xFF80_0000;
+/// The bucket of `+inf` and of the positive NaNs above it (searched; the
+/// buckets above it hold only NaNs, which exceed nothing).
+const INF_BUCKET: u32 = 0x7F80;
+
+/// Pixels whose bins are worked out together before they are counted.
+const CHUNK: usize = 64;
 
 impl Grid {
     /// `bins + 1` levels `i / bins`, i = 0..=bins.
@@ -106,19 +117,28 @@ impl Grid {
             } + 0.0)
             .collect();
         let keys: Vec<u32> = thresholds.iter().map(|&t| key(t)).collect();
-        let lut = (0..=u16::MAX)
-            .map(|b| {
-                let (lo, hi) = (u32::from(b) << 16, u32::from(b) << 16 | 0xFFFF);
-                let below = keys.partition_point(|&k| k < lo);
-                let inside = keys[below..].partition_point(|&k| k <= hi);
-                let one = match inside {
-                    0 => 0xFFFF,
-                    1 => keys[below] & 0xFFFF,
-                    _ => SEARCH,
-                };
-                (below as u32) << 16 | one
-            })
-            .collect();
+        let mut lut = Box::new([0u32; 1 << 16]);
+        for (bits, entry) in (0u32..).zip(lut.iter_mut()) {
+            // The key bucket of these float bits: keys keep a positive
+            // float's bits (sign set) and flip a negative one's.
+            let b = if bits & 0x8000 == 0 {
+                bits | 0x8000
+            } else {
+                !bits & 0xFFFF
+            };
+            let (lo, hi) = (b << 16, b << 16 | 0xFFFF);
+            let below = keys.partition_point(|&k| k < lo);
+            let inside = keys[below..].partition_point(|&k| k <= hi);
+            // Positive NaNs above the `+inf` bucket exceed nothing. Other
+            // buckets: the thresholds below, plus the carry of the one
+            // inside; several inside (or `+inf` and NaNs): a search.
+            *entry = match inside {
+                0 if bits > INF_BUCKET && bits < 0x8000 => 0,
+                0 if bits != INF_BUCKET => (below as u32) << 16,
+                1 if bits != INF_BUCKET => (below as u32) << 16 | (0xFFFF - (keys[below] & 0xFFFF)),
+                _ => SEARCH | (below as u32) << 16,
+            };
+        }
         Ok(Self {
             levels,
             thresholds,
@@ -127,18 +147,63 @@ impl Grid {
     }
 
     /// Thresholds the score exceeds: `#{j : score > t_j}` (a NaN: none).
-    /// One table load and one key comparison, no branch on the data
-    /// (buckets holding several thresholds search, on a cold path).
+    /// One table load and one add, no branch on the data (buckets holding
+    /// several thresholds search, on a cold path).
     #[inline]
     pub fn bin(&self, score: f32) -> usize {
-        let k = key(score);
-        let e = self.lut[(k >> 16) as usize];
-        if e & SEARCH != 0 {
-            return self.search(score, (e >> 16) as usize & 0x7FFF);
+        let r = self.entry(score);
+        if r & SEARCH != 0 {
+            return self.search(score, (r >> 16) as usize & 0x7FFF);
         }
-        let bin = (e >> 16) as usize + usize::from(k & 0xFFFF > e & 0xFFFF);
-        // A positive NaN keys above +inf: it exceeds no threshold.
-        if k > INF_KEY { 0 } else { bin }
+        (r >> 16) as usize
+    }
+
+    /// The score's table entry plus its low 16 key bits: the bin in bits
+    /// 16..31, or [`SEARCH`] set.
+    #[inline]
+    fn entry(&self, score: f32) -> u32 {
+        self.lut[(score.to_bits() >> 16) as usize] + low_key(score)
+    }
+
+    /// The histogram slot of a pixel: its bin twice, plus one where truth
+    /// has the class; `dump` where the pixel is excluded.
+    #[inline]
+    fn slot(&self, excluded: u8, truth: u8, score: f32, dump: u32) -> u32 {
+        let slot = (self.bin(score) as u32) << 1 | u32::from(truth != 0);
+        if excluded != 0 { dump } else { slot }
+    }
+
+    /// The slots of a chunk of pixels ([`Grid::slot`] of each).
+    fn slots(&self, px: Pixels<'_>, dump: u32, simd: Option<Simd>, out: &mut [u32; CHUNK]) {
+        let done = match simd {
+            Some(simd) => simd.chunk_slots(self, px, dump, out),
+            None => self.chunk_slots(px, dump, out),
+        };
+        if !done {
+            let (x, y, s) = px;
+            for (((o, &x), &y), &s) in out.iter_mut().zip(x).zip(y).zip(s) {
+                *o = self.slot(x, y, s, dump);
+            }
+        }
+    }
+
+    /// The slots of a chunk of pixels, or false (`out` then holds nothing
+    /// of use) where a score's bucket searches. The table loads come first,
+    /// on their own; the rest is branch-free, and the compiler turns it
+    /// into SIMD lanes.
+    #[inline(always)]
+    fn chunk_slots(&self, (x, y, s): Pixels<'_>, dump: u32, out: &mut [u32; CHUNK]) -> bool {
+        for (o, &s) in out.iter_mut().zip(s) {
+            *o = self.lut[(s.to_bits() >> 16) as usize];
+        }
+        let mut flags = 0;
+        for (((o, &x), &y), &s) in out.iter_mut().zip(x).zip(y).zip(s) {
+            let r = *o + low_key(s);
+            flags |= r;
+            let slot = (r >> 16) << 1 | u32::from(y != 0);
+            *o = if x != 0 { dump } else { slot };
+        }
+        flags & SEARCH == 0
     }
 
     #[cold]
@@ -173,10 +238,11 @@ impl SweepCounts {
         }
     }
 
-    /// Adds one image of scores (mask samples are not swept). Per class,
-    /// pixels go to four interleaved local histograms (so runs of equal
-    /// scores do not wait on one counter), pos and neg side by side, and
-    /// excluded pixels to a slot that is thrown away: no branch on the data.
+    /// Adds one image of scores (mask samples are not swept). Per class
+    /// plane, a chunk of pixels at a time: their slots (pos and neg side by
+    /// side, excluded pixels to a slot that is thrown away), then the
+    /// counts, into four interleaved local histograms so runs of equal
+    /// scores do not wait on one counter. No branch on the data.
     pub fn add(&mut self, grid: &Grid, sample: &Sample<'_>, local: &mut Vec<u32>) {
         let super::Pred::Scores(scores) = sample.pred else {
             return;
@@ -185,34 +251,24 @@ impl SweepCounts {
         let hw = t.height * t.width;
         let bins = self.bins;
         let stride = 2 * bins + 1;
-        let dump = 2 * bins;
+        let dump = (2 * bins) as u32;
+        let simd = Simd::detect();
+        let mut slots = [0u32; CHUNK];
         local.resize(4 * stride, 0);
+        let (excluded, excluded_tail) = t.excluded[..hw].as_chunks::<CHUNK>();
         for c in 0..t.classes {
             local.fill(0);
-            let truth = &t.planes[c * hw..(c + 1) * hw];
-            let score = &scores[c * hw..(c + 1) * hw];
-            let (a, rest) = local.split_at_mut(stride);
-            let (b, rest) = rest.split_at_mut(stride);
-            let (c2, d) = rest.split_at_mut(stride);
-            let slot = |x: u8, y: u8, s: f32| {
-                let slot = (grid.bin(s) << 1) | usize::from(y != 0);
-                if x != 0 { dump } else { slot }
-            };
-            let mut chunks = t
-                .excluded
-                .chunks_exact(4)
-                .zip(truth.chunks_exact(4))
-                .zip(score.chunks_exact(4));
-            for ((x, y), s) in &mut chunks {
-                a[slot(x[0], y[0], s[0])] += 1;
-                b[slot(x[1], y[1], s[1])] += 1;
-                c2[slot(x[2], y[2], s[2])] += 1;
-                d[slot(x[3], y[3], s[3])] += 1;
+            let (truth, truth_tail) = t.planes[c * hw..(c + 1) * hw].as_chunks::<CHUNK>();
+            let (score, score_tail) = scores[c * hw..(c + 1) * hw].as_chunks::<CHUNK>();
+            for ((x, y), s) in excluded.iter().zip(truth).zip(score) {
+                grid.slots((x, y, s), dump, simd, &mut slots);
+                count(local, stride, &slots);
             }
-            let done = hw - hw % 4;
-            for i in done..hw {
-                a[slot(t.excluded[i], truth[i], score[i])] += 1;
+            let tail = excluded_tail.iter().zip(truth_tail).zip(score_tail);
+            for (o, ((&x, &y), &s)) in slots.iter_mut().zip(tail) {
+                *o = grid.slot(x, y, s, dump);
             }
+            count(local, stride, &slots[..excluded_tail.len()]);
             let pos = &mut self.pos[c * bins..(c + 1) * bins];
             let neg = &mut self.neg[c * bins..(c + 1) * bins];
             for k in 0..bins {
@@ -247,6 +303,94 @@ impl SweepCounts {
             };
         }
         out
+    }
+}
+
+/// A chunk of pixels of one class plane: excluded flags, truth, scores.
+type Pixels<'a> = (&'a [u8; CHUNK], &'a [u8; CHUNK], &'a [f32; CHUNK]);
+
+/// The low 16 bits of a score's order-preserving key (a negative score's
+/// bits flipped).
+#[inline]
+fn low_key(score: f32) -> u32 {
+    let b = score.to_bits();
+    (b ^ ((b as i32) >> 31) as u32) & 0xFFFF
+}
+
+/// Counts slots into the four histograms of `local` (each `stride` long),
+/// one slot to each in turn.
+#[inline]
+fn count(local: &mut [u32], stride: usize, slots: &[u32]) {
+    let (a, rest) = local.split_at_mut(stride);
+    let (b, rest) = rest.split_at_mut(stride);
+    let (c, d) = rest.split_at_mut(stride);
+    let mut quads = slots.chunks_exact(4);
+    for q in &mut quads {
+        a[q[0] as usize] += 1;
+        b[q[1] as usize] += 1;
+        c[q[2] as usize] += 1;
+        d[q[3] as usize] += 1;
+    }
+    for &s in quads.remainder() {
+        a[s as usize] += 1;
+    }
+}
+
+/// [`Grid::chunk_slots`] compiled for AVX2 (eight lanes), where the CPU has
+/// it: the same code, so the same slots.
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use super::{CHUNK, Grid, Pixels};
+
+    /// Proof that this CPU has AVX2: made only by [`Simd::detect`].
+    #[derive(Debug, Clone, Copy)]
+    pub(super) struct Simd(());
+
+    impl Simd {
+        pub(super) fn detect() -> Option<Self> {
+            std::is_x86_feature_detected!("avx2").then_some(Self(()))
+        }
+
+        pub(super) fn chunk_slots(
+            self,
+            grid: &Grid,
+            px: Pixels<'_>,
+            dump: u32,
+            out: &mut [u32; CHUNK],
+        ) -> bool {
+            // SAFETY: a `Simd` exists only where AVX2 was detected.
+            unsafe { chunk_slots_avx2(grid, px, dump, out) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn chunk_slots_avx2(grid: &Grid, px: Pixels<'_>, dump: u32, out: &mut [u32; CHUNK]) -> bool {
+        grid.chunk_slots(px, dump, out)
+    }
+}
+
+/// No AVX2 on this architecture: a `Simd` cannot be made.
+#[cfg(not(target_arch = "x86_64"))]
+mod simd {
+    use super::{CHUNK, Grid, Pixels};
+
+    #[derive(Debug, Clone, Copy)]
+    pub(super) enum Simd {}
+
+    impl Simd {
+        pub(super) fn detect() -> Option<Self> {
+            None
+        }
+
+        pub(super) fn chunk_slots(
+            self,
+            _: &Grid,
+            _: Pixels<'_>,
+            _: u32,
+            _: &mut [u32; CHUNK],
+        ) -> bool {
+            match self {}
+        }
     }
 }
 
@@ -534,6 +678,108 @@ mod tests {
                 assert_eq!(grid.bin(s), linear, "score {s} ({:#x})", s.to_bits());
             }
         }
+    }
+
+    /// Scores around every threshold, NaNs, infinities, zeros and random
+    /// bits, as many as `n`.
+    fn probes(grid: &Grid, n: usize) -> Vec<f32> {
+        let mut v = vec![
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ];
+        for &t in &grid.thresholds {
+            v.extend([
+                t,
+                f32::from_bits(t.to_bits().wrapping_add(1)),
+                f32::from_bits(t.to_bits().wrapping_sub(1)),
+            ]);
+        }
+        let mut x = 0x9E37_79B9u32;
+        while v.len() < n {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            v.push(f32::from_bits(x));
+            v.push((x as f32 / u32::MAX as f32) * 20.0 - 10.0);
+        }
+        v.truncate(n);
+        v
+    }
+
+    #[test]
+    fn chunk_slots_equal_a_linear_count() {
+        let simd = Simd::detect();
+        // 5001 levels put several thresholds in some buckets (a search).
+        for (levels, kind) in [
+            (100, PredKind::Logits),
+            (100, PredKind::Probs),
+            (5000, PredKind::Probs),
+        ] {
+            let grid = Grid::uniform(levels, kind).unwrap();
+            let dump = 2 * grid.bins() as u32;
+            let mut scores = probes(&grid, 64 * 400);
+            // Chunks without a searched bucket take the SIMD path whole.
+            scores.extend((0..64 * 50).map(|i| (i as f32 - 1600.0) / 300.0));
+            let excluded: Vec<u8> = (0..scores.len()).map(|i| u8::from(i % 7 == 3)).collect();
+            let truth: Vec<u8> = (0..scores.len()).map(|i| (i % 3) as u8).collect();
+            let mut out = [0u32; CHUNK];
+            let chunks = excluded.as_chunks::<CHUNK>().0.iter();
+            let chunks = chunks.zip(truth.as_chunks().0).zip(scores.as_chunks().0);
+            for ((x, y), s) in chunks {
+                for simd in [None, simd] {
+                    grid.slots((x, y, s), dump, simd, &mut out);
+                    for i in 0..CHUNK {
+                        let linear = grid.thresholds.iter().filter(|&&t| s[i] > t).count() as u32;
+                        let want = if x[i] != 0 {
+                            dump
+                        } else {
+                            2 * linear + u32::from(y[i] != 0)
+                        };
+                        assert_eq!(out[i], want, "score {} ({:#x})", s[i], s[i].to_bits());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn add_counts_every_pixel_of_chunks_and_tail() {
+        let grid = Grid::uniform(100, PredKind::Logits).unwrap();
+        // 2 classes of 3 x 50 pixels: two chunks and a tail of 22.
+        let (c, h, w) = (2, 3, 50);
+        let scores = probes(&grid, c * h * w);
+        let planes: Vec<u8> = (0..c * h * w).map(|i| u8::from(i % 5 < 2)).collect();
+        let excluded: Vec<u8> = (0..h * w).map(|i| u8::from(i % 11 == 0)).collect();
+        let sample = Sample {
+            truth: super::super::Truth {
+                classes: c,
+                height: h,
+                width: w,
+                planes: &planes,
+                excluded: &excluded,
+            },
+            pred: super::super::Pred::Scores(&scores),
+        };
+        let mut k = SweepCounts::new(c, grid.bins());
+        k.add(&grid, &sample, &mut Vec::new());
+        let mut want = SweepCounts::new(c, grid.bins());
+        for (i, &s) in scores.iter().enumerate() {
+            if excluded[i % (h * w)] != 0 {
+                continue;
+            }
+            let bin =
+                (i / (h * w)) * grid.bins() + grid.thresholds.iter().filter(|&&t| s > t).count();
+            if planes[i] != 0 {
+                want.pos[bin] += 1;
+            } else {
+                want.neg[bin] += 1;
+            }
+        }
+        assert_eq!(k, want);
     }
 
     #[test]
