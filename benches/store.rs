@@ -98,6 +98,10 @@ fn s3(server: &Server, args: &[&str]) {
 }
 
 /// Runs maskprep; returns (wall seconds, peak resident KiB of that process).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by `wait4`, which also gives its peak memory"
+)]
 fn measure(server: &Server, args: &[&str]) -> (f64, i64) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_maskprep"));
     cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
