@@ -166,19 +166,35 @@ where
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let file = File::create(&tmp).map_err(wrap)?;
-        let mut w = BufWriter::new(file);
-        fill(&mut w).map_err(Into::into)?;
-        let file = w.into_inner().map_err(|e| wrap(e.into_error()))?;
+    let result = fill_file(path, &tmp, fill).and_then(|file| {
         file.sync_all().map_err(wrap)?;
         std::fs::rename(&tmp, &real).map_err(wrap)?;
         Ok(())
-    })();
+    });
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `tmp` and writes it whole with `fill` (errors name `path`, the
+/// output it stands for).
+fn fill_file<E>(
+    path: &Path,
+    tmp: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<File, anyhow::Error>
+where
+    E: Into<anyhow::Error>,
+{
+    let wrap = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::create(tmp).map_err(wrap)?;
+    let mut w = BufWriter::new(file);
+    fill(&mut w).map_err(Into::into)?;
+    Ok(w.into_inner().map_err(|e| wrap(e.into_error()))?)
 }
 
 /// [`write_atomic`] to an object store: `fill` writes a local temporary
@@ -198,15 +214,11 @@ where
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = std::env::temp_dir().join(format!("maskprep-upload-{}-{n}", std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
-        let file = File::create(&tmp).map_err(wrap)?;
-        let mut w = BufWriter::new(file);
-        fill(&mut w).map_err(Into::into)?;
-        w.flush().map_err(wrap)?;
-        drop(w);
+    let result = fill_file(path, &tmp, fill).and_then(|file| {
+        drop(file);
         crate::store::put_file(&tmp, path).map_err(wrap)?;
         Ok(())
-    })();
+    });
     let _ = std::fs::remove_file(&tmp);
     result
 }

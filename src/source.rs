@@ -483,26 +483,44 @@ fn walk(
         if !has_ext(path, exts) {
             continue;
         }
-        let key = key_of(dir, path);
-        match out.get(&key) {
-            None => {
-                out.insert(key, path.to_path_buf());
-            }
-            Some(first) => {
-                let same_ext = first.extension().map(|e| e.to_ascii_lowercase())
-                    == path.extension().map(|e| e.to_ascii_lowercase());
-                if same_ext || exts.len() == 1 {
-                    let reason = format!(
-                        "has the same name as `{}` (key `{key}`); expected one file per name, \
-                         rename one of them",
-                        first.display()
-                    );
-                    problems.push((key, path.to_path_buf(), reason));
-                }
+        take(
+            &mut out,
+            key_of(dir, path),
+            path.to_path_buf(),
+            exts,
+            problems,
+        );
+    }
+    Ok(out)
+}
+
+/// Files `path` under `key`, found in name order: the first file of a key
+/// keeps it; a second of the same extension (or of any, when one extension
+/// is asked for) is listed in `problems`.
+fn take(
+    out: &mut BTreeMap<String, PathBuf>,
+    key: String,
+    path: PathBuf,
+    exts: &[&str],
+    problems: &mut Vec<Problem>,
+) {
+    match out.get(&key) {
+        None => {
+            out.insert(key, path);
+        }
+        Some(first) => {
+            let same_ext = first.extension().map(|e| e.to_ascii_lowercase())
+                == path.extension().map(|e| e.to_ascii_lowercase());
+            if same_ext || exts.len() == 1 {
+                let reason = format!(
+                    "has the same name as `{}` (key `{key}`); expected one file per name, \
+                     rename one of them",
+                    first.display()
+                );
+                problems.push((key, path, reason));
             }
         }
     }
-    Ok(out)
 }
 
 /// [`walk`] over an object store: the keys under the prefix `dir`, sorted.
@@ -545,24 +563,7 @@ fn walk_store(
         if skip || !has_ext(&path, exts) {
             continue;
         }
-        let key = key_of(dir, &path);
-        match out.get(&key) {
-            None => {
-                out.insert(key, path);
-            }
-            Some(first) => {
-                let same_ext = first.extension().map(|e| e.to_ascii_lowercase())
-                    == path.extension().map(|e| e.to_ascii_lowercase());
-                if same_ext || exts.len() == 1 {
-                    let reason = format!(
-                        "has the same name as `{}` (key `{key}`); expected one object per name, \
-                         rename one of them",
-                        first.display()
-                    );
-                    problems.push((key, path, reason));
-                }
-            }
-        }
+        take(&mut out, key_of(dir, &path), path, exts, problems);
     }
     Ok(out)
 }
