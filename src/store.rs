@@ -57,7 +57,7 @@ pub fn is_url(path: &Path) -> bool {
 /// Workers for a command whose inputs are `inputs`: `--fetch` of them when
 /// one is a URL (each blocks on its own fetch), else `None` (the global
 /// pool as configured).
-pub fn fetch_workers(inputs: &[&Path]) -> Option<usize> {
+fn fetch_workers(inputs: &[&Path]) -> Option<usize> {
     let n = FETCH.load(Ordering::Relaxed);
     (inputs.iter().any(|p| is_url(p)) && n > rayon::current_num_threads()).then_some(n)
 }
@@ -170,6 +170,29 @@ impl io::Seek for Reader {
     }
 }
 
+/// Bytes of an object fetched to read its header (an image's size).
+const HEAD_BYTES: u64 = 256 << 10;
+
+/// Reads a header with `parse`, which sees the file's reader: of an object
+/// only its first 256 KiB are fetched, and the whole object only when
+/// `parse` fails on them (a JPEG's size may follow large metadata).
+/// `on_io` turns a read error into `parse`'s error type.
+pub fn header<T, E>(
+    path: &Path,
+    parse: impl Fn(Reader) -> Result<T, E>,
+    on_io: impl Fn(io::Error) -> E,
+) -> Result<T, E> {
+    if !is_url(path) {
+        return parse(open(path).map_err(&on_io)?);
+    }
+    let len = remote::size(path).map_err(&on_io)?;
+    let head = remote::read_range(path, len.min(HEAD_BYTES)).map_err(&on_io)?;
+    match parse(Reader::Bytes(io::Cursor::new(head))) {
+        Err(_) if len > HEAD_BYTES => parse(open(path).map_err(&on_io)?),
+        r => r,
+    }
+}
+
 /// The content of a file or an object, as UTF-8 text.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
     if is_url(path) {
@@ -222,26 +245,6 @@ pub fn read_dir(dir: &Path) -> io::Result<Vec<(String, PathBuf, bool)>> {
     }
     out.sort();
     Ok(out)
-}
-
-/// The files directly under `dir` (names), sorted.
-pub fn file_names(dir: &Path) -> io::Result<Vec<String>> {
-    if is_url(dir) {
-        return Ok(remote::children(dir)?
-            .1
-            .iter()
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect());
-    }
-    let mut v = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        if e.file_type()?.is_file() {
-            v.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    v.sort();
-    Ok(v)
 }
 
 /// One entry of [`walk`]: a file or folder and its depth below the root.
@@ -658,6 +661,17 @@ mod remote {
         Ok(bytes.to_vec())
     }
 
+    /// The first `n` bytes of an object (`n` at most its size).
+    pub fn read_range(path: &Path, n: u64) -> io::Result<Vec<u8>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        let bytes = block(store.get_range(&key, 0..n))?.map_err(|e| io_err(&url, e))?;
+        Ok(bytes.to_vec())
+    }
+
     /// (subfolders, files) directly under `dir`, each sorted.
     pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
         let url = url_of(dir)?;
@@ -836,6 +850,9 @@ mod remote {
         refuse(path)
     }
     pub fn read(path: &Path) -> io::Result<Vec<u8>> {
+        refuse(path)
+    }
+    pub fn read_range(path: &Path, _n: u64) -> io::Result<Vec<u8>> {
         refuse(path)
     }
     pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {

@@ -498,16 +498,18 @@ fn stamp(path: &Path) -> Result<(u64, u64), BadFile> {
 
 /// Width and height from a PNG's header, without decoding pixels.
 fn png_size(path: &Path) -> Result<(u32, u32), BadFile> {
-    let file =
-        crate::store::open(path).map_err(|e| bad(path, format!("cannot read the file: {e}")))?;
-    let mut dec = png::Decoder::new(file);
-    let info = dec.read_header_info().map_err(|e| {
-        bad(
-            path,
-            format!("not a readable PNG (truncated, corrupt or another format): {e}"),
-        )
-    })?;
-    let (w, h) = (info.width, info.height);
+    let (w, h) = crate::store::header(
+        path,
+        |file| {
+            let mut dec = png::Decoder::new(file);
+            let info = dec.read_header_info().map_err(|e| {
+                format!("not a readable PNG (truncated, corrupt or another format): {e}")
+            })?;
+            Ok((info.width, info.height))
+        },
+        |e| format!("cannot read the file: {e}"),
+    )
+    .map_err(|m| bad(path, m))?;
     if w == 0 || h == 0 {
         return Err(bad(
             path,
@@ -528,22 +530,23 @@ fn png_size(path: &Path) -> Result<(u32, u32), BadFile> {
 
 /// Width and height from an image's header; PNG and JPEG only.
 fn image_size(path: &Path) -> Result<(u32, u32), BadFile> {
-    let reader = crate::store::open(path)
-        .map(image::ImageReader::new)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| bad(path, format!("cannot read the file: {e}")))?;
-    match reader.format() {
-        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
-        _ => {
-            return Err(bad(
-                path,
-                "image format is not supported; expected PNG or JPEG",
-            ));
-        }
-    }
-    reader
-        .into_dimensions()
-        .map_err(|e| bad(path, format!("not a readable image: {e}")))
+    crate::store::header(
+        path,
+        |r| {
+            let reader = image::ImageReader::new(r)
+                .with_guessed_format()
+                .map_err(|e| format!("cannot read the file: {e}"))?;
+            match reader.format() {
+                Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+                _ => return Err("image format is not supported; expected PNG or JPEG".to_string()),
+            }
+            reader
+                .into_dimensions()
+                .map_err(|e| format!("not a readable image: {e}"))
+        },
+        |e| format!("cannot read the file: {e}"),
+    )
+    .map_err(|m| bad(path, m))
 }
 
 /// Tile rectangles covering a `w x h` source; the last column and row are

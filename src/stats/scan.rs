@@ -182,11 +182,15 @@ fn check_image(item: &Item, hist: &MaskHist) -> Option<SizeMismatch> {
 }
 
 fn image_size(path: &Path) -> Result<(u32, u32), String> {
-    crate::store::open(path)
-        .map(image::ImageReader::new)
-        .map_err(|e| e.to_string())?
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?
-        .into_dimensions()
-        .map_err(|e| e.to_string())
+    crate::store::header(
+        path,
+        |r| {
+            image::ImageReader::new(r)
+                .with_guessed_format()
+                .map_err(|e| e.to_string())?
+                .into_dimensions()
+                .map_err(|e| e.to_string())
+        },
+        |e| e.to_string(),
+    )
 }
