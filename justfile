@@ -20,6 +20,7 @@ bench:
     cargo bench -j2 --bench score
     cargo bench -j2 --bench sweep
     cargo bench -j2 --bench pipeline
+    cargo bench -j2 --bench coco
     cargo bench -j2 --features store --bench store
 
 # format and lint, as CI checks them

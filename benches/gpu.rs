@@ -121,6 +121,7 @@ fn main() {
     let prep = prepare(
         &truth,
         Some(root.join("labels.toml").to_str().expect("utf-8")),
+        &Default::default(),
         Partition::WHOLE,
     )
     .expect("prepare");

@@ -40,6 +40,7 @@ fn main() {
     )
     .expect("write pipeline");
     let shards_cfg = ShardsConfig {
+        exports: Default::default(),
         dir: data.clone(),
         labels: None,
         out: scratch.join("shards-only"),

@@ -55,7 +55,7 @@ fn main() {
         })
         .collect();
     let raw_mb = 2.0 * (n as f64) * f64::from(side * side * 3) / 1e6;
-    let prep = prepare(&truth, None, Partition::WHOLE).expect("prepare");
+    let prep = prepare(&truth, None, &Default::default(), Partition::WHOLE).expect("prepare");
     let pairing = pairs::pair(&prep.dataset, &pred).expect("pairs");
     assert_eq!(pairing.pairs.len(), n);
     let opts = ScanOptions {

@@ -55,6 +55,7 @@ fn main() {
         .sum();
     let scratch = target.join("bench-out").join("shards");
     let cfg = |format: Format, out: &Path| ShardsConfig {
+        exports: Default::default(),
         dir: data.clone(),
         labels: None,
         out: out.to_path_buf(),

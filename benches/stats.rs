@@ -44,7 +44,7 @@ fn main() {
         v
     };
     let raw_mb = (n as f64) * f64::from(side * side * 3) / 1e6;
-    let prep = prepare(&dir, None, Partition::WHOLE).expect("prepare");
+    let prep = prepare(&dir, None, &Default::default(), Partition::WHOLE).expect("prepare");
     let opts = ScanOptions {
         strict: false,
         per_image: false,

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::dataset::ExportOptions;
 use crate::output::Output;
 use crate::score::{Backend, EmptyAs, GpuOptions, PredKind};
 use crate::shards::{self, ShardsConfig};
@@ -36,6 +37,7 @@ pub enum Command {
 pub struct StatsConfig {
     pub dir: PathBuf,
     pub labels: Option<String>,
+    pub exports: ExportOptions,
     pub output: Output,
     pub per_image: Option<PathBuf>,
     pub rare_below: f64,
@@ -50,6 +52,7 @@ pub struct StatsConfig {
 pub struct LabelsConfig {
     pub dir: PathBuf,
     pub labels: Option<String>,
+    pub exports: ExportOptions,
     pub output: Option<PathBuf>,
     pub quiet: bool,
 }
@@ -67,6 +70,7 @@ pub enum CountsFrom {
     Scan {
         dir: PathBuf,
         labels: Option<String>,
+        exports: ExportOptions,
         strict: bool,
     },
     /// A stats document written by `maskprep stats --json` or `merge`.
@@ -93,6 +97,7 @@ pub enum ReportInput {
     Scan {
         dir: PathBuf,
         labels: Option<String>,
+        exports: ExportOptions,
         strict: bool,
     },
     /// A stats JSON (`maskprep stats --json`, `maskprep merge`).
@@ -119,6 +124,7 @@ pub struct ScoreConfig {
     pub truth: PathBuf,
     pub pred: PathBuf,
     pub labels: Option<String>,
+    pub exports: ExportOptions,
     /// `None`: from the files (PNG: mask; `.npy`/`.safetensors`: logits).
     pub pred_kind: Option<PredKind>,
     pub threshold: Option<f32>,
@@ -389,6 +395,68 @@ pub struct Source {
     /// (labelIds), `cityscapes-trainids`, `voc`. Detected when omitted.
     #[arg(short, long, value_name = "MAP")]
     pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+}
+
+/// How annotation exports (COCO JSON, run-length CSV) are read; PNG masks
+/// ignore these.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Annotation exports (COCO JSON, run-length CSV)")]
+pub struct ExportArgs {
+    /// COCO crowd regions (`iscrowd: 1`): `count` as their category, as
+    /// pycocotools' annToMask does, or `ignore` their pixels (out of N), as
+    /// detectors train.
+    #[arg(long, value_enum, value_name = "HOW", default_value = "count")]
+    pub crowd: CrowdArg,
+    /// Run-length CSV pixel order: `column` (Kaggle's convention: down each
+    /// column, 1-based) or `row` (across each row).
+    #[arg(long, value_enum, value_name = "ORDER", default_value = "column")]
+    pub rle_order: RleOrderArg,
+    /// Image size for run-length CSV rows whose photo is not found beside
+    /// the CSV (`train_images/`, `train/`, `images/`), e.g. `768x768`.
+    #[arg(long, value_name = "WxH", value_parser = parse_image_size)]
+    pub image_size: Option<(u32, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrowdArg {
+    Count,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RleOrderArg {
+    Column,
+    Row,
+}
+
+impl From<&ExportArgs> for ExportOptions {
+    fn from(a: &ExportArgs) -> Self {
+        use crate::annotations::{CrowdMode, Order};
+        Self {
+            crowd: match a.crowd {
+                CrowdArg::Count => CrowdMode::AsCategory,
+                CrowdArg::Ignore => CrowdMode::Ignore,
+            },
+            rle_order: match a.rle_order {
+                RleOrderArg::Column => Order::ColumnMajor,
+                RleOrderArg::Row => Order::RowMajor,
+            },
+            size: a.image_size,
+        }
+    }
+}
+
+fn parse_image_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("`{s}` is not an image size; expected WxH, e.g. 768x768");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let w: u32 = w.trim().parse().map_err(|_| bad())?;
+    let h: u32 = h.trim().parse().map_err(|_| bad())?;
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > crate::decode::MAX_PIXELS {
+        return Err(bad());
+    }
+    Ok((w, h))
 }
 
 #[derive(Debug, Args)]
@@ -521,6 +589,8 @@ pub struct WeightsArgs {
     /// Label map, as for `maskprep stats`. Detected when omitted.
     #[arg(short, long, value_name = "MAP")]
     pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
     /// Write weights.json, weights.safetensors and README.md in this folder
     /// (atomically).
     #[arg(short, long, value_name = "DIR")]
@@ -571,6 +641,8 @@ pub struct ShardsArgs {
     /// Label map (as for `stats`); detected when omitted.
     #[arg(short, long, value_name = "MAP")]
     pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
     /// Output folder: one subfolder of shards per split, and `index.json`.
     #[arg(short, long, value_name = "OUT", required = true)]
     pub output: Option<PathBuf>,
@@ -699,6 +771,8 @@ pub struct ScoreArgs {
     /// preset). Detected from the truth when omitted.
     #[arg(short, long, value_name = "MAP")]
     pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
     /// What the predictions hold [default: mask for PNG, logits for arrays].
     #[arg(long, value_enum, value_name = "KIND")]
     pub pred_kind: Option<PredKind>,
@@ -804,6 +878,7 @@ impl Cli {
                     Err(e) => return Command::Invalid(format!("{e:#}")),
                 };
                 Command::Stats(StatsConfig {
+                    exports: (&a.source.exports).into(),
                     dir: a.source.dir,
                     labels: a.source.labels,
                     output: output(a.json, a.output),
@@ -816,6 +891,7 @@ impl Cli {
                 })
             }
             Cmd::Labels(a) => Command::Labels(LabelsConfig {
+                exports: (&a.source.exports).into(),
                 dir: a.source.dir,
                 labels: a.source.labels,
                 output: a.output,
@@ -831,6 +907,7 @@ impl Cli {
                     (None, dir) => CountsFrom::Scan {
                         dir: dir.unwrap_or_default(),
                         labels: a.labels,
+                        exports: (&a.exports).into(),
                         strict: a.strict,
                     },
                 },
@@ -892,6 +969,7 @@ impl Cli {
                     Err(e) => return Command::Invalid(format!("{e:#}")),
                 };
                 Command::Score(ScoreConfig {
+                    exports: (&a.exports).into(),
                     partition,
                     sweep,
                     truth: a.truth,
@@ -945,6 +1023,8 @@ pub struct ReportArgs {
     /// Label map for DIR, as for `maskprep stats`. Detected when omitted.
     #[arg(short, long, value_name = "MAP")]
     pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
     /// The report folder (index.html and PNG files).
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
@@ -973,6 +1053,7 @@ fn report_config(a: ReportArgs, quiet: bool) -> Command {
         (None, None, dir) => ReportInput::Scan {
             dir: dir.unwrap_or_default(),
             labels: a.labels,
+            exports: (&a.exports).into(),
             strict: a.strict,
         },
     };
@@ -995,6 +1076,7 @@ fn shards_job(a: ShardsArgs, quiet: bool) -> ShardsJob {
         (None, None) => shards::Geometry::Native,
     };
     ShardsJob::Write(ShardsConfig {
+        exports: (&a.exports).into(),
         dir: a.dir.unwrap_or_default(),
         labels: a.labels,
         out: a.output.unwrap_or_default(),

@@ -3,6 +3,7 @@
 //! dataset so every partition detects the same map). Histograms decoded for
 //! detection are kept and reused by the scan, so no mask is decoded twice.
 
+pub mod exports;
 pub mod layout;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ use crate::labels::detect::{self, Detected, Hints};
 use crate::labels::evidence::{self, Detection};
 use crate::output::Console;
 use crate::source::{self, Dataset, Partition};
+
+pub use exports::ExportOptions;
 
 /// Masks decoded to detect a label map (their histograms are reused).
 const DETECT_SAMPLE: usize = 16;
@@ -62,8 +65,17 @@ impl Prepared {
 }
 
 /// Finds the masks and resolves the label map (loaded, or detected from the
-/// whole dataset so every partition detects the same map).
-pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Result<Prepared> {
+/// whole dataset so every partition detects the same map). A folder (or
+/// file) holding an annotation export is read as that export.
+pub fn prepare(
+    dir: &Path,
+    labels: Option<&str>,
+    opts: &ExportOptions,
+    part: Partition,
+) -> anyhow::Result<Prepared> {
+    if let Some(loaded) = exports::load(dir, opts)? {
+        return prepare_export(loaded, labels, opts, part);
+    }
     let (whole, layout) = discover(dir)?;
     let mut found: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
     found.extend(layout.notes.iter().cloned());
@@ -103,6 +115,57 @@ pub fn prepare(dir: &Path, labels: Option<&str>, part: Partition) -> anyhow::Res
         found,
         warnings,
         detection,
+    })
+}
+
+/// An annotation export as a prepared dataset: its categories are the label
+/// map (or `--labels`, a `categories` map that renames, merges or drops
+/// them); nothing is detected, so nothing is decoded ahead of the scan.
+fn prepare_export(
+    loaded: exports::Loaded,
+    labels: Option<&str>,
+    opts: &ExportOptions,
+    part: Partition,
+) -> anyhow::Result<Prepared> {
+    let exports::Loaded {
+        exports,
+        dataset,
+        found,
+        warnings,
+    } = loaded;
+    let (map, origin, why) = match labels {
+        Some(arg) => {
+            let map = LabelMap::load(arg)?;
+            if map.kind() != crate::labels::Kind::Categories {
+                anyhow::bail!(
+                    "label map `{arg}` is of kind `{}`; an annotation export needs kind \
+                     `categories` (write one to edit with `maskprep labels DIR -o labels.toml`)",
+                    map.kind().name()
+                );
+            }
+            (map, arg.to_string(), None)
+        }
+        None => {
+            let map = exports::default_map(&exports)?;
+            let why = format!(
+                "categories of the export ({} classes, by category id)",
+                map.num_classes()
+            );
+            (map, "export categories".to_string(), Some(why))
+        }
+    };
+    for (export, keys) in &exports {
+        decode::raster::register(export.clone(), keys, &map, opts.crowd);
+    }
+    Ok(Prepared {
+        dataset: dataset.partition(part),
+        map,
+        origin,
+        why,
+        cache: BTreeMap::new(),
+        found,
+        warnings,
+        detection: None,
     })
 }
 

@@ -10,6 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub mod raster;
+
 /// Largest mask accepted, in pixels (16384 x 16384): a decompression-bomb guard.
 pub const MAX_PIXELS: u64 = 1 << 28;
 /// Most bytes the PNG decoder may allocate for one mask.
@@ -29,6 +31,9 @@ pub enum MaskFormat {
     Rgb,
     /// 8-bit RGBA: code = a<<24 | r<<16 | g<<8 | b.
     Rgba,
+    /// Annotation regions (COCO JSON, run-length CSV) rasterised: a code is
+    /// a set of categories, interned by the `categories` label map.
+    Sets,
 }
 
 impl MaskFormat {
@@ -44,6 +49,7 @@ impl MaskFormat {
             Self::Indexed => "palette (read as indices)",
             Self::Rgb => "8-bit RGB",
             Self::Rgba => "8-bit RGBA",
+            Self::Sets => "annotation regions",
         }
     }
 }
@@ -137,6 +143,7 @@ impl Frame<'_> {
             ),
             MaskFormat::Rgb => out.extend(self.data[..3 * n].chunks_exact(3).map(rgb_code)),
             MaskFormat::Rgba => out.extend(self.data[..4 * n].chunks_exact(4).map(rgba_code)),
+            MaskFormat::Sets => out.extend(self.data[..4 * n].chunks_exact(4).map(set_code)),
         }
     }
 }
@@ -155,6 +162,7 @@ impl Frame<'_> {
             }),
             MaskFormat::Rgb => count_runs::<3>(&self.data[..3 * n], |p, run| f(rgb_code(p), run)),
             MaskFormat::Rgba => count_runs::<4>(&self.data[..4 * n], |p, run| f(rgba_code(p), run)),
+            MaskFormat::Sets => count_runs::<4>(&self.data[..4 * n], |p, run| f(set_code(p), run)),
         }
     }
 
@@ -172,6 +180,11 @@ fn rgb_code(p: &[u8]) -> u32 {
 #[inline]
 fn rgba_code(p: &[u8]) -> u32 {
     u32::from(p[3]) << 24 | rgb_code(p)
+}
+
+#[inline]
+fn set_code(p: &[u8]) -> u32 {
+    u32::from_le_bytes([p[0], p[1], p[2], p[3]])
 }
 
 /// Reads and decodes the mask at `path` into its histogram.
@@ -194,7 +207,9 @@ pub fn decode_path_hist(
     bytes: &[u8],
     scratch: &mut Scratch,
 ) -> Result<MaskHist, DecodeError> {
-    if is_jpeg(path) {
+    if raster::is_raster(bytes) {
+        decode_hist(bytes, scratch)
+    } else if is_jpeg(path) {
         decode_jpeg_hist(bytes, scratch)
     } else {
         decode_hist(bytes, scratch)
@@ -246,6 +261,9 @@ const HEAD: usize = 8 + 8 + 13;
 /// header (the decoder then says what it is).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
+    if let Some(read) = raster::read(path) {
+        return read;
+    }
     if crate::store::is_url(path) {
         return read_object(path);
     }
@@ -339,6 +357,9 @@ fn max_len(head: &[u8]) -> Option<(u32, u32, u64)> {
 /// masks are counted row by row while each row is still in cache, without
 /// building the frame; other layouts go through [`decode_frame`].
 pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
+    if raster::is_raster(bytes) {
+        return raster::hist(bytes, &mut scratch.table);
+    }
     let Scratch {
         frame,
         dense,
@@ -373,6 +394,11 @@ pub fn decode_frame_hist<'a>(
     bytes: &[u8],
     scratch: &'a mut Scratch,
 ) -> Result<(Frame<'a>, MaskHist), DecodeError> {
+    if raster::is_raster(bytes) {
+        let hist = raster::hist(bytes, &mut scratch.table)?;
+        let f = raster::frame(bytes, &mut scratch.frame)?;
+        return Ok((f, hist));
+    }
     let Scratch {
         frame,
         dense,
@@ -471,6 +497,9 @@ fn open(bytes: &[u8]) -> Result<Opened<'_>, DecodeError> {
 
 /// Decodes PNG `bytes` into `buf`, normalised to one of the [`MaskFormat`]s.
 pub fn decode_frame<'a>(bytes: &[u8], buf: &'a mut Vec<u8>) -> Result<Frame<'a>, DecodeError> {
+    if raster::is_raster(bytes) {
+        return raster::frame(bytes, buf);
+    }
     read_frame(open(bytes)?, buf)
 }
 
@@ -508,7 +537,7 @@ fn sample_bytes(format: MaskFormat) -> usize {
         MaskFormat::Gray8 | MaskFormat::Indexed => 1,
         MaskFormat::Gray16 => 2,
         MaskFormat::Rgb => 3,
-        MaskFormat::Rgba => 4,
+        MaskFormat::Rgba | MaskFormat::Sets => 4,
     }
 }
 
@@ -548,7 +577,7 @@ fn start_counting(format: MaskFormat, dense: &mut Vec<u64>, table: &mut CodeTabl
             dense.clear();
             dense.resize(1 << 16, 0);
         }
-        MaskFormat::Rgb | MaskFormat::Rgba => table.clear(),
+        MaskFormat::Rgb | MaskFormat::Rgba | MaskFormat::Sets => table.clear(),
     }
 }
 
@@ -565,6 +594,7 @@ fn count_rows(data: &[u8], format: MaskFormat, dense: &mut [u64], table: &mut Co
         }),
         MaskFormat::Rgb => count_runs::<3>(data, |p, run| table.add(rgb_code(p), run)),
         MaskFormat::Rgba => count_runs::<4>(data, |p, run| table.add(rgba_code(p), run)),
+        MaskFormat::Sets => count_runs::<4>(data, |p, run| table.add(set_code(p), run)),
     }
 }
 
@@ -572,7 +602,7 @@ fn count_rows(data: &[u8], format: MaskFormat, dense: &mut [u64], table: &mut Co
 fn finish_counting(format: MaskFormat, dense: &[u64], table: &CodeTable) -> Vec<(u32, u64)> {
     match format {
         MaskFormat::Gray8 | MaskFormat::Indexed | MaskFormat::Gray16 => drain_dense(dense),
-        MaskFormat::Rgb | MaskFormat::Rgba => table.sorted(),
+        MaskFormat::Rgb | MaskFormat::Rgba | MaskFormat::Sets => table.sorted(),
     }
 }
 

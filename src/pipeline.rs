@@ -82,6 +82,61 @@ pub struct SourceStage {
     pub dir: PathBuf,
     /// Label map file or preset; detected when omitted.
     pub labels: Option<String>,
+    /// Annotation exports: `"count"` (default) or `"ignore"` COCO crowd regions.
+    #[serde(default)]
+    pub crowd: Option<String>,
+    /// Run-length CSV order: `"column"` (default) or `"row"`.
+    #[serde(default)]
+    pub rle_order: Option<String>,
+    /// Run-length CSV image size when no photo gives it, `"WxH"`.
+    #[serde(default)]
+    pub image_size: Option<String>,
+}
+
+impl SourceStage {
+    /// How annotation exports are read ([`Self::check_exports`] has
+    /// refused bad values when the pipeline was loaded).
+    pub fn exports(&self) -> crate::dataset::ExportOptions {
+        self.check_exports().unwrap_or_default()
+    }
+
+    /// The export options, or what is wrong with them.
+    pub fn check_exports(&self) -> Result<crate::dataset::ExportOptions, String> {
+        use crate::annotations::{CrowdMode, Order};
+        let mut o = crate::dataset::ExportOptions::default();
+        match self.crowd.as_deref() {
+            None | Some("count") => {}
+            Some("ignore") => o.crowd = CrowdMode::Ignore,
+            Some(v) => {
+                return Err(format!(
+                    "`source.crowd = \"{v}\"`: expected \"count\" or \"ignore\""
+                ));
+            }
+        }
+        match self.rle_order.as_deref() {
+            None | Some("column") => {}
+            Some("row") => o.rle_order = Order::RowMajor,
+            Some(v) => {
+                return Err(format!(
+                    "`source.rle_order = \"{v}\"`: expected \"column\" or \"row\""
+                ));
+            }
+        }
+        if let Some(v) = &self.image_size {
+            let bad =
+                || format!("`source.image_size = \"{v}\"`: expected \"WxH\", e.g. \"768x768\"");
+            let (w, h) = v.split_once('x').ok_or_else(bad)?;
+            let (w, h) = (
+                w.trim().parse::<u32>().map_err(|_| bad())?,
+                h.trim().parse::<u32>().map_err(|_| bad())?,
+            );
+            if w == 0 || h == 0 {
+                return Err(bad());
+            }
+            o.size = Some((w, h));
+        }
+        Ok(o)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -181,6 +236,7 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
                 .into(),
         ));
     }
+    p.source.check_exports().map_err(&bad)?;
     if let Some(sc) = &p.score
         && sc.threshold.is_some_and(|t| !t.is_finite())
     {

@@ -9,8 +9,13 @@ use crate::source::Partition;
 
 pub fn run(cfg: &LabelsConfig) -> anyhow::Result<u8> {
     let console = Console::new(cfg.quiet);
-    let prep = prepare(&cfg.dir, cfg.labels.as_deref(), Partition::WHOLE)
-        .with_context(|| format!("cannot detect the label map of `{}`", cfg.dir.display()))?;
+    let prep = prepare(
+        &cfg.dir,
+        cfg.labels.as_deref(),
+        &cfg.exports,
+        Partition::WHOLE,
+    )
+    .with_context(|| format!("cannot detect the label map of `{}`", cfg.dir.display()))?;
     prep.announce(&console);
     let text = prep.map.to_toml();
     match &cfg.output {

@@ -27,12 +27,14 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
         ReportInput::Scan {
             dir,
             labels,
+            exports,
             strict,
         } => {
             crate::source::refuse_output_inside(dir, &cfg.output)?;
             let request = Request {
                 dir,
                 labels: labels.as_deref(),
+                exports: *exports,
                 partition: None,
                 rare_below: cfg.rare_below,
                 strict: *strict,

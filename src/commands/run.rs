@@ -69,6 +69,7 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
             let request = Request {
                 dir: &p.source.dir,
                 labels: p.source.labels.as_deref(),
+                exports: p.source.exports(),
                 partition: part,
                 rare_below: p.rare_below(),
                 strict: p.stats.as_ref().is_some_and(|s| s.strict),
@@ -108,6 +109,7 @@ fn score(
         truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
         pred: sc.pred.clone(),
         labels: p.source.labels.clone(),
+        exports: p.source.exports(),
         pred_kind: sc.pred_kind,
         threshold: sc.threshold,
         argmax: sc.argmax,
@@ -187,6 +189,7 @@ fn stats_from_shards(
     let cfg = ShardsConfig {
         dir: p.source.dir.clone(),
         labels: p.source.labels.clone(),
+        exports: p.source.exports(),
         out: out.join(SHARDS_DIR),
         format: sh.format.unwrap_or(Format::Webdataset),
         shard_bytes: sh.shard_size.map(|s| s.0),

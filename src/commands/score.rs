@@ -67,7 +67,13 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     if let Some(out) = &cfg.report {
         crate::report::check_output(out)?;
     }
-    let prep = prepare(&cfg.truth, cfg.labels.as_deref(), Partition::WHOLE).with_context(what)?;
+    let prep = prepare(
+        &cfg.truth,
+        cfg.labels.as_deref(),
+        &cfg.exports,
+        Partition::WHOLE,
+    )
+    .with_context(what)?;
     prep.announce(&console);
     let mut pairing = pairs::pair(&prep.dataset, &cfg.pred).with_context(what)?;
     let mut truth_masks = prep.dataset.items.len() as u64;

@@ -18,6 +18,7 @@ pub fn run(cfg: &StatsConfig) -> anyhow::Result<u8> {
         &Request {
             dir: &cfg.dir,
             labels: cfg.labels.as_deref(),
+            exports: cfg.exports,
             partition: cfg.partition,
             rare_below: cfg.rare_below,
             strict: cfg.strict,

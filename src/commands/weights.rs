@@ -24,11 +24,13 @@ pub fn run(cfg: &WeightsConfig) -> anyhow::Result<u8> {
         CountsFrom::Scan {
             dir,
             labels,
+            exports,
             strict,
         } => {
             let request = Request {
                 dir,
                 labels: labels.as_deref(),
+                exports: *exports,
                 partition: None,
                 rare_below: RARE_BELOW,
                 strict: *strict,

@@ -260,7 +260,7 @@ pub fn photo_reason(h: &MaskHist) -> Option<String> {
         counts.iter().take(k).sum::<u64>() as f64 / total as f64
     };
     match h.format {
-        MaskFormat::Gray16 => None,
+        MaskFormat::Gray16 | MaskFormat::Sets => None,
         MaskFormat::Gray8 | MaskFormat::Indexed => {
             if h.codes.len() < 64 {
                 return None;

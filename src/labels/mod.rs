@@ -8,6 +8,7 @@
 pub mod detect;
 pub mod evidence;
 pub mod presets;
+pub mod sets;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -31,6 +32,11 @@ pub enum Kind {
     /// The full ADE20K `*_seg.png`: RGB masks whose class id is
     /// R/10*256 + G (B is the instance), then read like `index`.
     Ade20kSeg,
+    /// Annotation exports (COCO JSON, run-length CSV): each category id is a
+    /// class as listed in `values`; a pixel carries every category whose
+    /// regions cover it. Categories not listed are dropped (no class), or
+    /// ignored with `unlisted = "ignore"`; `ignore` ids are excluded.
+    Categories,
 }
 
 impl Kind {
@@ -42,6 +48,7 @@ impl Kind {
             Self::Index => "index",
             Self::Binary => "binary",
             Self::Ade20kSeg => "ade20k-seg",
+            Self::Categories => "categories",
         }
     }
 }
@@ -167,6 +174,14 @@ enum Rule {
         lut: Vec<Entry>,
         rest: Entry,
         ade: bool,
+    },
+    /// Annotation regions: a code is an interned set of classes (see
+    /// [`sets::SetTable`]); `ids` says what each category id means, sorted
+    /// by id, and `rest` what an unlisted id means.
+    Sets {
+        ids: Vec<(u32, sets::Meaning)>,
+        rest: sets::Meaning,
+        table: std::sync::Arc<sets::SetTable>,
     },
 }
 
@@ -388,6 +403,7 @@ impl LabelMap {
                     ade: spec.kind == Kind::Ade20kSeg,
                 }
             }
+            Kind::Categories => compile_categories(&spec, origin, &index_of)?,
         };
         Ok(Self {
             spec,
@@ -422,6 +438,23 @@ impl LabelMap {
     /// palette-index mask under an rgb-bits or palette map would be read
     /// as the colour `(v, v, v)`, every class at once, or as a wrong colour.
     pub fn check_format(&self, format: crate::decode::MaskFormat) -> Result<(), String> {
+        use crate::decode::MaskFormat;
+        let regions = format == MaskFormat::Sets;
+        if regions != (self.spec.kind == Kind::Categories) {
+            return Err(if regions {
+                format!(
+                    "format mismatch: annotation regions need a `categories` label map; \
+                     got kind `{}`",
+                    self.spec.kind.name()
+                )
+            } else {
+                format!(
+                    "format mismatch: mask is {}; a `categories` label map reads annotation \
+                     exports (COCO JSON, run-length CSV)",
+                    format.describe()
+                )
+            });
+        }
         let colour_map = matches!(self.spec.kind, Kind::RgbBits | Kind::Palette);
         if colour_map && format.is_index() {
             let kind = match self.spec.kind {
@@ -487,6 +520,12 @@ impl LabelMap {
                     code
                 };
                 lut.get(v as usize).copied().unwrap_or(*rest)
+            }
+            Rule::Sets { table, .. } => {
+                return match (format, table.get(code)) {
+                    (crate::decode::MaskFormat::Sets, Some(set)) => set.resolved(),
+                    _ => Resolved::Unknown,
+                };
             }
         };
         match entry {
@@ -580,8 +619,39 @@ impl LabelMap {
                 })
                 .collect(),
             Rule::Binary { .. } => vec![Some([255, 255, 255])],
-            Rule::Index { .. } => vec![None; c],
+            Rule::Index { .. } | Rule::Sets { .. } => vec![None; c],
         }
+    }
+
+    /// For a `categories` map: the code of pixels covered by exactly the
+    /// categories `ids` (sorted or not; repeats are harmless), `crowd` when
+    /// an ignored crowd region covers them. Interned: the same meaning gets
+    /// the same code. `None` for any other kind of map.
+    pub fn category_code(&self, ids: &[u32], crowd: bool) -> Option<u32> {
+        let Rule::Sets {
+            ids: known,
+            rest,
+            table,
+        } = &self.rule
+        else {
+            return None;
+        };
+        let mut ignored = crowd;
+        let mut classes: Vec<u16> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let meaning = match known.binary_search_by_key(id, |e| e.0) {
+                Ok(i) => known[i].1,
+                Err(_) => *rest,
+            };
+            match meaning {
+                sets::Meaning::Class(c) => classes.push(c),
+                sets::Meaning::Dropped => {}
+                sets::Meaning::Ignore => ignored = true,
+            }
+        }
+        classes.sort_unstable();
+        classes.dedup();
+        Some(table.intern(&classes, ignored))
     }
 
     /// Writes the spec as commented TOML.
@@ -589,6 +659,55 @@ impl LabelMap {
         let body = toml::to_string(&self.spec).unwrap_or_default();
         format!("{}{body}", presets::toml_header(self.spec.kind))
     }
+}
+
+/// The rule of a `categories` map: `values` names each category id's class
+/// (several ids may share one: merged), `ignore` lists excluded ids.
+fn compile_categories(
+    spec: &LabelSpec,
+    origin: &str,
+    index_of: &dyn Fn(&str, &str) -> Result<u16, LabelError>,
+) -> Result<Rule, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    reject_fields(spec, origin, &["threshold", "colors"])?;
+    let mut ids: BTreeMap<u32, sets::Meaning> = BTreeMap::new();
+    for (v, name) in &spec.values {
+        let id: u32 = v.trim().parse().map_err(|_| {
+            bad(format!(
+                "field `values`: key `{v}` is not a category id (an integer >= 0)"
+            ))
+        })?;
+        let c = index_of(name, &format!("values.\"{v}\""))?;
+        ids.insert(id, sets::Meaning::Class(c));
+    }
+    for ig in &spec.ignore {
+        let CodeRef::Value(id) = ig else {
+            return Err(bad(
+                "field `ignore`: categories maps ignore category ids (numbers), not colours".into(),
+            ));
+        };
+        if ids
+            .insert(*id, sets::Meaning::Ignore)
+            .is_some_and(|m| m != sets::Meaning::Ignore)
+        {
+            return Err(bad(format!(
+                "field `ignore`: category {id} is also named in `values`"
+            )));
+        }
+    }
+    if spec.values.is_empty() {
+        return Err(bad(
+            "field `values`: expected `\"category id\" = \"class\"` entries".into(),
+        ));
+    }
+    Ok(Rule::Sets {
+        ids: ids.into_iter().collect(),
+        rest: match spec.unlisted {
+            Unlisted::Unknown => sets::Meaning::Dropped,
+            Unlisted::Ignore => sets::Meaning::Ignore,
+        },
+        table: std::sync::Arc::new(sets::SetTable::default()),
+    })
 }
 
 fn reject_fields(spec: &LabelSpec, origin: &str, fields: &[&str]) -> Result<(), LabelError> {
@@ -645,7 +764,9 @@ fn split(code: u32) -> (u8, u8, u8) {
 
 /// Formats a code for people: a colour for RGB masks, a number for indices.
 pub fn code_name(code: u32, format: crate::decode::MaskFormat) -> String {
-    if format.is_index() {
+    if format == crate::decode::MaskFormat::Sets {
+        format!("category set {code}")
+    } else if format.is_index() {
         code.to_string()
     } else {
         hex(code)
@@ -672,6 +793,7 @@ mod tests {
             Kind::Index,
             Kind::Binary,
             Kind::Ade20kSeg,
+            Kind::Categories,
         ] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
         }

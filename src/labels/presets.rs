@@ -116,6 +116,12 @@ pub fn toml_header(kind: Kind) -> &'static str {
              # of a pixel is R/10*256 + G (B is the instance), then read as in kind\n\
              # index: [values] names the ids, `ignore` ids are excluded (0 = unlabelled).\n"
         }
+        Kind::Categories => {
+            "# maskprep label map (kind categories): an annotation export's categories;\n\
+             # [values] maps each category id to a class (give two ids one class to merge\n\
+             # them, rename freely); ids not listed are dropped (unlisted = \"ignore\" makes\n\
+             # them ignored); `ignore` ids are excluded from every count.\n"
+        }
         Kind::Index => {
             "# maskprep label map (kind index): value i is classes[i] (or as listed in\n\
              # [values]); `ignore` values are excluded from every count. Values not\n\

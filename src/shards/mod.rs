@@ -187,6 +187,8 @@ pub enum Geometry {
 pub struct ShardsConfig {
     pub dir: PathBuf,
     pub labels: Option<String>,
+    /// How annotation exports are read.
+    pub exports: crate::dataset::ExportOptions,
     pub out: PathBuf,
     pub format: Format,
     /// A shard closes before its bytes would pass this.

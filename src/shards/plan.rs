@@ -478,6 +478,10 @@ pub fn present(hist: &MaskHist, map: &LabelMap) -> Vec<u16> {
 }
 
 fn stamp(path: &Path) -> Result<(u64, u64), BadFile> {
+    // An image of an annotation export: the export file's stamp (the
+    // content hash of its objects catches an edit to this one image).
+    let export = crate::decode::raster::export_of(path);
+    let path = export.as_deref().unwrap_or(path);
     if crate::store::is_url(path) {
         // A store's listing gives the size; the content hashes of a resumed
         // shard's sources (see `shards::write`) catch a same-size rewrite.
@@ -498,6 +502,9 @@ fn stamp(path: &Path) -> Result<(u64, u64), BadFile> {
 
 /// Width and height from a PNG's header, without decoding pixels.
 fn png_size(path: &Path) -> Result<(u32, u32), BadFile> {
+    if let Some(size) = crate::decode::raster::size(path) {
+        return Ok(size);
+    }
     let (w, h) = crate::store::header(
         path,
         |file| {

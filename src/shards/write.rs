@@ -71,7 +71,7 @@ struct ShardRecord {
 pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     cfg.check()?;
     let splits = cfg.split_table()?;
-    let prep = prepare(&cfg.dir, cfg.labels.as_deref(), cfg.partition)?;
+    let prep = prepare(&cfg.dir, cfg.labels.as_deref(), &cfg.exports, cfg.partition)?;
     if prep.dataset.image_dir.is_none() {
         bail!(
             "`{}` has no `images/` folder; expected a dataset root holding `images/` and `masks/` \
@@ -251,6 +251,10 @@ fn reuse(
 
 fn hash_file(path: &Path, sha: &mut Sha256) -> std::io::Result<()> {
     use std::io::Read;
+    if let Some(content) = crate::decode::raster::content(path) {
+        sha.update(content.map_err(std::io::Error::other)?);
+        return Ok(());
+    }
     if store::is_url(path) {
         sha.update(store::read(path)?);
         return Ok(());

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::doc::{Files, Meta, StatsDoc};
 use super::scan::{self, ImageRow, ScanOptions};
-use crate::dataset::prepare;
+use crate::dataset::{ExportOptions, prepare};
 use crate::labels::LabelMap;
 use crate::output::Console;
 use crate::source::Partition;
@@ -19,6 +19,8 @@ pub struct Request<'a> {
     pub dir: &'a Path,
     /// Label map file or preset; detected when `None`.
     pub labels: Option<&'a str>,
+    /// How annotation exports are read.
+    pub exports: ExportOptions,
     /// `None` or `1/1`: the whole dataset.
     pub partition: Option<Partition>,
     pub rare_below: f64,
@@ -41,7 +43,7 @@ pub struct Collected {
 pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected> {
     let dir = req.dir.display();
     let part = req.partition.unwrap_or(Partition::WHOLE);
-    let prep = prepare(req.dir, req.labels, part)
+    let prep = prepare(req.dir, req.labels, &req.exports, part)
         .with_context(|| format!("cannot compute stats for `{dir}`"))?;
     prep.announce(console);
     let opts = ScanOptions {

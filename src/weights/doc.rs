@@ -611,6 +611,9 @@ fn class_order_comment(doc: &WeightsDoc) -> String {
         Kind::Index => "the label map's [values] table maps mask values to these classes".into(),
         Kind::Binary => "values at or above the threshold are the one foreground class".into(),
         Kind::Ade20kSeg => "class id R/10*256 + G of the *_seg.png colours".into(),
+        Kind::Categories => {
+            "the label map's [values] table maps annotation category ids to these classes".into()
+        }
     };
     format!("# CLASSES[i] is {out};\n# in the masks: {mask}")
 }
