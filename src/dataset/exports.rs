@@ -128,7 +128,8 @@ fn find(dir: &Path) -> Vec<Spot> {
             dir.to_path_buf(),
         ]
         .into_iter()
-        .filter(|p| p.is_dir())
+        .find(|p| p.is_dir())
+        .into_iter()
         .collect();
         let prefix = if lone { String::new() } else { split };
         spots.push(spot(&prefix, f, photos, Format::Coco));
@@ -159,18 +160,28 @@ fn find(dir: &Path) -> Vec<Spot> {
     spots
 }
 
+/// The photo folder of a COCO file: `images/` beside it, else its folder.
 fn coco_photos(dir: &Path) -> Vec<PathBuf> {
     [dir.join("images"), dir.to_path_buf()]
         .into_iter()
-        .filter(|p| p.is_dir())
+        .find(|p| p.is_dir())
+        .into_iter()
         .collect()
 }
 
+/// Photo folders beside a run-length CSV: `train_images/` (Severstal),
+/// `train_v2/` (Airbus), `train/` (Carvana), `images/`, ...: folders named
+/// for images or a split, not for masks.
 fn csv_photos(dir: &Path) -> Vec<PathBuf> {
-    ["train_images", "train", "images", "test_images", "test"]
-        .iter()
-        .map(|n| dir.join(n))
-        .filter(|p| p.is_dir())
+    subfolders(dir)
+        .into_iter()
+        .filter(|p| {
+            let n = file_name(p).to_ascii_lowercase();
+            ["train", "image", "test", "val", "img"]
+                .iter()
+                .any(|k| n.contains(k))
+                && !["mask", "label", "annot"].iter().any(|k| n.contains(k))
+        })
         .collect()
 }
 
@@ -249,6 +260,7 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
     let mut warnings = Vec::new();
     let mut keyed: BTreeMap<String, (usize, u32, Option<PathBuf>)> = BTreeMap::new();
     let mut skipped: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut orphans: Vec<PathBuf> = Vec::new();
     for (e, spot) in spots.iter().enumerate() {
         let export = match spot.format {
             Format::Coco => annotations::coco::load(&spot.path)?,
@@ -262,6 +274,7 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
             }
         };
         let photos = index_photos(&spot.photos);
+        let mut used = std::collections::BTreeSet::new();
         let mut keys = Vec::with_capacity(export.images.len());
         let mut paired = 0usize;
         for (i, img) in export.images.iter().enumerate() {
@@ -269,6 +282,9 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
             let key = join(&spot.prefix, without_ext(&rel));
             let photo = find_photo(&photos, &rel);
             paired += usize::from(photo.is_some());
+            if let Some(p) = &photo {
+                used.insert(p.clone());
+            }
             let vpath = crate::decode::raster::virtual_path(&spot.path, &key);
             if keyed.contains_key(&key) {
                 skipped.push((
@@ -298,14 +314,32 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
                 .and_then(|n| by_name.get(n).copied())
                 .unwrap_or_default()
                 .to_string();
-            let path = if key.is_empty() {
-                spot.path.clone()
-            } else {
-                crate::decode::raster::virtual_path(&spot.path, &key)
+            // Named `EXPORT#KEY`, or `EXPORT#NAME` for an image that was
+            // left out of the export's images (no size, say).
+            let path = match (key.is_empty(), p.image.as_deref()) {
+                (false, _) => crate::decode::raster::virtual_path(&spot.path, &key),
+                (true, Some(name)) => crate::decode::raster::virtual_path(&spot.path, name),
+                (true, None) => spot.path.clone(),
             };
             skipped.push((key, path, p.reason.clone()));
         }
         found.push(describe(spot, &export, paired));
+        let unlabelled: Vec<PathBuf> = photos
+            .by_rel
+            .values()
+            .filter(|p| !used.contains(*p))
+            .cloned()
+            .collect();
+        if !unlabelled.is_empty() {
+            found.push(format!(
+                "{} photos beside `{}` have no annotation: listed as images without masks, \
+                 not counted (Severstal-style CSVs list only images with defects; give them \
+                 empty rows to count them)",
+                unlabelled.len(),
+                spot.path.display()
+            ));
+            orphans.extend(unlabelled);
+        }
         let empty: Vec<String> = export
             .categories
             .iter()
@@ -364,7 +398,7 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
         mask_dir: spots[0].path.clone(),
         image_dir: spots[0].photos.first().cloned(),
         items,
-        images_without_masks: Vec::new(),
+        images_without_masks: orphans.into_iter().map(|p| (0, p)).collect(),
         candidates: Vec::new(),
         skipped,
     };

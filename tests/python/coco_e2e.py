@@ -7,6 +7,9 @@ usage:
       LAYOUT: roboflow (train/ valid/ with _annotations.coco.json beside the
       photos), cvat (annotations/instances_default.json + images/),
       detectron2 (annotations/instances_{train,val}2017.json + {split}/)
+  coco_e2e.py logits PRED JSON...   write float32 logits [C,H,W] per image
+      into PRED (named by photo stem) and print the expected per-class
+      [tp, fp, fn] against annToMask unions (logit > 0 is positive)
   coco_e2e.py check SHARDS JSON...   every `.mask.npy` of the webdataset
       shards under SHARDS equals, per category (classes in category id
       order), the union of that image's annToMask over its annotations;
@@ -198,8 +201,33 @@ def check(shards, jsons):
     print(json.dumps({"images": seen, "pixels": [int(t) for t in totals]}))
 
 
+def logits(pred_dir, jsons):
+    """Writes float32 logits [C,H,W] per image and prints the expected
+    per-class tp, fp, fn (positive where logit > 0) against annToMask."""
+    os.makedirs(pred_dir, exist_ok=True)
+    counts = None
+    for path in jsons:
+        coco = COCO(path)
+        cat_ids = sorted(coco.cats)
+        if counts is None:
+            counts = np.zeros((len(cat_ids), 3), dtype=np.int64)
+        for img_id, info in coco.imgs.items():
+            truth = reference(coco, img_id, cat_ids).astype(bool)
+            rng = np.random.default_rng(img_id)
+            x = (rng.normal(size=truth.shape) + truth * 1.5).astype(np.float32)
+            stem = os.path.splitext(os.path.basename(info["file_name"]))[0]
+            np.save(os.path.join(pred_dir, stem + ".npy"), x)
+            p = x > 0
+            for c in range(len(cat_ids)):
+                counts[c] += [(p[c] & truth[c]).sum(), (p[c] & ~truth[c]).sum(),
+                              (~p[c] & truth[c]).sum()]
+    print(json.dumps(counts.tolist()))
+
+
 def main():
-    if sys.argv[1] == "gen":
+    if sys.argv[1] == "logits":
+        logits(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "gen":
         gen(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif sys.argv[1] == "check":
         check(sys.argv[2], sys.argv[3:])
