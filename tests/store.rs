@@ -472,3 +472,32 @@ fn real_layouts_are_found_in_a_bucket_as_in_a_folder() {
         );
     }
 }
+
+#[test]
+fn annotation_exports_in_a_bucket_read_as_in_a_folder() {
+    let server = Server::start(false);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (name, script, layout) in [
+        ("roboflow", "coco_e2e.py", "roboflow"),
+        ("detectron2", "coco_e2e.py", "detectron2"),
+        ("airbus", "rle_e2e.py", "airbus"),
+    ] {
+        let local = tmp.path().join(name);
+        common::run_python(script, &["gen", layout, path_str(&local), "5"]);
+        server.s3(&["upload", "data", path_str(&local), name]);
+        let url = format!("s3://data/{name}");
+        let a = server.maskprep(&["stats", path_str(&local), "--json"]);
+        let b = server.maskprep(&["stats", &url, "--json"]);
+        ok(&a, name);
+        assert_eq!(code(&a), code(&b), "{name}: {}\n{}", stderr(&a), stderr(&b));
+        let same = |o: &Output, from: &str| {
+            let text = format!("{}\n{}", common::stdout(o), stderr(o));
+            text.replace(from, "DATA")
+        };
+        assert_eq!(
+            same(&a, path_str(&local)),
+            same(&b, &url),
+            "{name}: the bucket is read differently from the folder"
+        );
+    }
+}

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::annotations::{self, CrowdMode, Export, Format, Order};
 use crate::labels::{Kind, LabelMap, LabelSpec, Unlisted};
 use crate::source::{Dataset, Item, Skipped};
+use crate::store;
 
 /// How annotation exports are read (flags `--crowd`, `--rle-order`, `--size`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +72,7 @@ fn find(dir: &Path) -> Vec<Spot> {
         photos,
         format,
     };
-    if dir.is_file() {
+    if store::is_file(dir) && !store::is_dir(dir) {
         let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return match sniff(dir) {
             Some(Format::Coco) => vec![spot(
@@ -92,7 +93,7 @@ fn find(dir: &Path) -> Vec<Spot> {
     let mut spots = Vec::new();
     // Roboflow: one export per split folder, or one in DIR.
     let roboflow = "_annotations.coco.json";
-    if dir.join(roboflow).is_file() {
+    if store::is_file(&dir.join(roboflow)) {
         spots.push(spot(
             "",
             dir.join(roboflow),
@@ -102,7 +103,7 @@ fn find(dir: &Path) -> Vec<Spot> {
     }
     for sub in subfolders(dir) {
         let f = sub.join(roboflow);
-        if f.is_file() {
+        if store::is_file(&f) {
             let name = file_name(&sub);
             spots.push(spot(&name, f, vec![sub.clone()], Format::Coco));
         }
@@ -128,7 +129,7 @@ fn find(dir: &Path) -> Vec<Spot> {
             dir.to_path_buf(),
         ]
         .into_iter()
-        .find(|p| p.is_dir())
+        .find(|p| store::is_dir(p))
         .into_iter()
         .collect();
         let prefix = if lone { String::new() } else { split };
@@ -164,7 +165,7 @@ fn find(dir: &Path) -> Vec<Spot> {
 fn coco_photos(dir: &Path) -> Vec<PathBuf> {
     [dir.join("images"), dir.to_path_buf()]
         .into_iter()
-        .find(|p| p.is_dir())
+        .find(|p| store::is_dir(p))
         .into_iter()
         .collect()
 }
@@ -186,24 +187,15 @@ fn csv_photos(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn subfolders(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    out.sort();
-    out
+    store::subdirs(dir)
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
+    store::read_dir(dir)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
+        .filter(|(_, _, is_dir)| !is_dir)
+        .map(|(_, p, _)| p)
         .collect()
 }
 
@@ -228,12 +220,16 @@ fn sniff(path: &Path) -> Option<Format> {
     } else {
         return None;
     };
-    let mut head = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(64 << 10)
-        .read_to_end(&mut head)
-        .ok()?;
+    // Of an object only the first 256 KiB are fetched.
+    let head = store::header(
+        path,
+        |r| {
+            let mut head = Vec::new();
+            r.take(64 << 10).read_to_end(&mut head).map(|_| head)
+        },
+        |e| e,
+    )
+    .ok()?;
     let text = String::from_utf8_lossy(&head);
     let fits = match format {
         Format::Coco => {
@@ -262,18 +258,8 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
     let mut skipped: Vec<(String, PathBuf, String)> = Vec::new();
     let mut orphans: Vec<PathBuf> = Vec::new();
     for (e, spot) in spots.iter().enumerate() {
-        let export = match spot.format {
-            Format::Coco => annotations::coco::load(&spot.path)?,
-            Format::RleCsv => {
-                let photos = index_photos(&spot.photos);
-                annotations::csv::load(&spot.path, opts.rle_order, |name: &str| {
-                    find_photo(&photos, &relative_name(name))
-                        .and_then(|p| image::image_dimensions(p).ok())
-                        .or(opts.size)
-                })?
-            }
-        };
         let photos = index_photos(&spot.photos);
+        let export = read_export(spot, opts, &photos)?;
         let mut used = std::collections::BTreeSet::new();
         let mut keys = Vec::with_capacity(export.images.len());
         let mut paired = 0usize;
@@ -474,16 +460,11 @@ fn index_photos(dirs: &[PathBuf]) -> Photos {
     let mut by_rel = BTreeMap::new();
     let mut by_name: BTreeMap<String, Option<PathBuf>> = BTreeMap::new();
     for dir in dirs {
-        for entry in walkdir::WalkDir::new(dir)
-            .max_depth(2)
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-        {
-            if !entry.file_type().is_file() {
+        for entry in store::walk(dir, 2) {
+            if entry.is_dir {
                 continue;
             }
-            let path = entry.path().to_path_buf();
+            let path = entry.path;
             if !is_photo(&path) {
                 continue;
             }
@@ -530,6 +511,40 @@ fn find_photo(photos: &Photos, rel: &str) -> Option<PathBuf> {
             .cloned()
             .flatten()
     })
+}
+
+/// A photo's size from its header (of an object, its first bytes).
+fn photo_size(path: &Path) -> Option<(u32, u32)> {
+    store::header(
+        path,
+        |r| {
+            image::ImageReader::new(r)
+                .with_guessed_format()
+                .map_err(|e| e.to_string())?
+                .into_dimensions()
+                .map_err(|e| e.to_string())
+        },
+        |e| e.to_string(),
+    )
+    .ok()
+}
+
+/// Reads an export, local or in a store (an object is copied to a
+/// temporary file first, so a large export is streamed, never held whole).
+fn read_export(spot: &Spot, opts: &ExportOptions, photos: &Photos) -> anyhow::Result<Export> {
+    let copy = store::local_copy(&spot.path)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", spot.path.display()))?;
+    let local = &copy.path;
+    let mut export = match spot.format {
+        Format::Coco => annotations::coco::load(local)?,
+        Format::RleCsv => annotations::csv::load(local, opts.rle_order, |name: &str| {
+            find_photo(photos, &relative_name(name))
+                .and_then(|p| photo_size(&p))
+                .or(opts.size)
+        })?,
+    };
+    export.path = spot.path.clone();
+    Ok(export)
 }
 
 /// The label map an export implies: one class per category, in id order,
