@@ -300,3 +300,54 @@ fn csv_without_photos_needs_a_size() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(class_col(&json(&o), "pixels"), [3]);
 }
+
+#[test]
+fn photo_of_another_size_is_a_listed_mismatch_and_bad_objects_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    std::fs::create_dir_all(root.join("annotations")).unwrap();
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    image::RgbImage::new(12, 4)
+        .save(root.join("images/a.png"))
+        .unwrap();
+    image::RgbImage::new(10, 4)
+        .save(root.join("images/b.png"))
+        .unwrap();
+    let doc = serde_json::json!({
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 10, "height": 4},
+            {"id": 2, "file_name": "b.png", "width": 10, "height": 4},
+        ],
+        "categories": [{"id": 1, "name": "car"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+             "segmentation": [[0, 0, 4, 0, 4, 4, 0, 4]]},
+            // Two points: not a polygon.
+            {"id": 2, "image_id": 2, "category_id": 1, "iscrowd": 0,
+             "segmentation": [[0, 0, 4, 4]]},
+            // A category that does not exist.
+            {"id": 3, "image_id": 2, "category_id": 9, "iscrowd": 0,
+             "segmentation": [[0, 0, 4, 0, 4, 4]]},
+            // An RLE whose runs do not cover the image.
+            {"id": 4, "image_id": 2, "category_id": 1, "iscrowd": 0,
+             "segmentation": {"size": [4, 10], "counts": [3, 5]}},
+        ],
+    });
+    std::fs::write(
+        root.join("annotations/instances_default.json"),
+        doc.to_string(),
+    )
+    .unwrap();
+    let o = maskprep(&["stats", path_str(&root), "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let d = json(&o);
+    let mism = d["files"]["size_mismatches"].as_array().unwrap();
+    assert_eq!(mism.len(), 1, "{d}");
+    assert_eq!(mism[0]["image_size"], "12x4");
+    assert_eq!(mism[0]["mask_size"], "10x4");
+    let bad = d["files"]["bad"].as_array().unwrap();
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    // Image a's polygon (pycocotools: columns 0-3 of 4 rows) still counts.
+    assert_eq!(d["files"]["masks_read"], 2);
+    assert_eq!(class_col(&d, "pixels"), [16]);
+}

@@ -396,6 +396,19 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
     }))
 }
 
+/// Loads the exports of `dir` again and registers them under `map` (a
+/// score report re-reading the truth its score file names); `Ok(None)`
+/// when `dir` holds no export.
+pub fn reopen(dir: &Path, map: &LabelMap, opts: &ExportOptions) -> anyhow::Result<Option<Dataset>> {
+    let Some(loaded) = load(dir, opts)? else {
+        return Ok(None);
+    };
+    for (export, keys) in &loaded.exports {
+        crate::decode::raster::register(export.clone(), keys, map, opts.crowd);
+    }
+    Ok(Some(loaded.dataset))
+}
+
 fn describe(spot: &Spot, export: &Export, paired: usize) -> String {
     let kind = match spot.format {
         Format::Coco => "COCO JSON",

@@ -138,7 +138,12 @@ pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> 
     let pred = find("prediction", &doc.pred)?;
     let map = LabelMap::compile(doc.labels.clone(), &doc.labels_origin)
         .map_err(|e| format!("the label map in the score file is invalid: {e}"))?;
-    let dataset = source::discover(&truth).map_err(|e| e.to_string())?;
+    // An annotation export is read again under the document's map.
+    let dataset = match crate::dataset::exports::reopen(&truth, &map, &Default::default()) {
+        Ok(Some(ds)) => ds,
+        Ok(None) => source::discover(&truth).map_err(|e| e.to_string())?,
+        Err(e) => return Err(format!("{e:#}")),
+    };
     let pairing = pairs::pair(&dataset, &pred).map_err(|e| e.to_string())?;
     let reader = PredReader::of(doc);
     let opts = ScanOptions {
@@ -189,7 +194,8 @@ pub fn decode_pair(
 ) -> Result<Decoded, String> {
     let read =
         |p: &Path| crate::store::read(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()));
-    let bytes = read(&img.truth)?;
+    let bytes = decode::read_file(&img.truth)
+        .map_err(|e| format!("cannot read `{}`: {e}", img.truth.display()))?;
     let mut buf = Vec::new();
     let frame = decode::decode_frame(&bytes, &mut buf)
         .map_err(|e| format!("cannot decode `{}`: {e}", img.truth.display()))?;
