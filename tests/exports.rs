@@ -351,3 +351,45 @@ fn photo_of_another_size_is_a_listed_mismatch_and_bad_objects_are_skipped() {
     assert_eq!(d["files"]["masks_read"], 2);
     assert_eq!(class_col(&d, "pixels"), [16]);
 }
+
+#[test]
+fn coco_results_file_scored_against_coco_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    run_python("coco_e2e.py", &["gen", "cvat", path_str(&root), "13"]);
+    let json_path = root.join("annotations/instances_default.json");
+    let results = tmp.path().join("results.json");
+    let text = run_python(
+        "coco_e2e.py",
+        &["results", path_str(&results), path_str(&json_path)],
+    );
+    let want: Vec<Vec<u64>> = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let o = maskprep(&[
+        "score",
+        "--truth",
+        path_str(&root),
+        "--pred",
+        path_str(&results),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let got: Vec<Vec<u64>> = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ["tp", "fp", "fn"].map(|k| c[k].as_u64().unwrap()).to_vec())
+        .collect();
+    assert_eq!(got, want, "score of a results file vs numpy at 0.5");
+    // The threshold sweep reads the same scores.
+    let o = maskprep(&[
+        "score",
+        "--truth",
+        path_str(&root),
+        "--pred",
+        path_str(&results),
+        "--sweep",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -42,6 +42,8 @@ fn decide(cfg: &ScoreConfig, files: PredFile) -> anyhow::Result<(PredKind, Decis
              `--pred-kind logits` or `--pred-kind probs`"
         ),
         Some(k) => k,
+        // Detection scores are probabilities.
+        None if files == PredFile::CocoResults => PredKind::Probs,
         None => PredKind::Logits,
     };
     let decision = if cfg.argmax {

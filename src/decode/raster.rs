@@ -101,6 +101,12 @@ pub fn size(path: &Path) -> Option<(u32, u32)> {
     Some((img.width, img.height))
 }
 
+/// The export's image id of a virtual mask.
+pub fn image_id(path: &Path) -> Option<i64> {
+    let (reg, i) = lookup(path)?;
+    Some(reg.export.images[i as usize].id)
+}
+
 /// The export file a virtual mask comes from.
 pub fn export_of(path: &Path) -> Option<PathBuf> {
     lookup(path).map(|(reg, _)| reg.export.path.clone())

@@ -654,6 +654,23 @@ impl LabelMap {
         Some(table.intern(&classes, ignored))
     }
 
+    /// For a `categories` map: the class a category id is, `None` when it
+    /// is dropped or ignored (or the map is of another kind).
+    pub fn category_class(&self, id: i64) -> Option<usize> {
+        let Rule::Sets { ids, rest, .. } = &self.rule else {
+            return None;
+        };
+        let id = u32::try_from(id).ok()?;
+        let meaning = match ids.binary_search_by_key(&id, |e| e.0) {
+            Ok(i) => ids[i].1,
+            Err(_) => *rest,
+        };
+        match meaning {
+            sets::Meaning::Class(c) => Some(usize::from(c)),
+            sets::Meaning::Dropped | sets::Meaning::Ignore => None,
+        }
+    }
+
     /// Writes the spec as commented TOML.
     pub fn to_toml(&self) -> String {
         let body = toml::to_string(&self.spec).unwrap_or_default();

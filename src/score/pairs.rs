@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::annotations::results;
 use crate::source::Dataset;
 
 /// The file type of the predictions (one type per folder).
@@ -21,6 +22,8 @@ pub enum PredFile {
     Npy,
     /// `.safetensors` files.
     Safetensors,
+    /// A COCO results file (detections with RLE masks and scores).
+    CocoResults,
 }
 
 impl PredFile {
@@ -40,6 +43,7 @@ impl fmt::Display for PredFile {
             Self::Png => "`.png` masks",
             Self::Npy => "`.npy` arrays",
             Self::Safetensors => "`.safetensors` arrays",
+            Self::CocoResults => "a COCO results file",
         })
     }
 }
@@ -82,6 +86,8 @@ pub enum PairError {
         b: PredFile,
         b_path: PathBuf,
     },
+    #[error("cannot read the predictions `{path}`: {message}")]
+    Results { path: PathBuf, message: String },
     #[error("cannot list `{path}`")]
     List {
         path: PathBuf,
@@ -96,8 +102,12 @@ pub enum PairError {
     },
 }
 
-/// Pairs the masks of `truth` with the predictions under `pred_dir`.
+/// Pairs the masks of `truth` with the predictions under `pred_dir` (or in
+/// the COCO results file `pred_dir`).
 pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
+    if is_results_file(pred_dir) {
+        return pair_results(truth, pred_dir);
+    }
     match crate::store::dir_status(pred_dir) {
         Ok(true) => {}
         Ok(false) => return Err(PairError::NotADir(pred_dir.to_path_buf())),
@@ -229,6 +239,94 @@ fn pair_files(
         missing,
         extra: preds.into_values().chain(unusable).collect(),
     })
+}
+
+/// Is `path` a file of detections (`*.json`) rather than a folder?
+fn is_results_file(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        && crate::store::is_file(path)
+        && !crate::store::is_dir(path)
+}
+
+/// Pairs each image of an annotation-export truth with its detections in
+/// a COCO results file, by image id: an image with no detection predicts
+/// nothing (it is paired, with all-zero scores); detections of images the
+/// truth does not hold are extra.
+fn pair_results(truth: &Dataset, file: &Path) -> Result<Pairing, PairError> {
+    let bad = |message: String| PairError::Results {
+        path: file.to_path_buf(),
+        message,
+    };
+    let copy = crate::store::local_copy(file).map_err(|source| PairError::List {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let results = results::load(&copy.path, file).map_err(|e| bad(format!("{e:#}")))?;
+    for (id, why) in &results.problems {
+        eprintln!(
+            "maskprep: skipped a detection of image {id} in `{}`: {why}",
+            file.display()
+        );
+    }
+    let results = std::sync::Arc::new(results);
+    results::register(results.clone());
+    let mut pairs = Vec::new();
+    let mut missing = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for item in &truth.items {
+        match crate::decode::raster::image_id(&item.mask) {
+            Some(id) => {
+                seen.insert(id);
+                pairs.push(Pair {
+                    key: item.key.clone(),
+                    truth: item.mask.clone(),
+                    pred: results::virtual_path(file, id),
+                });
+            }
+            None => missing.push(item.mask.clone()),
+        }
+    }
+    if pairs.is_empty() {
+        return Err(bad(
+            "its truth is not an annotation export with image ids; expected COCO JSON truth \
+             (a results file pairs by `image_id`)"
+                .into(),
+        ));
+    }
+    let extra = results
+        .by_image
+        .keys()
+        .filter(|id| !seen.contains(id))
+        .map(|id| results::virtual_path(file, *id))
+        .collect();
+    Ok(Pairing {
+        pred_file: PredFile::CocoResults,
+        pairs,
+        missing,
+        extra,
+    })
+}
+
+/// The `[C,H,W]` scores of a COCO results prediction (`FILE#IMAGE_ID`):
+/// per class the highest score of the detections covering each pixel.
+pub fn coco_scores(
+    pred: &Path,
+    map: &crate::labels::LabelMap,
+    size: (u32, u32),
+    out: &mut Vec<f32>,
+) -> Result<(), String> {
+    let (res, id) = results::lookup(pred)
+        .ok_or_else(|| format!("`{}` names no detections read in this run", pred.display()))?;
+    let dets = res.by_image.get(&id).map_or(&[][..], Vec::as_slice);
+    results::scores(
+        dets,
+        map.num_classes(),
+        size,
+        |c| map.category_class(c),
+        out,
+    )
+    .map_err(|why| format!("`{}`: {why}", pred.display()))
 }
 
 /// `dir/a/b.npy` → `a/b`.

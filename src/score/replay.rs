@@ -202,9 +202,20 @@ pub fn decode_pair(
     let (w, h) = (frame.width, frame.height);
     let (mut truth, mut excluded) = (Vec::new(), Vec::new());
     map.planes(&frame, &mut truth, &mut excluded);
-    let bytes = read(&img.pred)?;
     let c = map.num_classes();
     let hw = w as usize * h as usize;
+    if reader.file == PredFile::CocoResults {
+        let mut scores = Vec::new();
+        pairs::coco_scores(&img.pred, map, (w, h), &mut scores)?;
+        return Ok(Decoded {
+            width: w,
+            height: h,
+            truth,
+            pred: decided_planes(&scores, c, hw, reader.decision),
+            excluded,
+        });
+    }
+    let bytes = read(&img.pred)?;
     let pred = if reader.file == PredFile::Png {
         let mut buf = Vec::new();
         let frame = decode::decode_frame(&bytes, &mut buf)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cpu::{self, JointScratch, Tally};
 use super::metrics::{ImageMetrics, PerImage};
-use super::pairs::{Pair, PredFile};
+use super::pairs::{self, Pair, PredFile};
 use super::sweep::{Grid, SweepCounts};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
 use crate::decode::{self, Frame, MaskFormat};
@@ -494,6 +494,20 @@ impl FloatImage {
         let (w, h) = (tf.width as usize, tf.height as usize);
         let c = map.num_classes();
         let path = || pair.pred.display().to_string();
+        if opts.pred_file == PredFile::CocoResults {
+            pairs::coco_scores(&pair.pred, map, (tf.width, tf.height), &mut self.scores).map_err(
+                |why| ScoreError::PredIo {
+                    path: path(),
+                    source: std::io::Error::other(why),
+                },
+            )?;
+            self.tally = exclusions(&tf, map);
+            map.planes(&tf, &mut self.planes, &mut self.excluded);
+            self.mask = false;
+            self.width = tf.width;
+            self.height = tf.height;
+            return Ok(());
+        }
         let bytes = crate::store::read(&pair.pred).map_err(|source| ScoreError::PredIo {
             path: path(),
             source,

@@ -10,6 +10,9 @@ usage:
   coco_e2e.py logits PRED JSON...   write float32 logits [C,H,W] per image
       into PRED (named by photo stem) and print the expected per-class
       [tp, fp, fn] against annToMask unions (logit > 0 is positive)
+  coco_e2e.py results OUT JSON...   write a COCO results file of RLE
+      detections with scores and print the expected per-class [tp, fp, fn]
+      at threshold 0.5
   coco_e2e.py check SHARDS JSON...   every `.mask.npy` of the webdataset
       shards under SHARDS equals, per category (classes in category id
       order), the union of that image's annToMask over its annotations;
@@ -224,8 +227,44 @@ def logits(pred_dir, jsons):
     print(json.dumps(counts.tolist()))
 
 
+def results(out, jsons):
+    """Writes a COCO results file (RLE detections with scores, some below
+    0.5, some overlapping) and prints the expected per-class [tp, fp, fn]
+    at threshold 0.5: a pixel is predicted when a detection of its class
+    with score > 0.5 covers it."""
+    dets = []
+    counts = None
+    for path in jsons:
+        coco = COCO(path)
+        cat_ids = sorted(coco.cats)
+        if counts is None:
+            counts = np.zeros((len(cat_ids), 3), dtype=np.int64)
+        for img_id, info in coco.imgs.items():
+            h, w = info["height"], info["width"]
+            truth = reference(coco, img_id, cat_ids).astype(bool)
+            rng = random.Random(img_id)
+            pred = np.zeros_like(truth)
+            for _ in range(rng.randint(0, 6)):
+                c = rng.randrange(len(cat_ids))
+                m = ring_mask(rng, w, h) if rng.random() < 0.5 else truth[c].astype(np.uint8)
+                score = round(rng.uniform(0.05, 0.99), 3)
+                rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+                dets.append({"image_id": img_id, "category_id": cat_ids[c], "score": score,
+                             "segmentation": {"size": [h, w], "counts": rle["counts"].decode()}})
+                if score > 0.5:
+                    pred[c] |= m.astype(bool)
+            for c in range(len(cat_ids)):
+                counts[c] += [(pred[c] & truth[c]).sum(), (pred[c] & ~truth[c]).sum(),
+                              (~pred[c] & truth[c]).sum()]
+    with open(out, "w") as f:
+        json.dump(dets, f)
+    print(json.dumps(counts.tolist()))
+
+
 def main():
-    if sys.argv[1] == "logits":
+    if sys.argv[1] == "results":
+        results(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "logits":
         logits(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "gen":
         gen(sys.argv[2], sys.argv[3], int(sys.argv[4]))
