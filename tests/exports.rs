@@ -105,6 +105,8 @@ fn export_file_given_directly_and_labels_round_trip() {
     let json_path = root.join("annotations/instances_default.json");
     let o = maskprep(&["stats", path_str(&json_path), "--json"]);
     assert!(code(&o) <= 1, "{}", stderr(&o));
+    // The photos of `annotations/x.json` are found in `../images/`.
+    assert!(stderr(&o).contains("(6 of 6 found)"), "{}", stderr(&o));
     let direct = json(&o);
 
     // The category map as a label file; merging two categories into one

@@ -75,12 +75,7 @@ fn find(dir: &Path) -> Vec<Spot> {
     if store::is_file(dir) && !store::is_dir(dir) {
         let parent = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return match sniff(dir) {
-            Some(Format::Coco) => vec![spot(
-                "",
-                dir.to_path_buf(),
-                coco_photos(&parent),
-                Format::Coco,
-            )],
+            Some(Format::Coco) => vec![spot("", dir.to_path_buf(), file_photos(dir), Format::Coco)],
             Some(Format::RleCsv) => vec![spot(
                 "",
                 dir.to_path_buf(),
@@ -159,6 +154,31 @@ fn find(dir: &Path) -> Vec<Spot> {
         spots.push(spot(&prefix, p, photos, format));
     }
     spots
+}
+
+/// The photo folder of a COCO file named directly: as for its folder, or,
+/// in an `annotations/` folder, where COCO and CVAT keep the photos
+/// (`../SPLIT/`, `../images/SPLIT/`, `../images/`).
+fn file_photos(file: &Path) -> Vec<PathBuf> {
+    let parent = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let name = file_name(file);
+    let split = name
+        .strip_prefix(INSTANCES)
+        .and_then(|n| n.strip_suffix(".json"));
+    if file_name(&parent) == "annotations"
+        && let Some(root) = parent.parent()
+    {
+        let mut cands = Vec::new();
+        if let Some(split) = split {
+            cands.push(root.join(split));
+            cands.push(root.join("images").join(split));
+        }
+        cands.push(root.join("images"));
+        if let Some(p) = cands.into_iter().find(|p| store::is_dir(p)) {
+            return vec![p];
+        }
+    }
+    coco_photos(&parent)
 }
 
 /// The photo folder of a COCO file: `images/` beside it, else its folder.
