@@ -16,6 +16,7 @@ pub mod commands;
 pub mod output;
 pub mod pipeline;
 
+pub mod annotations;
 pub mod dataset;
 pub mod decode;
 pub mod labels;
