@@ -17,6 +17,7 @@ pub mod commands;
 pub mod output;
 pub mod pipeline;
 
+pub mod annotations;
 pub mod dataset;
 pub mod decode;
 pub mod labels;
