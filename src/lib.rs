@@ -11,7 +11,6 @@
 //! `tensors` and `pipeline` (the TOML schema) serve every stage. No stage
 //! imports `commands`; `tests/architecture.rs` keeps it so.
 
-pub mod annotations;
 pub mod cli;
 pub mod commands;
 pub mod output;

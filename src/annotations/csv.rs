@@ -42,7 +42,10 @@ pub enum CsvError {
 
 /// A photo's size `(width, height)`, read from its header only.
 pub fn photo_size(path: &Path) -> Result<(u32, u32), image::ImageError> {
-    image::image_dimensions(path)
+    // By content, not by name: a PNG saved as `.jpg` is common.
+    image::ImageReader::open(path)?
+        .with_guessed_format()?
+        .into_dimensions()
 }
 
 /// How rows name images and classes.

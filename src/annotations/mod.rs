@@ -11,6 +11,7 @@
 pub mod coco;
 pub mod csv;
 pub mod poly;
+pub mod results;
 pub mod rle;
 
 use std::collections::HashMap;
