@@ -252,9 +252,12 @@ fn sniff(path: &Path) -> Option<Format> {
     .ok()?;
     let text = String::from_utf8_lossy(&head);
     let fits = match format {
+        // COCO panoptic files (`segments_info` pointing at PNGs) are not
+        // instance exports: their PNGs are the masks.
         Format::Coco => {
             text.contains("\"images\"")
                 && (text.contains("\"annotations\"") || text.contains("\"file_name\""))
+                && !text.contains("\"segments_info\"")
         }
         Format::RleCsv => {
             let first = text.lines().next().unwrap_or_default().to_ascii_lowercase();
@@ -268,6 +271,15 @@ fn sniff(path: &Path) -> Option<Format> {
 /// Loads the exports of `dir`; `Ok(None)` when it holds none.
 pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> {
     let spots = find(dir);
+    if spots.is_empty() && store::is_file(dir) && !store::is_dir(dir) {
+        anyhow::bail!(
+            "`{}` is not an annotation export maskprep reads; expected a COCO instances JSON \
+             (`images`, `annotations` with `segmentation` polygons or RLE, `categories`; a COCO \
+             panoptic file's PNGs are the masks: point at their folder) or a run-length CSV \
+             (a header with `EncodedPixels`), or a folder of PNG masks",
+            dir.display()
+        );
+    }
     if spots.is_empty() {
         return Ok(None);
     }
