@@ -11,10 +11,10 @@ messages.
 import signal
 import sys
 
-from ._maskprep import LabelMap, MaskprepError, labels, stats, weights
+from ._maskprep import LabelMap, MaskprepError, labels, score, stats, weights
 from ._maskprep import main as _main
 
-__all__ = ["LabelMap", "MaskprepError", "labels", "main", "stats", "weights"]
+__all__ = ["LabelMap", "MaskprepError", "labels", "main", "score", "stats", "weights"]
 
 
 def main(argv=None):

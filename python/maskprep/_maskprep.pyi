@@ -48,3 +48,13 @@ def weights(
     beta: Optional[float] = None,
     max_weight: Optional[float] = None,
 ) -> dict[str, Any]: ...
+def score(
+    truth: Union[str, os.PathLike],
+    pred: Union[str, os.PathLike],
+    labels: Optional[str] = None,
+    pred_kind: Optional[str] = None,
+    threshold: Optional[float] = None,
+    argmax: bool = False,
+    empty_as: Optional[str] = None,
+    backend: Optional[str] = None,
+) -> dict[str, Any]: ...

@@ -4,7 +4,11 @@
 //! through the JSON the command prints) or its planes (numpy arrays).
 //! Errors carry the command's messages; heavy work runs without the GIL.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Parser;
 
 use anyhow::Context;
 use pyo3::create_exception;
@@ -185,7 +189,10 @@ impl PyLabelMap {
         let from_toml = py.get_type::<Self>().getattr("from_toml")?;
         PyTuple::new(
             py,
-            [from_toml, PyTuple::new(py, [self.map.to_toml()])?.into_any()],
+            [
+                from_toml,
+                PyTuple::new(py, [self.map.to_toml()])?.into_any(),
+            ],
         )
     }
 
@@ -274,8 +281,8 @@ impl MaskInput {
         let (frame, what) = match self {
             Self::Path(path) => {
                 let what = format!("mask `{}`", path.display());
-                let bytes = decode::read_file(path)
-                    .with_context(|| format!("failed to read {what}"))?;
+                let bytes =
+                    decode::read_file(path).with_context(|| format!("failed to read {what}"))?;
                 let frame = decode::decode_frame(&bytes, &mut buf)
                     .with_context(|| format!("failed to decode {what}"))?;
                 // `frame` borrows `buf`, not `bytes`.
@@ -410,13 +417,15 @@ fn weights<'py>(
                     None,
                 ),
                 From::Path(p) if maskprep::store::is_file(p) => (
-                    maskprep::stats::merge::read_stats(p)
-                        .with_context(|| format!("cannot compute weights from `{}`", p.display()))?,
+                    maskprep::stats::merge::read_stats(p).with_context(|| {
+                        format!("cannot compute weights from `{}`", p.display())
+                    })?,
                     Some(p.display().to_string()),
                 ),
                 From::Path(dir) => (
-                    scan(dir, labels.as_deref(), maskprep::stats::RARE_BELOW, false)
-                        .with_context(|| format!("cannot compute weights for `{}`", dir.display()))?,
+                    scan(dir, labels.as_deref(), maskprep::stats::RARE_BELOW, false).with_context(
+                        || format!("cannot compute weights for `{}`", dir.display()),
+                    )?,
                     None,
                 ),
             };
@@ -441,6 +450,68 @@ fn weights<'py>(
     Ok(out)
 }
 
+/// Scores predictions against truth: the document `score --json` prints
+/// (per-class IoU, Dice, precision, recall, accuracy), as Python objects.
+/// The options are `score`'s flags (`pred_kind="logits"`, `threshold=0.5`,
+/// `argmax=True`, `empty_as="one"`, `backend="cpu"`).
+#[pyfunction]
+#[pyo3(signature = (truth, pred, labels = None, pred_kind = None, threshold = None, argmax = false, empty_as = None, backend = None))]
+#[allow(clippy::too_many_arguments)]
+fn score<'py>(
+    py: Python<'py>,
+    truth: PathBuf,
+    pred: PathBuf,
+    labels: Option<String>,
+    pred_kind: Option<String>,
+    threshold: Option<f32>,
+    argmax: bool,
+    empty_as: Option<String>,
+    backend: Option<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    // The command writes its document atomically into a folder of ours.
+    let dir = std::env::temp_dir().join(format!(
+        "maskprep-score-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    let out = dir.join("score.json");
+    let mut argv: Vec<OsString> = vec!["maskprep".into(), "--quiet".into(), "score".into()];
+    argv.extend(["--truth".into(), truth.into_os_string()]);
+    argv.extend(["--pred".into(), pred.into_os_string()]);
+    argv.extend(["-o".into(), out.clone().into_os_string()]);
+    let flags = [
+        ("--labels", labels),
+        ("--pred-kind", pred_kind),
+        ("--threshold", threshold.map(|t| t.to_string())),
+        ("--empty-as", empty_as),
+        ("--backend", backend),
+    ];
+    for (flag, value) in flags {
+        if let Some(v) = value {
+            argv.extend([flag.into(), v.into()]);
+        }
+    }
+    if argmax {
+        argv.push("--argmax".into());
+    }
+    let json = py
+        .detach(|| -> anyhow::Result<String> {
+            let cli = maskprep::cli::Cli::try_parse_from(argv)
+                .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create `{}`", dir.display()))?;
+            let done = maskprep::run(cli).and_then(|_| {
+                std::fs::read_to_string(&out)
+                    .with_context(|| format!("cannot read `{}`", out.display()))
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+            done
+        })
+        .map_err(fail)?;
+    to_py(py, &json)
+}
+
 #[pymodule]
 fn _maskprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MaskprepError", m.py().get_type::<MaskprepError>())?;
@@ -449,5 +520,6 @@ fn _maskprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(labels, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(weights, m)?)?;
+    m.add_function(wrap_pyfunction!(score, m)?)?;
     Ok(())
 }

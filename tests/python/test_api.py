@@ -157,6 +157,15 @@ def test_weights_arrays_and_document_equal_the_cli(monkeypatch):
     assert from_doc["document"]["weight"]["scheme"] == "enet"
 
 
+def test_score_is_the_cli_document(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    got = maskprep.score("fixtures/plates", "fixtures/plates-pred")
+    want = cli_json("score", "--truth", "fixtures/plates", "--pred", "fixtures/plates-pred")
+    assert canonical(got) == canonical(want)
+    with pytest.raises(maskprep.MaskprepError, match="fixtures/no-such-dir"):
+        maskprep.score("fixtures/no-such-dir", "fixtures/plates-pred")
+
+
 def decode_pickled(args):
     blob, path = args
     return pickle.loads(blob).decode(path).sum()
