@@ -112,9 +112,20 @@ impl PyLabelMap {
             .transpose()
     }
 
-    /// The detection's evidence (the same as in `stats --json`), or `None`.
+    /// The facts the detection rests on (strs), or `None`.
     #[getter]
     fn evidence<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.map
+            .detection
+            .as_ref()
+            .map(|d| to_py(py, &pretty(&d.evidence)?))
+            .transpose()
+    }
+
+    /// The whole detection (as in `stats --json`: confidence, reading,
+    /// evidence, runner-up, how to settle it), or `None`.
+    #[getter]
+    fn detection<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
         self.map
             .detection
             .as_ref()

@@ -118,6 +118,19 @@ def test_decode_index_keeps_values_and_ignore_index():
         np.testing.assert_array_equal(got, np.where(raw == 255, -100, raw.astype(np.int64)))
 
 
+def test_detected_map_says_why(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    lm = maskprep.labels("fixtures/voc")
+    assert (lm.kind, lm.ignore) == ("index", [255])
+    doc = cli_json("stats", "fixtures/voc")
+    assert lm.to_toml() == run([BIN], "labels", "fixtures/voc").stdout.decode()
+    assert lm.confidence == lm.detection["confidence"]
+    assert lm.evidence == lm.detection["evidence"] and lm.evidence
+    assert maskprep.LabelMap.from_file("voc").confidence is None
+    assert doc["labels"]["classes"] == lm.classes
+    assert doc["labels_detection"] == lm.detection
+
+
 def test_decode_index_refuses_multi_label():
     lm = maskprep.LabelMap.from_file(PLATES / "labels.toml")
     # Background carries no class; a magenta pixel two.
