@@ -114,6 +114,10 @@ def test_decode_index_keeps_values_and_ignore_index():
         got = lm.decode_index(path)
         assert got.dtype == np.int64 and got.shape == raw.shape
         np.testing.assert_array_equal(got, raw.astype(np.int64))
+        planes, ignored = lm.decode(raw, ignored=True)
+        classes = np.arange(len(lm.classes))[:, None, None]
+        np.testing.assert_array_equal(planes, (raw[None] == classes).astype(np.uint8))
+        np.testing.assert_array_equal(ignored, (raw == 255).astype(np.uint8))
         got = lm.decode_index(raw, ignore_index=-100)
         np.testing.assert_array_equal(got, np.where(raw == 255, -100, raw.astype(np.int64)))
 
