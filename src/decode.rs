@@ -148,6 +148,49 @@ impl Frame<'_> {
     }
 }
 
+impl<'a> Frame<'a> {
+    /// A frame over pixels decoded elsewhere (an array in the Python
+    /// binding, after augmentations): 8-bit samples, row-major, 1 (gray),
+    /// 3 (RGB) or 4 (RGBA) per pixel.
+    pub fn from_samples(
+        width: u32,
+        height: u32,
+        channels: usize,
+        data: &'a [u8],
+    ) -> Result<Self, DecodeError> {
+        let format = match channels {
+            1 => MaskFormat::Gray8,
+            3 => MaskFormat::Rgb,
+            4 => MaskFormat::Rgba,
+            n => {
+                return Err(DecodeError::Unusable(format!(
+                    "array has {n} channels; expected H x W (index), H x W x 3 (RGB) \
+                     or H x W x 4 (RGBA)"
+                )));
+            }
+        };
+        if width == 0 || height == 0 {
+            return Err(DecodeError::Empty { width, height });
+        }
+        if u64::from(width) * u64::from(height) > MAX_PIXELS {
+            return Err(DecodeError::TooLarge { width, height });
+        }
+        let want = width as usize * height as usize * channels;
+        if data.len() != want {
+            return Err(DecodeError::Unusable(format!(
+                "array holds {} bytes; expected {want} ({width}x{height}x{channels})",
+                data.len()
+            )));
+        }
+        Ok(Self {
+            width,
+            height,
+            format,
+            data,
+        })
+    }
+}
+
 impl Frame<'_> {
     /// Calls `f(code, run)` for each maximal run of equal pixels, in
     /// row-major order (runs may cross rows).

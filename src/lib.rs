@@ -29,6 +29,39 @@ pub mod store;
 pub mod tensors;
 pub mod weights;
 
+/// The whole command line, as the `maskprep` binary (and the Python
+/// wheel's `maskprep` command) runs it: parse `args` (the program name
+/// first), run, print the error chain; returns the exit code (2: the job
+/// could not be done or the arguments are wrong; clap's own 0 for `--help`).
+pub fn main_from<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::Parser;
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // What `Cli::parse` would print before exiting.
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if output::is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("maskprep: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            2
+        }
+    }
+}
+
 /// Runs a parsed command line; returns the exit code (0 all read, 1 some
 /// files skipped). An `Err` means the job could not be done (exit code 2).
 pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {

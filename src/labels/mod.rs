@@ -568,6 +568,47 @@ impl LabelMap {
         });
     }
 
+    /// Class indices of a decoded mask, the target of a single-label loss
+    /// (`CrossEntropyLoss`): `out` gets `H x W` values, each pixel's one
+    /// class, `ignore_index` where the pixel is ignored or undeclared.
+    /// Fails on a pixel with no class or several (then the mask is
+    /// multi-label: use [`Self::planes`]).
+    pub fn index_target(
+        &self,
+        frame: &crate::decode::Frame<'_>,
+        ignore_index: i64,
+        out: &mut Vec<i64>,
+    ) -> Result<(), String> {
+        let width = frame.width as usize;
+        out.clear();
+        out.reserve(width * frame.height as usize);
+        let mut failed = None;
+        frame.runs(|code, run| {
+            if failed.is_some() {
+                return;
+            }
+            let value = match self.resolve(code, frame.format) {
+                Resolved::Classes(&[c]) => i64::from(c),
+                Resolved::Classes(set) => {
+                    failed = Some((out.len(), code, set.len()));
+                    return;
+                }
+                Resolved::Ignore | Resolved::Unknown => ignore_index,
+            };
+            out.resize(out.len() + run as usize, value);
+        });
+        match failed {
+            None => Ok(()),
+            Some((at, code, n)) => Err(format!(
+                "pixel at row {}, column {} (`{}`) carries {n} classes; expected exactly one \
+                 for class indices (a multi-label or background-less map: use the multi-hot planes)",
+                at / width,
+                at % width,
+                code_name(code, frame.format)
+            )),
+        }
+    }
+
     /// For an undeclared palette colour: the nearest declared colour and
     /// what it means (squared RGB distance; ties go to the lower colour).
     pub fn nearest(&self, code: u32) -> Option<String> {

@@ -1,0 +1,7 @@
+"""``python -m maskprep``: the ``maskprep`` command."""
+
+import sys
+
+from maskprep import main
+
+sys.exit(main())
