@@ -674,3 +674,19 @@ fn absolute(path: &Path) -> PathBuf {
         }
     }
 }
+
+/// A photo's size from its header, by content (of an object, its first
+/// bytes only).
+pub fn image_size(path: &Path) -> Result<(u32, u32), String> {
+    store::header(
+        path,
+        |r| {
+            image::ImageReader::new(r)
+                .with_guessed_format()
+                .map_err(|e| e.to_string())?
+                .into_dimensions()
+                .map_err(|e| e.to_string())
+        },
+        |e| e.to_string(),
+    )
+}

@@ -20,6 +20,21 @@ fn class_col(doc: &Value, field: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Per class `[tp, fp, fn]` of a score document.
+fn tp_fp_fn(doc: &Value) -> Vec<Vec<u64>> {
+    doc["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| ["tp", "fp", "fn"].map(|k| c[k].as_u64().unwrap()).to_vec())
+        .collect()
+}
+
+/// The numbers a reference script printed on its last line.
+fn last_json<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
 fn names(doc: &Value) -> Vec<String> {
     doc["classes"]
         .as_array()
@@ -62,7 +77,7 @@ fn end_to_end(layout: &str, expect_found: &str) -> Value {
     let jsons = exports(&root);
     args.extend(jsons.iter().map(String::as_str));
     let text = run_python("coco_e2e.py", &args);
-    let reference: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let reference: Value = last_json(&text);
     let want: Vec<u64> = reference["pixels"]
         .as_array()
         .unwrap()
@@ -190,7 +205,7 @@ fn score_logits_against_coco_truth_and_partitions_merge() {
         "coco_e2e.py",
         &["logits", path_str(&pred), path_str(&json_path)],
     );
-    let want: Vec<Vec<u64>> = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let want: Vec<Vec<u64>> = last_json(&text);
     let o = maskprep(&[
         "score",
         "--truth",
@@ -201,12 +216,7 @@ fn score_logits_against_coco_truth_and_partitions_merge() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
-    let got: Vec<Vec<u64>> = v["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| ["tp", "fp", "fn"].map(|k| c[k].as_u64().unwrap()).to_vec())
-        .collect();
+    let got = tp_fp_fn(&v);
     assert_eq!(got, want, "score vs numpy over annToMask");
 
     // Two partitions merge to the whole run's counts.
@@ -248,7 +258,7 @@ fn csv_end_to_end(layout: &str) -> Value {
     let o = maskprep(&["shards", path_str(&root), "-o", path_str(&out)]);
     assert_eq!(code(&o), 0, "{layout}: {}", stderr(&o));
     let text = run_python("rle_e2e.py", &["check", path_str(&out), path_str(&root)]);
-    let reference: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let reference: Value = last_json(&text);
     let want: Vec<u64> = reference["pixels"]
         .as_array()
         .unwrap()
@@ -365,7 +375,7 @@ fn coco_results_file_scored_against_coco_truth() {
         "coco_e2e.py",
         &["results", path_str(&results), path_str(&json_path)],
     );
-    let want: Vec<Vec<u64>> = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let want: Vec<Vec<u64>> = last_json(&text);
     let o = maskprep(&[
         "score",
         "--truth",
@@ -376,12 +386,7 @@ fn coco_results_file_scored_against_coco_truth() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = json(&o);
-    let got: Vec<Vec<u64>> = v["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| ["tp", "fp", "fn"].map(|k| c[k].as_u64().unwrap()).to_vec())
-        .collect();
+    let got = tp_fp_fn(&v);
     assert_eq!(got, want, "score of a results file vs numpy at 0.5");
     // The threshold sweep reads the same scores.
     let o = maskprep(&[

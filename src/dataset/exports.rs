@@ -558,22 +558,6 @@ fn find_photo(photos: &Photos, rel: &str) -> Option<PathBuf> {
     })
 }
 
-/// A photo's size from its header (of an object, its first bytes).
-fn photo_size(path: &Path) -> Option<(u32, u32)> {
-    store::header(
-        path,
-        |r| {
-            image::ImageReader::new(r)
-                .with_guessed_format()
-                .map_err(|e| e.to_string())?
-                .into_dimensions()
-                .map_err(|e| e.to_string())
-        },
-        |e| e.to_string(),
-    )
-    .ok()
-}
-
 /// Reads an export, local or in a store (an object is copied to a
 /// temporary file first, so a large export is streamed, never held whole).
 fn read_export(spot: &Spot, opts: &ExportOptions, photos: &Photos) -> anyhow::Result<Export> {
@@ -584,7 +568,7 @@ fn read_export(spot: &Spot, opts: &ExportOptions, photos: &Photos) -> anyhow::Re
         Format::Coco => annotations::coco::load(local)?,
         Format::RleCsv => annotations::csv::load(local, opts.rle_order, |name: &str| {
             find_photo(photos, &relative_name(name))
-                .and_then(|p| photo_size(&p))
+                .and_then(|p| crate::source::image_size(&p).ok())
                 .or(opts.size)
         })?,
     };

@@ -4,7 +4,7 @@
 //! the dataset (per-image rows only when asked).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -166,7 +166,7 @@ fn with_candidates(why: String, candidates: &[String]) -> String {
 /// Compares the mask's size with its image's (header only).
 fn check_image(item: &Item, hist: &MaskHist) -> Option<SizeMismatch> {
     let image = item.image.as_ref()?;
-    let size = image_size(image);
+    let size = crate::source::image_size(image);
     let mask_size = format!("{}x{}", hist.width, hist.height);
     let image_size = match size {
         Ok((w, h)) if (w, h) == (hist.width, hist.height) => return None,
@@ -179,18 +179,4 @@ fn check_image(item: &Item, hist: &MaskHist) -> Option<SizeMismatch> {
         mask_size,
         image_size,
     })
-}
-
-fn image_size(path: &Path) -> Result<(u32, u32), String> {
-    crate::store::header(
-        path,
-        |r| {
-            image::ImageReader::new(r)
-                .with_guessed_format()
-                .map_err(|e| e.to_string())?
-                .into_dimensions()
-                .map_err(|e| e.to_string())
-        },
-        |e| e.to_string(),
-    )
 }
