@@ -323,36 +323,58 @@ impl MaskInput {
 /// The label map maskprep would use for the dataset at `path` (detected,
 /// or read from `labels`: a file or a preset name), as `maskprep labels`.
 #[pyfunction]
-#[pyo3(signature = (path, labels = None))]
-fn labels(py: Python<'_>, path: PathBuf, labels: Option<String>) -> PyResult<PyLabelMap> {
+#[pyo3(signature = (path, labels = None, crowd = "count"))]
+fn labels(
+    py: Python<'_>,
+    path: PathBuf,
+    labels: Option<String>,
+    crowd: &str,
+) -> PyResult<PyLabelMap> {
+    let exports = export_options(crowd)?;
     let prep = py
         .detach(|| {
-            prepare(
-                &path,
-                labels.as_deref(),
-                &ExportOptions::default(),
-                Partition::WHOLE,
-            )
-            .with_context(|| format!("cannot detect the label map of `{}`", path.display()))
+            prepare(&path, labels.as_deref(), &exports, Partition::WHOLE)
+                .with_context(|| format!("cannot detect the label map of `{}`", path.display()))
         })
         .map_err(fail)?;
     Ok(PyLabelMap { map: prep.map })
 }
 
-/// The statistics of the dataset at `path`: the document `stats --json`
-/// prints, as Python objects.
+/// How annotation exports are read: COCO crowd regions counted as their
+/// category (`"count"`, as pycocotools) or ignored (`"ignore"`).
+fn export_options(crowd: &str) -> PyResult<ExportOptions> {
+    let crowd = match crowd {
+        "count" => maskprep::annotations::CrowdMode::AsCategory,
+        "ignore" => maskprep::annotations::CrowdMode::Ignore,
+        other => {
+            return Err(MaskprepError::new_err(format!(
+                "`crowd={other:?}`: expected \"count\" or \"ignore\""
+            )));
+        }
+    };
+    Ok(ExportOptions {
+        crowd,
+        ..ExportOptions::default()
+    })
+}
+
+/// The statistics of the dataset at `path` (PNG masks, or an annotation
+/// export: COCO JSON, run-length CSV): the document `stats --json` prints,
+/// as Python objects.
 #[pyfunction]
-#[pyo3(signature = (path, labels = None, rare_below = maskprep::stats::RARE_BELOW, strict = false))]
+#[pyo3(signature = (path, labels = None, rare_below = maskprep::stats::RARE_BELOW, strict = false, crowd = "count"))]
 fn stats<'py>(
     py: Python<'py>,
     path: PathBuf,
     labels: Option<String>,
     rare_below: f64,
     strict: bool,
+    crowd: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let exports = export_options(crowd)?;
     let json = py
         .detach(|| -> anyhow::Result<String> {
-            let doc = scan(&path, labels.as_deref(), rare_below, strict)?;
+            let doc = scan(&path, labels.as_deref(), &exports, rare_below, strict)?;
             Ok(serde_json::to_string_pretty(&doc)?)
         })
         .map_err(fail)?;
@@ -362,6 +384,7 @@ fn stats<'py>(
 fn scan(
     dir: &Path,
     labels: Option<&str>,
+    exports: &ExportOptions,
     rare_below: f64,
     strict: bool,
 ) -> anyhow::Result<maskprep::stats::doc::StatsDoc> {
@@ -371,7 +394,7 @@ fn scan(
     let request = Request {
         dir,
         labels,
-        exports: ExportOptions::default(),
+        exports: *exports,
         partition: None,
         rare_below,
         strict,
@@ -434,9 +457,14 @@ fn weights<'py>(
                     Some(p.display().to_string()),
                 ),
                 From::Path(dir) => (
-                    scan(dir, labels.as_deref(), maskprep::stats::RARE_BELOW, false).with_context(
-                        || format!("cannot compute weights for `{}`", dir.display()),
-                    )?,
+                    scan(
+                        dir,
+                        labels.as_deref(),
+                        &ExportOptions::default(),
+                        maskprep::stats::RARE_BELOW,
+                        false,
+                    )
+                    .with_context(|| format!("cannot compute weights for `{}`", dir.display()))?,
                     None,
                 ),
             };

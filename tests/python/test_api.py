@@ -210,3 +210,22 @@ def test_errors_raise_maskprep_error_naming_the_file():
         lm.decode(np.zeros((4, 4), np.float32))
     with pytest.raises(maskprep.MaskprepError, match="not a weight scheme"):
         maskprep.weights(PLATES, scheme="nope")
+
+
+def test_stats_of_a_coco_export_equal_the_cli(tmp_path, monkeypatch):
+    """An annotation export through the API: the CLI's document, with and
+    without crowd regions ignored."""
+
+    root = tmp_path / "coco"
+    subprocess.run(
+        [sys.executable, str(ROOT / "tests/python/coco_e2e.py"), "gen", "cvat", str(root), "3"],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.chdir(ROOT)
+    for crowd in ["count", "ignore"]:
+        got = maskprep.stats(str(root), crowd=crowd)
+        assert canonical(got) == canonical(cli_json("stats", str(root), "--crowd", crowd))
+    assert maskprep.labels(str(root)).kind == "categories"
+    with pytest.raises(maskprep.MaskprepError, match="crowd"):
+        maskprep.stats(str(root), crowd="maybe")
