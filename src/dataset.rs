@@ -183,7 +183,10 @@ fn detect_map(
     // read there (as the scan decides from every file).
     for (path, hist, reason) in weak {
         let dir = path.parent();
-        let n_photos = photo_paths.iter().filter(|d| d.as_path().parent() == dir).count() as u64;
+        let n_photos = photo_paths
+            .iter()
+            .filter(|d| d.as_path().parent() == dir)
+            .count() as u64;
         let n_masks = sample.iter().filter(|(p, _)| p.parent() == dir).count() as u64;
         match evidence::weak_photo_reason(&reason, &path, n_photos, n_photos + n_masks) {
             Some(why) => {

@@ -284,7 +284,11 @@ fn read_local(path: &Path, buf: &mut Vec<u8>) -> Result<(), DecodeError> {
     let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
     let len = file.metadata().map_err(DecodeError::Io)?.len();
     buf.clear();
-    let first = if len <= WHOLE_READ { len as usize } else { HEAD };
+    let first = if len <= WHOLE_READ {
+        len as usize
+    } else {
+        HEAD
+    };
     fill(&mut file, buf, first)?;
     let Some((width, height, most)) = max_len(buf) else {
         // A JPEG mask is read whole (up to the decoder's budget); any other

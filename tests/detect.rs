@@ -808,7 +808,10 @@ fn a_folder_of_photos_only_exits_2_naming_no_folder_outside_it() {
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("holds photographs, not masks"), "{err}");
-    assert!(err.contains("candidate mask folders: none found inside"), "{err}");
+    assert!(
+        err.contains("candidate mask folders: none found inside"),
+        "{err}"
+    );
     assert!(!err.contains(&beside), "{err}");
 }
 
@@ -949,7 +952,9 @@ fn merged_partitions_equal_the_whole_run_with_undeclared_codes() {
 
 #[test]
 fn external_voc_tree_with_rgb_masks_uses_the_voc_colours() {
-    let Some(ext) = common::external() else { return };
+    let Some(ext) = common::external() else {
+        return;
+    };
     let root = ext.path("datumaro/tests/assets/voc_dataset/voc_dataset1");
     let (o, d) = stats(&root);
     let err = stderr(&o);
@@ -962,7 +967,9 @@ fn external_voc_tree_with_rgb_masks_uses_the_voc_colours() {
 
 #[test]
 fn external_mmseg_pseudo_dataset_pairs_gt_and_img_names() {
-    let Some(ext) = common::external() else { return };
+    let Some(ext) = common::external() else {
+        return;
+    };
     let root = ext.path("mmsegmentation/tests/data/pseudo_dataset");
     let (o, d) = stats(&root);
     let err = stderr(&o);
@@ -980,7 +987,9 @@ fn external_mmseg_pseudo_dataset_pairs_gt_and_img_names() {
 
 #[test]
 fn external_cityscapes_with_instance_ids_only_says_so() {
-    let Some(ext) = common::external() else { return };
+    let Some(ext) = common::external() else {
+        return;
+    };
     let root = ext.path("datumaro/tests/assets/cityscapes_dataset/dataset");
     let o = maskprep(&["stats", path_str(&root)]);
     let err = stderr(&o);
@@ -1039,7 +1048,9 @@ fn binary_0_1_with_a_255_border_ignores_the_border() {
 
 #[test]
 fn external_ade20k_full_layout_uses_red_and_green() {
-    let Some(ext) = common::external() else { return };
+    let Some(ext) = common::external() else {
+        return;
+    };
     let root = ext.path("datumaro/tests/assets/ade20k2020_dataset/dataset");
     let (o, d) = stats(&root);
     let err = stderr(&o);
@@ -1275,7 +1286,9 @@ fn one_pair_of_folders_per_split() {
 
 #[test]
 fn external_segnet_camvid_root_finds_the_annot_folders() {
-    let Some(ext) = common::external() else { return };
+    let Some(ext) = common::external() else {
+        return;
+    };
     let root = ext.path("segnet-camvid/CamVid");
     let (o, d) = stats(&root);
     let err = stderr(&o);
@@ -1355,7 +1368,10 @@ fn ade20k_2021_release_seven_levels_deep_reads_red_and_green() {
     let (o, d) = stats(dir.path());
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
-    assert!(err.contains("ADE20K full layout, only `*_seg.png`"), "{err}");
+    assert!(
+        err.contains("ADE20K full layout, only `*_seg.png`"),
+        "{err}"
+    );
     assert_eq!(d["labels_origin"], "preset ade20k-full");
     assert_eq!(d["labels"]["kind"], "ade20k-seg");
     let names: Vec<String> = want.keys().map(|c| format!("class_{c}")).collect();
@@ -1394,7 +1410,12 @@ fn unet_repo(root: &Path) -> u64 {
         );
     }
     // Test photos and a model's predictions, no labels: not a dataset.
-    gray_png(&root.join("data/membrane/test/0.png"), 64, 48, photo_gray(64, 48));
+    gray_png(
+        &root.join("data/membrane/test/0.png"),
+        64,
+        48,
+        photo_gray(64, 48),
+    );
     gray_png(
         &root.join("data/membrane/test/0_predict.png"),
         64,
@@ -1429,7 +1450,10 @@ fn unet_pair_three_levels_deep_is_found_and_its_photos_are_not_masks() {
     let o = maskprep(&["stats", path_str(&image)]);
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
-    assert!(err.contains("holds photographs, not masks (4 of the sampled files"), "{err}");
+    assert!(
+        err.contains("holds photographs, not masks (4 of the sampled files"),
+        "{err}"
+    );
 }
 
 /// Photos and masks in folders named like neither: DIR is read as the mask

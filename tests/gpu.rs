@@ -499,9 +499,10 @@ fn run_lavapipe_only(args: &[&str]) -> Output {
     let icd = std::fs::read_dir("/usr/share/vulkan/icd.d")
         .ok()
         .and_then(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("lvp_icd")))
+            d.flatten().map(|e| e.path()).find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("lvp_icd"))
+            })
         })
         .unwrap_or_else(|| panic!("no lavapipe driver in /usr/share/vulkan/icd.d\n{HINT}"));
     std::process::Command::new(env!("CARGO_BIN_EXE_maskprep"))
@@ -533,7 +534,10 @@ fn auto_skips_a_cpu_adapter_and_gpu_still_uses_it() {
     let o = run_lavapipe_only(&base);
     let e = stderr(&o);
     assert_eq!(code(&o), 0, "{e}\n{HINT}");
-    assert!(e.contains("backend: auto chose cpu (skipped adapter `"), "{e}");
+    assert!(
+        e.contains("backend: auto chose cpu (skipped adapter `"),
+        "{e}"
+    );
     assert!(e.contains("(Cpu, Vulkan"), "{e}");
     assert!(e.contains("device type Cpu"), "{e}");
     assert!(e.contains("`--backend gpu` uses it anyway"), "{e}");

@@ -217,8 +217,7 @@ impl Tree {
         let mut ade_seg = false;
         for n in files {
             let lower = n.to_ascii_lowercase();
-            if first_image.is_none()
-                && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
+            if first_image.is_none() && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
             {
                 first_image = Some(n.clone());
             }
@@ -275,10 +274,7 @@ impl Tree {
             if left == 0 {
                 return None;
             }
-            t.nodes[i]
-                .children
-                .iter()
-                .find_map(|&c| go(t, c, left - 1))
+            t.nodes[i].children.iter().find_map(|&c| go(t, c, left - 1))
         }
         go(self, i, 3)
     }

@@ -442,14 +442,21 @@ mod tests {
     #[test]
     fn few_gray_levels_are_a_photo_only_where_the_folder_says_so() {
         // 24 levels, evenly spread: not a photo on its own evidence.
-        let low = hist(MaskFormat::Gray8, (40..64).map(|v| (v, 10 + v as u64)).collect());
+        let low = hist(
+            MaskFormat::Gray8,
+            (40..64).map(|v| (v, 10 + v as u64)).collect(),
+        );
         assert!(photo_reason(&low).is_none());
         let PhotoEvidence::Weak(why) = photo_evidence(&low) else {
             panic!("{:?}", photo_evidence(&low));
         };
         assert!(why.contains("24 gray levels"), "{why}");
         let named = weak_photo_reason(&why, Path::new("data/x/train/image/a.png"), 0, 0);
-        assert!(named.unwrap().contains("named like a folder of photographs"));
+        assert!(
+            named
+                .unwrap()
+                .contains("named like a folder of photographs")
+        );
         let among = weak_photo_reason(&why, Path::new("scans/a.png"), 5, 6).unwrap();
         assert!(among.contains("5 of the 6 other files"), "{among}");
         assert!(weak_photo_reason(&why, Path::new("scans/a.png"), 3, 6).is_none());
@@ -458,12 +465,16 @@ mod tests {
         // background, are masks wherever they are.
         let edges = hist(
             MaskFormat::Gray8,
-            (0..=255).map(|v| (v, if v == 0 || v == 255 { 5000 } else { 3 })).collect(),
+            (0..=255)
+                .map(|v| (v, if v == 0 || v == 255 { 5000 } else { 3 }))
+                .collect(),
         );
         assert_eq!(photo_evidence(&edges), PhotoEvidence::None);
         let index = hist(
             MaskFormat::Gray8,
-            (0..20).map(|v| (v, if v == 0 { 900 } else { 20 })).collect(),
+            (0..20)
+                .map(|v| (v, if v == 0 { 900 } else { 20 }))
+                .collect(),
         );
         assert_eq!(photo_evidence(&index), PhotoEvidence::None);
         // Palette indices are never read as a photo with few levels.
