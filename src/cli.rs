@@ -792,7 +792,9 @@ pub struct ScoreArgs {
     #[arg(long, value_enum, value_name = "RULE", default_value = "skip")]
     pub empty_as: EmptyAs,
     /// Which implementation counts: float predictions go to the GPU with
-    /// `gpu`, or with `auto` when an adapter is found; mask predictions go
+    /// `gpu`, or with `auto` when a hardware GPU adapter is found (a
+    /// software one such as Mesa's llvmpipe is slower than the CPU, so
+    /// `auto` skips it and says so); mask predictions go
     /// to the GPU (as planes) only with `gpu`, else to the CPU's joint
     /// histograms. Both count exactly the same.
     #[arg(long, value_enum, value_name = "BACKEND", default_value = "auto")]

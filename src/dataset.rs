@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::decode::{self, MaskFormat, MaskHist, Scratch};
 use crate::labels::LabelMap;
 use crate::labels::detect::{self, Detected, Hints};
-use crate::labels::evidence::{self, Detection};
+use crate::labels::evidence::{self, Detection, PhotoEvidence};
 use crate::output::Console;
 use crate::source::{self, Dataset, Partition};
 
@@ -170,18 +170,20 @@ fn prepare_export(
 }
 
 /// Finds the layout and lists its masks; a folder with no mask gets the
-/// candidate mask folders in its error.
+/// candidate mask folders (inside it) in its error.
 fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
     source::check_dir(dir)?;
     let layout = layout::find(dir);
     let mut ds = match source::discover_parts(dir, &layout.parts, layout.names) {
         Ok(ds) => ds,
         Err(e @ source::SourceError::Empty(_)) => {
-            let cands = layout::candidates(dir);
             let mut what: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
             what.extend(layout.notes.iter().cloned());
-            if !cands.is_empty() {
-                what.push(format!("candidate mask folders: {}", quote(&cands)));
+            if !layout.candidates.is_empty() {
+                what.push(format!(
+                    "candidate mask folders: {}",
+                    quote(&layout.candidates)
+                ));
             }
             if what.is_empty() {
                 return Err(e.into());
@@ -191,7 +193,7 @@ fn discover(dir: &Path) -> anyhow::Result<(Dataset, layout::Layout)> {
         }
         Err(e) => return Err(e.into()),
     };
-    ds.candidates = layout::candidates(dir);
+    ds.candidates = layout.candidates.clone();
     Ok((ds, layout))
 }
 
@@ -215,6 +217,8 @@ fn detect_map(
     let mut palettes = Vec::new();
     let mut photos = Vec::new();
     let mut cache = BTreeMap::new();
+    let mut weak = Vec::new();
+    let mut photo_paths: Vec<PathBuf> = Vec::new();
     for i in picks {
         let path = &ds.items[i].mask;
         let Ok(bytes) = decode::read_file(path) else {
@@ -223,21 +227,45 @@ fn detect_map(
         let Ok(hist) = decode::decode_path_hist(path, &bytes, &mut scratch) else {
             continue;
         };
-        if let Some(reason) = evidence::photo_reason(&hist) {
-            photos.push(format!("`{}`: {reason}", path.display()));
-            cache.insert(path.clone(), hist);
-            continue;
+        match evidence::photo_evidence(&hist) {
+            PhotoEvidence::Strong(reason) => {
+                photos.push(format!("`{}`: {reason}", path.display()));
+                photo_paths.push(path.clone());
+                cache.insert(path.clone(), hist);
+            }
+            PhotoEvidence::Weak(reason) => weak.push((path.clone(), hist, reason)),
+            PhotoEvidence::None => {
+                if hist.format == MaskFormat::Indexed {
+                    palettes.push(decode::palette(&bytes));
+                }
+                sample.push((path.clone(), hist));
+            }
         }
-        if hist.format == MaskFormat::Indexed {
-            palettes.push(decode::palette(&bytes));
+    }
+    // Weak signs of a photograph: its folder decides, from what the sample
+    // read there (as the scan decides from every file).
+    for (path, hist, reason) in weak {
+        let dir = path.parent();
+        let n_photos = photo_paths
+            .iter()
+            .filter(|d| d.as_path().parent() == dir)
+            .count() as u64;
+        let n_masks = sample.iter().filter(|(p, _)| p.parent() == dir).count() as u64;
+        match evidence::weak_photo_reason(&reason, &path, n_photos, n_photos + n_masks) {
+            Some(why) => {
+                photos.push(format!("`{}`: {why}", path.display()));
+                cache.insert(path, hist);
+            }
+            None => sample.push((path, hist)),
         }
-        sample.push((path.clone(), hist));
     }
     if sample.is_empty() && !photos.is_empty() {
         let cands = if ds.candidates.is_empty() {
-            "none found (expected a folder such as `masks/`, `labels/`, \
-             `SegmentationClass/`, `gtFine/` or `ann_dir/`)"
-                .to_string()
+            format!(
+                "none found inside `{}` (expected a folder such as `masks/`, `labels/`, \
+                 `SegmentationClass/`, `gtFine/` or `ann_dir/`)",
+                ds.root.display()
+            )
         } else {
             quote(&ds.candidates)
         };

@@ -230,10 +230,29 @@ fn set_code(p: &[u8]) -> u32 {
     u32::from_le_bytes([p[0], p[1], p[2], p[3]])
 }
 
+thread_local! {
+    /// This thread's file buffer, reused from mask to mask (a fresh one per
+    /// file costs a large allocation and its page faults every time).
+    static FILE_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest file buffer a thread keeps between masks.
+const KEEP_BUF: usize = 64 << 20;
+
 /// Reads and decodes the mask at `path` into its histogram.
 pub fn read_hist(path: &Path, scratch: &mut Scratch) -> Result<MaskHist, DecodeError> {
-    let bytes = read_file(path)?;
-    decode_path_hist(path, &bytes, scratch)
+    if crate::store::is_url(path) || raster::is_virtual(path) {
+        let bytes = read_file(path)?;
+        return decode_path_hist(path, &bytes, scratch);
+    }
+    FILE_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        let hist = read_local(path, &mut buf).and_then(|()| decode_path_hist(path, &buf, scratch));
+        if buf.capacity() > KEEP_BUF {
+            *buf = Vec::new();
+        }
+        hist
+    })
 }
 
 /// Is `path` a JPEG by its name (`.jpg`, `.jpeg`)?
@@ -298,36 +317,51 @@ const HEADROOM: u64 = 32 << 20;
 /// Signature, IHDR length and type, and the 13 IHDR bytes.
 const HEAD: usize = 8 + 8 + 13;
 
-/// Reads a mask file, looking at its first bytes before the rest: a file
-/// far larger than its PNG header allows (a sparse 1 GiB `.png`) is refused
-/// without being read, and one that is no PNG is read no further than the
-/// header (the decoder then says what it is).
+/// Files up to this size are read whole at once, their header's bound
+/// checked from the bytes read; larger ones header first.
+const WHOLE_READ: u64 = 4 << 20;
+
+/// Reads a mask file. A file far larger than its PNG header allows (a
+/// sparse 1 GiB `.png`) is refused without being read, and one that is no
+/// PNG is kept no further than its header (the decoder then says what it
+/// is).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
-    use std::io::Read;
     if let Some(read) = raster::read(path) {
         return read;
     }
     if crate::store::is_url(path) {
         return read_object(path);
     }
+    let mut bytes = Vec::new();
+    read_local(path, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_file`] for a local file, into `buf` (cleared first): a file of
+/// up to [`WHOLE_READ`] bytes in one read, then its header's bound checked
+/// from the buffer; a larger one header first, the rest only if the header
+/// allows that much.
+fn read_local(path: &Path, buf: &mut Vec<u8>) -> Result<(), DecodeError> {
     let mut file = std::fs::File::open(path).map_err(DecodeError::Io)?;
-    let mut bytes = Vec::with_capacity(HEAD);
-    (&mut file)
-        .take(HEAD as u64)
-        .read_to_end(&mut bytes)
-        .map_err(DecodeError::Io)?;
-    let Some((width, height, most)) = max_len(&bytes) else {
+    let len = file.metadata().map_err(DecodeError::Io)?.len();
+    buf.clear();
+    let first = if len <= WHOLE_READ {
+        len as usize
+    } else {
+        HEAD
+    };
+    fill(&mut file, buf, first)?;
+    let Some((width, height, most)) = max_len(buf) else {
         // A JPEG mask is read whole (up to the decoder's budget); any other
         // file is decoded from its first bytes only, which say it is no PNG.
-        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            (&mut file)
-                .take(MAX_DECODER_BYTES as u64)
-                .read_to_end(&mut bytes)
-                .map_err(DecodeError::Io)?;
+        if buf.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            let rest = (len.min(MAX_DECODER_BYTES as u64) as usize).saturating_sub(buf.len());
+            fill(&mut file, buf, rest)?;
+        } else {
+            buf.truncate(HEAD);
         }
-        return Ok(bytes);
+        return Ok(());
     };
-    let len = file.metadata().map_err(DecodeError::Io)?.len();
     if len > most {
         return Err(DecodeError::Oversized {
             len,
@@ -336,11 +370,31 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
             most,
         });
     }
-    // Never more than the header allows, even if the file grows meanwhile.
-    file.take(most - bytes.len() as u64)
-        .read_to_end(&mut bytes)
-        .map_err(DecodeError::Io)?;
-    Ok(bytes)
+    // What the file's size said, never more than the header allows.
+    let rest = (len.min(most) as usize).saturating_sub(buf.len());
+    fill(&mut file, buf, rest)
+}
+
+/// Appends up to `n` bytes of `file` to `buf` (fewer at its end), in as
+/// few reads as the system allows: one for a regular file.
+fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> Result<(), DecodeError> {
+    use std::io::Read;
+    let start = buf.len();
+    buf.resize(start + n, 0);
+    let mut got = start;
+    while got < start + n {
+        match file.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(got);
+                return Err(DecodeError::Io(e));
+            }
+        }
+    }
+    buf.truncate(got);
+    Ok(())
 }
 
 /// [`read_file`] for an object in a store: its listed size is checked

@@ -775,8 +775,10 @@ fn gray_photographs_are_not_index_masks() {
     assert_eq!(d["labels"]["kind"], "binary");
 }
 
+/// DIR's parent holds another dataset: no folder named in a message lies
+/// outside DIR (issue 25).
 #[test]
-fn a_folder_of_photos_only_exits_2_naming_candidates() {
+fn a_folder_of_photos_only_exits_2_naming_no_folder_outside_it() {
     let dir = tempfile::tempdir().unwrap();
     let photos = dir.path().join("images");
     for i in 0..3 {
@@ -788,11 +790,16 @@ fn a_folder_of_photos_only_exits_2_naming_candidates() {
         );
     }
     binary_dataset(dir.path(), "masks", "images_unused", 255);
+    let beside = path_str(&dir.path().join("masks")).to_string();
     let o = maskprep(&["stats", path_str(&photos)]);
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("holds photographs, not masks"), "{err}");
-    assert!(err.contains("masks/`"), "{err}");
+    assert!(
+        err.contains(&format!("none found inside `{}`", photos.display())),
+        "{err}"
+    );
+    assert!(!err.contains(&beside), "{err}");
     // JPEG photos only: read as (JPEG) masks, found to be photographs.
     let jpgs = dir.path().join("jpgs");
     jpeg(&jpgs.join("a.jpg"), 64, 64, 1);
@@ -801,7 +808,35 @@ fn a_folder_of_photos_only_exits_2_naming_candidates() {
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("holds photographs, not masks"), "{err}");
-    assert!(err.contains("candidate mask folders"), "{err}");
+    assert!(
+        err.contains("candidate mask folders: none found inside"),
+        "{err}"
+    );
+    assert!(!err.contains(&beside), "{err}");
+}
+
+/// A photo among masks names the mask folders inside DIR, nearest first,
+/// and none of the dataset beside it.
+#[test]
+fn skipped_photos_name_only_mask_folders_inside_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    binary_dataset(&dir.path().join("other"), "masks", "images", 255);
+    let mine = dir.path().join("mine");
+    let fg = binary_dataset(&mine, "seg_masks", "unused", 255);
+    binary_dataset(&mine.join("deeper/more"), "old_masks", "unused", 255);
+    std::fs::remove_dir_all(mine.join("unused")).unwrap();
+    std::fs::remove_dir_all(mine.join("deeper/more/unused")).unwrap();
+    rgb_png(&mine.join("zzz_photo.png"), 40, 40, photo_rgb(40, 40, 3));
+    let (o, d) = stats(&mine);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    let near = format!("`{}/`", mine.join("seg_masks").display());
+    let far = format!("`{}/`", mine.join("deeper/more/old_masks").display());
+    let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("{s} not in {err}"));
+    assert!(at(&near) < at(&far), "{err}");
+    assert!(!err.contains(path_str(&dir.path().join("other"))), "{err}");
+    assert_eq!(d["files"]["bad"].as_array().unwrap().len(), 1);
+    assert_eq!(class_pixels(&d), [2 * fg]);
 }
 
 // ---- 5. undeclared codes are bounded --------------------------------------
@@ -917,7 +952,10 @@ fn merged_partitions_equal_the_whole_run_with_undeclared_codes() {
 
 #[test]
 fn external_voc_tree_with_rgb_masks_uses_the_voc_colours() {
-    let root = common::external("datumaro/tests/assets/voc_dataset/voc_dataset1");
+    let Some(ext) = common::external() else {
+        return;
+    };
+    let root = ext.path("datumaro/tests/assets/voc_dataset/voc_dataset1");
     let (o, d) = stats(&root);
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
@@ -929,7 +967,10 @@ fn external_voc_tree_with_rgb_masks_uses_the_voc_colours() {
 
 #[test]
 fn external_mmseg_pseudo_dataset_pairs_gt_and_img_names() {
-    let root = common::external("mmsegmentation/tests/data/pseudo_dataset");
+    let Some(ext) = common::external() else {
+        return;
+    };
+    let root = ext.path("mmsegmentation/tests/data/pseudo_dataset");
     let (o, d) = stats(&root);
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
@@ -946,12 +987,15 @@ fn external_mmseg_pseudo_dataset_pairs_gt_and_img_names() {
 
 #[test]
 fn external_cityscapes_with_instance_ids_only_says_so() {
-    let root = common::external("datumaro/tests/assets/cityscapes_dataset/dataset");
+    let Some(ext) = common::external() else {
+        return;
+    };
+    let root = ext.path("datumaro/tests/assets/cityscapes_dataset/dataset");
     let o = maskprep(&["stats", path_str(&root)]);
     let err = stderr(&o);
     assert_eq!(code(&o), 2, "{err}");
     assert!(err.contains("holds no `*_labelIds.png`"), "{err}");
-    let root = common::external("datumaro/tests/assets/cityscapes_dataset/train_dataset");
+    let root = ext.path("datumaro/tests/assets/cityscapes_dataset/train_dataset");
     let (o, d) = stats(&root);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(d["labels_origin"], "preset cityscapes-trainids");
@@ -1004,7 +1048,10 @@ fn binary_0_1_with_a_255_border_ignores_the_border() {
 
 #[test]
 fn external_ade20k_full_layout_uses_red_and_green() {
-    let root = common::external("datumaro/tests/assets/ade20k2020_dataset/dataset");
+    let Some(ext) = common::external() else {
+        return;
+    };
+    let root = ext.path("datumaro/tests/assets/ade20k2020_dataset/dataset");
     let (o, d) = stats(&root);
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
@@ -1239,7 +1286,10 @@ fn one_pair_of_folders_per_split() {
 
 #[test]
 fn external_segnet_camvid_root_finds_the_annot_folders() {
-    let root = common::external("segnet-camvid/CamVid");
+    let Some(ext) = common::external() else {
+        return;
+    };
+    let root = ext.path("segnet-camvid/CamVid");
     let (o, d) = stats(&root);
     let err = stderr(&o);
     assert!(code(&o) <= 1, "{err}");
@@ -1247,4 +1297,224 @@ fn external_segnet_camvid_root_finds_the_annot_folders() {
     assert!(err.contains("images: `val/`"), "{err}");
     assert_eq!(d["files"]["masks_found"], 101);
     assert_eq!(d["labels"]["kind"], "index");
+}
+
+// ---- issue 25: release trees of any depth, photos among masks ------------
+
+/// A gray "micrograph" with few gray levels: 41 levels (110..=150), evenly
+/// spread, none dominant. Not a photograph on its histogram alone.
+fn few_levels_gray(w: u32, h: u32) -> Vec<u8> {
+    (0..w * h)
+        .map(|p| 110 + ((p % w + p / w) * 41 / (w + h)) as u8)
+        .collect()
+}
+
+/// The ADE20K 2021 release, seven levels below the folder downloaded:
+/// `ADE20K_2021_17_01/images/ADE/{training,validation}/<group>/<scene>/`,
+/// each `*_seg.png` beside its photo, part masks and annotation file.
+#[test]
+fn ade20k_2021_release_seven_levels_deep_reads_red_and_green() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("ADE20K_2021_17_01");
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(release.join("objects.txt"), "wall\n").unwrap();
+    let mut want: std::collections::BTreeMap<u32, u64> = Default::default();
+    let mut unlabelled = 0u64;
+    let mut n = 0;
+    for (split, group, scene, prefix) in [
+        ("training", "cultural", "apse_indoor", "ADE_train"),
+        ("training", "urban", "street", "ADE_train"),
+        ("validation", "urban", "street", "ADE_val"),
+    ] {
+        let folder = release.join(format!("images/ADE/{split}/{group}/{scene}"));
+        for i in 0..2u32 {
+            n += 1;
+            // Classes 2978 (R 110, G 162), 1 (0, 1) and 12 + n (R 0, G
+            // 12 + n): many instance colours (B), few classes.
+            let mut m = Vec::new();
+            for p in 0..16 * 8u32 {
+                let px: [u8; 3] = match (p + i) % 4 {
+                    0 => [110, 162, (p % 7) as u8 + 1],
+                    1 => [0, 1, (p % 3) as u8 + 9],
+                    2 => [0, 12 + n as u8, 200],
+                    _ => [0, 0, 0],
+                };
+                let class = u32::from(px[0]) / 10 * 256 + u32::from(px[1]);
+                if class == 0 {
+                    unlabelled += 1;
+                } else {
+                    *want.entry(class).or_default() += 1;
+                }
+                m.extend(px);
+            }
+            let stem = format!("{prefix}_{n:08}");
+            rgb_png(&folder.join(format!("{stem}_seg.png")), 16, 8, m);
+            rgb_png(
+                &folder.join(format!("{stem}_parts_1.png")),
+                16,
+                8,
+                vec![9; 16 * 8 * 3],
+            );
+            std::fs::write(folder.join(format!("{stem}.json")), "{}").unwrap();
+            rgb_png(
+                &folder.join(format!("{stem}/instance_000_{stem}.png")),
+                16,
+                8,
+                vec![255; 16 * 8 * 3],
+            );
+            jpeg(&folder.join(format!("{stem}.jpg")), 16, 8, u64::from(i));
+        }
+    }
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("ADE20K full layout, only `*_seg.png`"),
+        "{err}"
+    );
+    assert_eq!(d["labels_origin"], "preset ade20k-full");
+    assert_eq!(d["labels"]["kind"], "ade20k-seg");
+    let names: Vec<String> = want.keys().map(|c| format!("class_{c}")).collect();
+    assert_eq!(class_names(&d), names);
+    assert_eq!(class_pixels(&d), want.values().copied().collect::<Vec<_>>());
+    assert_eq!(d["pixels"]["ignored"], unlabelled);
+    assert_eq!(d["files"]["masks_found"], 6);
+    for k in ["masks_without_images", "images_without_masks", "bad"] {
+        assert_eq!(d["files"][k].as_array().unwrap().len(), 0, "{k}: {err}");
+    }
+}
+
+/// A U-Net repository: `data/<name>/train/{image,label}`, three levels
+/// down, with a gray micrograph of few gray levels among the photos.
+fn unet_repo(root: &Path) -> u64 {
+    let train = root.join("data/membrane/train");
+    let mut fg = 0;
+    for i in 0..4u32 {
+        let side = 4 + i;
+        gray_png(
+            &train.join(format!("label/{i}.png")),
+            64,
+            48,
+            square(64, 48, i, 2, side, 255),
+        );
+        fg += u64::from(side * side);
+        gray_png(
+            &train.join(format!("image/{i}.png")),
+            64,
+            48,
+            if i == 2 {
+                few_levels_gray(64, 48)
+            } else {
+                photo_gray(64, 48)
+            },
+        );
+    }
+    // Test photos and a model's predictions, no labels: not a dataset.
+    gray_png(
+        &root.join("data/membrane/test/0.png"),
+        64,
+        48,
+        photo_gray(64, 48),
+    );
+    gray_png(
+        &root.join("data/membrane/test/0_predict.png"),
+        64,
+        48,
+        few_levels_gray(64, 48),
+    );
+    fg
+}
+
+#[test]
+fn unet_pair_three_levels_deep_is_found_and_its_photos_are_not_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let fg = unet_repo(dir.path());
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains(
+            "masks: `data/membrane/train/label/` (masks beside images), images: \
+             `data/membrane/train/image/`"
+        ),
+        "{err}"
+    );
+    assert_eq!(d["labels"]["kind"], "binary");
+    assert_eq!(class_pixels(&d), [fg]);
+    assert_eq!(d["files"]["masks_found"], 4);
+    assert_eq!(d["files"]["bad"].as_array().unwrap().len(), 0);
+
+    // Pointed at the image folder: every file is a photograph, the one with
+    // few gray levels too (its folder is named for photographs).
+    let image = dir.path().join("data/membrane/train/image");
+    let o = maskprep(&["stats", path_str(&image)]);
+    let err = stderr(&o);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(
+        err.contains("holds photographs, not masks (4 of the sampled files"),
+        "{err}"
+    );
+}
+
+/// Photos and masks in folders named like neither: DIR is read as the mask
+/// folder; the photo with few gray levels is skipped with the others of
+/// its folder, saying why, and adds no pixel.
+#[test]
+fn a_photo_with_few_gray_levels_among_photos_is_skipped_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fg = 0;
+    for i in 0..5u32 {
+        gray_png(
+            &dir.path().join(format!("seg/{i}.png")),
+            64,
+            48,
+            square(64, 48, i, 1, 5, 255),
+        );
+        fg += 25;
+        gray_png(
+            &dir.path().join(format!("scans/{i}.png")),
+            64,
+            48,
+            if i == 3 {
+                few_levels_gray(64, 48)
+            } else {
+                photo_gray(64, 48)
+            },
+        );
+    }
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 1, "{err}");
+    assert_eq!(class_pixels(&d), [fg]);
+    let bad = d["files"]["bad"].as_array().unwrap();
+    assert_eq!(bad.len(), 5, "{bad:?}");
+    let few = bad
+        .iter()
+        .find(|b| b["path"].as_str().unwrap().ends_with("scans/3.png"))
+        .unwrap_or_else(|| panic!("{bad:?}"));
+    let why = few["reason"].as_str().unwrap();
+    assert!(why.contains("41 gray levels"), "{why}");
+    assert!(why.contains("4 of the 4 other files"), "{why}");
+    assert!(why.contains("are photographs"), "{why}");
+}
+
+/// Split folders at different depths make one dataset, each keyed by
+/// where it is.
+#[test]
+fn split_folders_at_different_depths_are_one_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = binary_dataset(&dir.path().join("train"), "masks", "images", 255);
+    let b = binary_dataset(&dir.path().join("extra/val"), "masks", "images", 255);
+    let (o, d) = stats(dir.path());
+    let err = stderr(&o);
+    assert_eq!(code(&o), 0, "{err}");
+    assert!(
+        err.contains("masks: `train/masks/`, `extra/val/masks/` (masks beside images)"),
+        "{err}"
+    );
+    assert_eq!(d["files"]["masks_found"], 6);
+    assert_eq!(class_pixels(&d), [a + b]);
+    for k in ["masks_without_images", "images_without_masks", "bad"] {
+        assert_eq!(d["files"][k].as_array().unwrap().len(), 0, "{k}: {err}");
+    }
 }

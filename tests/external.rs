@@ -1,6 +1,7 @@
-//! Real masks from other projects (`../shared/fixtures-external/`), checked
-//! against `EXPECTED_COUNTS.json` (per-file histograms made with Pillow and
-//! numpy) and the CamVid totals of `SOURCES.md`.
+//! Real masks from other projects (`../shared/fixtures-external/`, see
+//! `common::external`: skipped, and counted, where absent), checked against
+//! `EXPECTED_COUNTS.json` (per-file histograms made with Pillow and numpy)
+//! and the CamVid totals of `SOURCES.md`.
 
 mod common;
 
@@ -10,8 +11,8 @@ use common::*;
 use maskprep::decode::{MaskFormat, Scratch, read_hist};
 use serde_json::Value;
 
-fn expected() -> Value {
-    let text = std::fs::read_to_string(external("EXPECTED_COUNTS.json")).unwrap();
+fn expected(ext: &External) -> Value {
+    let text = std::fs::read_to_string(ext.path("EXPECTED_COUNTS.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -34,13 +35,14 @@ fn keyed(codes: &[(u32, u64)], format: MaskFormat) -> BTreeMap<String, u64> {
 
 #[test]
 fn every_external_png_decodes_to_the_expected_histogram() {
-    let exp = expected();
+    let Some(ext) = external() else { return };
+    let exp = expected(&ext);
     let files = exp["files"].as_object().unwrap();
     assert!(files.len() > 200, "{} files", files.len());
     let mut scratch = Scratch::default();
     for (rel, e) in files {
         let h =
-            read_hist(&external(rel), &mut scratch).unwrap_or_else(|err| panic!("{rel}: {err}"));
+            read_hist(&ext.path(rel), &mut scratch).unwrap_or_else(|err| panic!("{rel}: {err}"));
         let want_format = match e["mode"].as_str().unwrap() {
             "L" => MaskFormat::Gray8,
             "P" => MaskFormat::Indexed,
@@ -86,6 +88,7 @@ fn every_external_png_decodes_to_the_expected_histogram() {
 
 #[test]
 fn camvid_101_masks_total_histogram() {
+    let Some(ext) = external() else { return };
     // SOURCES.md: the total over all 101 SegNet CamVid validation masks.
     let totals: [u64; 12] = [
         1601620, 4531180, 98499, 5053176, 1521751, 2851125, 155724, 537197, 304716, 113531, 387010,
@@ -100,7 +103,7 @@ fn camvid_101_masks_total_histogram() {
          ignore = [11]\n",
     )
     .unwrap();
-    let root = external("segnet-camvid/CamVid/valannot");
+    let root = ext.path("segnet-camvid/CamVid/valannot");
     let o = maskprep(&[
         "stats",
         path_str(&root),
@@ -125,8 +128,9 @@ fn camvid_101_masks_total_histogram() {
 
 #[test]
 fn labelme_voc_palette_is_detected_and_read_as_indices() {
+    let Some(ext) = external() else { return };
     let root =
-        external("labelme/examples/semantic_segmentation/data_dataset_voc/SegmentationClass");
+        ext.path("labelme/examples/semantic_segmentation/data_dataset_voc/SegmentationClass");
     let o = maskprep(&["stats", path_str(&root), "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
@@ -135,7 +139,7 @@ fn labelme_voc_palette_is_detected_and_read_as_indices() {
         stderr(&o)
     );
     let d = json(&o);
-    let exp = expected();
+    let exp = expected(&ext);
     let mut want = [0u64; 256];
     for (rel, e) in exp["files"].as_object().unwrap() {
         if rel.contains("semantic_segmentation/data_dataset_voc/SegmentationClass/") {
@@ -154,8 +158,9 @@ fn labelme_voc_palette_is_detected_and_read_as_indices() {
 
 #[test]
 fn cityscapes_train_ids_and_label_ids_presets() {
+    let Some(ext) = external() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let gt = external("mmsegmentation/tests/data/pseudo_cityscapes_dataset/gtFine");
+    let gt = ext.path("mmsegmentation/tests/data/pseudo_cityscapes_dataset/gtFine");
     for kind in ["labelTrainIds", "labelIds"] {
         let sub = dir.path().join(kind);
         std::fs::create_dir_all(&sub).unwrap();
@@ -175,7 +180,7 @@ fn cityscapes_train_ids_and_label_ids_presets() {
     assert_eq!(d["classes"].as_array().unwrap().len(), 19);
 
     // labelIds through the preset: road (id 7) is class 0; void ids ignored.
-    let exp = expected();
+    let exp = expected(&ext);
     let rel = "mmsegmentation/tests/data/pseudo_cityscapes_dataset/gtFine/frankfurt_000000_000294_gtFine_labelIds.png";
     let hist = exp["files"][rel]["histogram"].as_object().unwrap();
     let count = |id: &str| hist.get(id).and_then(Value::as_u64).unwrap_or(0);
@@ -201,8 +206,9 @@ fn cityscapes_train_ids_and_label_ids_presets() {
 
 #[test]
 fn voc_labelmap_txt_reads_rgb_voc_masks() {
-    let map = external("datumaro/tests/assets/voc_dataset/voc_dataset2/labelmap.txt");
-    let root = external("datumaro/tests/assets/voc_dataset/voc_dataset1/SegmentationClass");
+    let Some(ext) = external() else { return };
+    let map = ext.path("datumaro/tests/assets/voc_dataset/voc_dataset2/labelmap.txt");
+    let root = ext.path("datumaro/tests/assets/voc_dataset/voc_dataset1/SegmentationClass");
     let o = maskprep(&[
         "stats",
         path_str(&root),
@@ -227,7 +233,8 @@ fn voc_labelmap_txt_reads_rgb_voc_masks() {
 
 #[test]
 fn dataset_meta_json_is_found_beside_the_masks() {
-    let root = external("datumaro/tests/assets/common_semantic_segmentation_dataset/dataset");
+    let Some(ext) = external() else { return };
+    let root = ext.path("datumaro/tests/assets/common_semantic_segmentation_dataset/dataset");
     let o = maskprep(&["stats", path_str(&root), "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("dataset_meta.json"), "{}", stderr(&o));
@@ -241,7 +248,7 @@ fn dataset_meta_json_is_found_beside_the_masks() {
         .iter()
         .map(|c| format!("{},{},{}", c[0], c[1], c[2]))
         .collect();
-    let exp = expected();
+    let exp = expected(&ext);
     let mut want = vec![0u64; colours.len()];
     for m in ["0001", "0002"] {
         let rel = format!(
@@ -267,7 +274,8 @@ fn dataset_meta_json_is_found_beside_the_masks() {
 
 #[test]
 fn camvid_label_colors_txt_reads_synthia_masks() {
-    let root = external("datumaro/tests/assets/synthia_dataset/rand_custom_labelmap");
+    let Some(ext) = external() else { return };
+    let root = ext.path("datumaro/tests/assets/synthia_dataset/rand_custom_labelmap");
     let map = root.join("label_colors.txt");
     let o = maskprep(&[
         "stats",

@@ -1,12 +1,22 @@
-//! Dataset stage: where a dataset keeps its masks. Recognises the layouts
-//! people download (VOC, Cityscapes, ADE20K, mmsegmentation, U-Net style,
-//! generic `masks/` beside `images/`) from folder and file names only, and
-//! says what it chose; a folder matching none is read as the mask folder.
+//! Dataset stage: where a dataset keeps its masks. One bounded walk of DIR,
+//! breadth first (nearest folders first), summarises every folder; the
+//! layouts people download (VOC, Cityscapes, ADE20K, mmsegmentation, U-Net
+//! style, generic `masks/` beside `images/`) are recognised from those
+//! summaries at any depth, and the nearest one wins. A folder matching none
+//! is read as the mask folder. Everything named here lies inside DIR (but a
+//! `gtFine/` DIR's `leftImg8bit/` photos beside it).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::source::{MaskNames, Part};
 use crate::store;
+
+/// Files and folders the layout walk visits at most.
+pub const WALK_LIMIT: usize = 500_000;
+
+/// Mask folders named in messages, at most.
+const MAX_CANDIDATES: usize = 8;
 
 /// Where the masks and images of a dataset are.
 #[derive(Debug, Clone)]
@@ -15,10 +25,14 @@ pub struct Layout {
     pub name: Option<&'static str>,
     pub parts: Vec<Part>,
     pub names: MaskNames,
-    /// Things deliberately not read (instance masks, colour renderings).
+    /// Things deliberately not read (instance masks, colour renderings),
+    /// and a walk that stopped at [`WALK_LIMIT`].
     pub notes: Vec<String>,
     /// A label-map preset the layout implies (`ade20k`, `ade20k-full`).
     pub preset: Option<&'static str>,
+    /// Folders inside DIR named like mask folders and holding PNGs, nearest
+    /// first, as paths with a trailing `/` (for messages).
+    pub candidates: Vec<String>,
 }
 
 /// Folder names that hold masks (lowercase).
@@ -39,19 +53,6 @@ const MASK_DIRS: &[&str] = &[
 /// Folder names that hold the photos (lowercase).
 const IMAGE_DIRS: &[&str] = &["images", "image", "imgs", "img", "jpegimages"];
 
-/// Folder names of dataset splits (lowercase).
-const SPLITS: &[&str] = &[
-    "train",
-    "training",
-    "val",
-    "valid",
-    "validation",
-    "test",
-    "testing",
-    "trainval",
-    "dev",
-];
-
 /// Cityscapes and ADE20K mask names, most specific first.
 const SUFFIXES: &[&str] = &[
     "_gtFine_labelTrainIds.png",
@@ -60,122 +61,461 @@ const SUFFIXES: &[&str] = &[
     "_gtFine_labelIds.png",
     "_gtCoarse_labelIds.png",
     "_labelIds.png",
+    "_seg.png",
 ];
 
-/// Finds the mask folder(s) of the dataset at `root`.
-pub fn find(root: &Path) -> Layout {
-    if let Some(l) = voc(root) {
-        return l;
-    }
-    if let Some(l) = cityscapes(root) {
-        return l;
-    }
-    if let Some(l) = paired(root, "") {
-        return l;
-    }
-    if let Some(l) = ade_full(root) {
-        return l;
-    }
-    // A split per subfolder: `train/{images,masks}`, `val/{images,masks}`
-    // (only folders named like splits: other folders may be other datasets).
-    let mut split: Option<Layout> = None;
-    for child in subdirs(root) {
-        let name = file_name(&child);
-        if !SPLITS.contains(&name.to_ascii_lowercase().as_str()) {
-            continue;
+/// What the walk saw in one folder (file names are not kept).
+#[derive(Debug, Default)]
+struct Node {
+    path: PathBuf,
+    name: String,
+    depth: usize,
+    parent: Option<usize>,
+    /// Subfolders, by name.
+    children: Vec<usize>,
+    /// The first PNG or JPEG directly inside, by name.
+    first_image: Option<String>,
+    /// Bit i: a file name ends with `SUFFIXES[i]`.
+    suffixes: u8,
+    /// An ADE20K `X_seg.png` with `X.jpg` and its annotations beside it.
+    ade_seg: bool,
+    /// A folder maskprep wrote (a report, weights): not data.
+    marked: bool,
+}
+
+/// The folders under DIR, breadth first: `nodes[0]` is DIR.
+struct Tree {
+    nodes: Vec<Node>,
+    /// The walk stopped at [`WALK_LIMIT`].
+    truncated: bool,
+}
+
+impl Tree {
+    /// Walks `root` (a folder or a store prefix) breadth first, at most
+    /// [`WALK_LIMIT`] entries.
+    fn walk(root: &Path) -> Self {
+        let mut tree = Tree {
+            nodes: vec![Node {
+                path: root.to_path_buf(),
+                name: file_name(root),
+                ..Node::default()
+            }],
+            truncated: false,
+        };
+        if store::is_url(root) {
+            tree.fill_from_listing(root);
+        } else {
+            tree.fill_local();
         }
-        if let Some(l) = paired(&child, &name) {
-            match &mut split {
-                Some(s) if s.name == l.name => s.parts.extend(l.parts),
-                Some(_) => {}
-                None => split = Some(l),
+        tree
+    }
+
+    fn add_dir(&mut self, parent: usize, name: String, path: PathBuf) -> usize {
+        let i = self.nodes.len();
+        let depth = self.nodes[parent].depth + 1;
+        self.nodes.push(Node {
+            path,
+            name,
+            depth,
+            parent: Some(parent),
+            ..Node::default()
+        });
+        self.nodes[parent].children.push(i);
+        i
+    }
+
+    /// A local folder, read one folder at a time in breadth-first order;
+    /// symlinked folders are followed unless they lead back up.
+    fn fill_local(&mut self) {
+        let mut seen = 0usize;
+        let mut i = 0;
+        while i < self.nodes.len() && !self.truncated {
+            let Ok(rd) = std::fs::read_dir(&self.nodes[i].path) else {
+                i += 1;
+                continue;
+            };
+            let mut files = Vec::new();
+            let mut dirs = Vec::new();
+            for e in rd.flatten() {
+                if seen >= WALK_LIMIT {
+                    self.truncated = true;
+                    break;
+                }
+                seen += 1;
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Ok(ft) = e.file_type() else { continue };
+                let path = e.path();
+                if ft.is_dir() {
+                    dirs.push((name, path));
+                } else if ft.is_symlink() && path.is_dir() {
+                    if !self.loops(i, &path) {
+                        dirs.push((name, path));
+                    }
+                } else {
+                    files.push(name);
+                }
+            }
+            files.sort();
+            dirs.sort();
+            self.summarise(i, &files);
+            if !self.nodes[i].marked {
+                for (name, path) in dirs {
+                    self.add_dir(i, name, path);
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// Does the symlinked folder `link` (inside node `i`) lead to `i` or
+    /// to a folder above it?
+    fn loops(&self, i: usize, link: &Path) -> bool {
+        let (Ok(target), Ok(here)) = (
+            std::fs::canonicalize(link),
+            std::fs::canonicalize(&self.nodes[i].path),
+        ) else {
+            return true;
+        };
+        here.starts_with(&target)
+    }
+
+    /// A store prefix: its listing (kept for the run, so the scan lists
+    /// nothing again), folders being the keys' prefixes.
+    fn fill_from_listing(&mut self, root: &Path) {
+        let entries = store::walk(root, usize::MAX);
+        let mut files: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        // Depth-first order: an entry's folder is the last folder seen one
+        // level up.
+        let mut stack: Vec<usize> = vec![0];
+        for (seen, e) in entries.into_iter().enumerate() {
+            if seen >= WALK_LIMIT {
+                self.truncated = true;
+                break;
+            }
+            stack.truncate(e.depth);
+            let Some(&parent) = stack.last() else {
+                continue;
+            };
+            if e.is_dir {
+                let i = self.add_dir(parent, e.name(), e.path);
+                stack.push(i);
+            } else {
+                files.entry(parent).or_default().push(e.name());
             }
         }
+        for (i, mut names) in files {
+            names.sort();
+            self.summarise(i, &names);
+        }
     }
-    if let Some(l) = split {
-        return l;
+
+    /// Records what the (sorted) file names of folder `i` say.
+    fn summarise(&mut self, i: usize, files: &[String]) {
+        let beside = |n: String| files.binary_search(&n).is_ok();
+        let mut node_suffixes = 0u8;
+        let mut first_image = None;
+        let mut ade_seg = false;
+        for n in files {
+            let lower = n.to_ascii_lowercase();
+            if first_image.is_none() && [".png", ".jpg", ".jpeg"].iter().any(|e| lower.ends_with(e))
+            {
+                first_image = Some(n.clone());
+            }
+            if let Some(s) = SUFFIXES.iter().position(|s| n.ends_with(s)) {
+                node_suffixes |= 1 << s;
+            }
+            // ADE20K keeps each photo beside its `_seg.png` (`X_seg.png`,
+            // `X.jpg`) with its annotations (`X_parts_1.png`, `X_atr.txt`,
+            // `X.json`).
+            if !ade_seg && let Some(stem) = n.strip_suffix("_seg.png") {
+                let annotated = stem.starts_with("ADE_")
+                    || beside(format!("{stem}_parts_1.png"))
+                    || beside(format!("{stem}_atr.txt"))
+                    || beside(format!("{stem}.json"));
+                ade_seg = annotated && beside(format!("{stem}.jpg"));
+            }
+        }
+        let marked = crate::output::MARKS
+            .iter()
+            .any(|(m, _)| beside((*m).to_string()))
+            && crate::output::is_marked(&self.nodes[i].path);
+        let node = &mut self.nodes[i];
+        node.first_image = first_image;
+        node.suffixes = node_suffixes;
+        node.ade_seg = ade_seg;
+        node.marked = marked;
     }
-    Layout {
-        name: None,
-        parts: vec![part("", root.to_path_buf(), None, false)],
-        names: suffix_in(root),
-        notes: Vec::new(),
-        preset: None,
+
+    /// The subfolder of `i` named `name` (ignoring case), not one maskprep wrote.
+    fn child(&self, i: usize, name: &str) -> Option<usize> {
+        self.nodes[i]
+            .children
+            .iter()
+            .copied()
+            .find(|&c| !self.nodes[c].marked && self.nodes[c].name.eq_ignore_ascii_case(name))
+    }
+
+    /// The subfolder of `i` named exactly `name`.
+    fn child_exact(&self, i: usize, name: &str) -> Option<usize> {
+        self.nodes[i]
+            .children
+            .iter()
+            .copied()
+            .find(|&c| !self.nodes[c].marked && self.nodes[c].name == name)
+    }
+
+    /// The first mask-like file (PNG, or JPEG) in `i` or below it, three
+    /// levels down, depth first by name.
+    fn first_png(&self, i: usize) -> Option<&str> {
+        fn go(t: &Tree, i: usize, left: usize) -> Option<&str> {
+            if let Some(n) = &t.nodes[i].first_image {
+                return Some(n.as_str());
+            }
+            if left == 0 {
+                return None;
+            }
+            t.nodes[i].children.iter().find_map(|&c| go(t, c, left - 1))
+        }
+        go(self, i, 3)
+    }
+
+    fn has_png(&self, i: usize) -> bool {
+        self.first_png(i).is_some()
+    }
+
+    /// The [`SUFFIXES`] bits of every file in `i` and below.
+    fn suffixes_under(&self, i: usize) -> u8 {
+        let mut bits = 0;
+        let mut stack = vec![i];
+        while let Some(n) = stack.pop() {
+            bits |= self.nodes[n].suffixes;
+            stack.extend(&self.nodes[n].children);
+        }
+        bits
+    }
+
+    /// Is `i` inside (or equal to) one of `claimed`?
+    fn inside(&self, i: usize, claimed: &[usize]) -> bool {
+        let mut at = Some(i);
+        while let Some(n) = at {
+            if claimed.contains(&n) {
+                return true;
+            }
+            at = self.nodes[n].parent;
+        }
+        false
+    }
+
+    /// Is `i` a folder maskprep wrote, or inside one?
+    fn in_marked(&self, i: usize) -> bool {
+        let mut at = Some(i);
+        while let Some(n) = at {
+            if self.nodes[n].marked {
+                return true;
+            }
+            at = self.nodes[n].parent;
+        }
+        false
     }
 }
 
-fn part(prefix: &str, masks: PathBuf, images: Option<PathBuf>, superset: bool) -> Part {
-    Part {
-        prefix: prefix.to_string(),
+/// One layout recognised at folder `at`.
+struct Match {
+    name: &'static str,
+    at: usize,
+    /// Mask folders with their image folders (keys get `sub` in front when
+    /// the layout has several parts).
+    parts: Vec<MatchPart>,
+    names: MaskNames,
+    notes: Vec<String>,
+    preset: Option<&'static str>,
+}
+
+struct MatchPart {
+    sub: String,
+    masks: usize,
+    images: Option<PathBuf>,
+    /// The image folder, when it is inside DIR.
+    images_node: Option<usize>,
+    superset: bool,
+}
+
+/// Finds the mask folder(s) of the dataset at `root`.
+pub fn find(root: &Path) -> Layout {
+    let tree = Tree::walk(root);
+    let mut notes = Vec::new();
+    if tree.truncated {
+        notes.push(format!(
+            "the layout search stopped after {WALK_LIMIT} files and folders under `{}` \
+             (nearest first); pass the mask folder itself if the masks are not found",
+            root.display()
+        ));
+    }
+    let candidates = candidates(&tree);
+    let matches: Vec<Match> = (0..tree.nodes.len())
+        .filter(|&i| !tree.in_marked(i))
+        .filter_map(|i| recognise(&tree, root, i))
+        .collect();
+    // The nearest layout wins (ties: the first kind tried, then by name);
+    // others of the same kind anywhere join it, unless inside its folders.
+    let Some(first) = matches.iter().min_by_key(|m| tree.nodes[m.at].depth) else {
+        return Layout {
+            name: None,
+            parts: vec![Part {
+                prefix: String::new(),
+                masks: root.to_path_buf(),
+                images: None,
+                images_superset: false,
+            }],
+            names: names_of(tree.suffixes_under(0)),
+            notes,
+            preset: None,
+            candidates,
+        };
+    };
+    let (name, names, preset) = (first.name, first.names, first.preset);
+    let mut claimed: Vec<usize> = Vec::new();
+    let mut chosen: Vec<&Match> = Vec::new();
+    for m in matches
+        .iter()
+        .filter(|m| m.name == name && m.names == names)
+    {
+        if tree.inside(m.at, &claimed) {
+            continue;
+        }
+        for p in &m.parts {
+            claimed.push(p.masks);
+            claimed.extend(p.images_node);
+        }
+        chosen.push(m);
+    }
+    if preset == Some("ade20k-full") {
+        return ade_full(&tree, &chosen, notes, candidates);
+    }
+    let count: usize = chosen.iter().map(|m| m.parts.len()).sum();
+    let mut parts = Vec::new();
+    for m in &chosen {
+        notes.extend(m.notes.iter().cloned());
+        for p in &m.parts {
+            let prefix = if count == 1 {
+                String::new()
+            } else {
+                join_rel(&rel_prefix(root, &tree.nodes[m.at].path), &p.sub)
+            };
+            parts.push(Part {
+                prefix,
+                masks: tree.nodes[p.masks].path.clone(),
+                images: p.images.clone(),
+                images_superset: p.superset,
+            });
+        }
+    }
+    notes.dedup();
+    Layout {
+        name: Some(name),
+        parts,
+        names,
+        notes,
+        preset,
+        candidates,
+    }
+}
+
+/// The full ADE20K release: one part, the nearest folder holding every
+/// scene folder recognised, reading only its `*_seg.png`.
+fn ade_full(tree: &Tree, chosen: &[&Match], mut notes: Vec<String>, cands: Vec<String>) -> Layout {
+    let mut common = tree.nodes[chosen[0].at].path.clone();
+    for m in chosen {
+        while !tree.nodes[m.at].path.starts_with(&common) {
+            if !common.pop() {
+                break;
+            }
+        }
+    }
+    notes.push("`*_parts_N.png` are part masks, not classes: not read".into());
+    Layout {
+        name: Some("ADE20K full layout"),
+        parts: vec![Part {
+            prefix: String::new(),
+            masks: common.clone(),
+            images: Some(common),
+            images_superset: false,
+        }],
+        names: MaskNames::Suffix("_seg.png"),
+        notes,
+        preset: Some("ade20k-full"),
+        candidates: cands,
+    }
+}
+
+/// The layout at folder `i`, trying each kind in turn.
+fn recognise(tree: &Tree, root: &Path, i: usize) -> Option<Match> {
+    voc(tree, i)
+        .or_else(|| cityscapes(tree, root, i))
+        .or_else(|| paired(tree, i))
+        .or_else(|| {
+            tree.nodes[i].ade_seg.then(|| Match {
+                name: "ADE20K full layout",
+                at: i,
+                parts: Vec::new(),
+                names: MaskNames::Suffix("_seg.png"),
+                notes: Vec::new(),
+                preset: Some("ade20k-full"),
+            })
+        })
+}
+
+fn part(sub: &str, tree: &Tree, masks: usize, images: Option<usize>, superset: bool) -> MatchPart {
+    MatchPart {
+        sub: sub.to_string(),
         masks,
-        images,
-        images_superset: superset,
+        images: images.map(|i| tree.nodes[i].path.clone()),
+        images_node: images,
+        superset,
     }
 }
 
 /// PASCAL VOC (and CVAT's VOC export): `SegmentationClass[Aug]/` beside
-/// `JPEGImages/`, in `root`, or one tree per subfolder (two levels at most).
-fn voc(root: &Path) -> Option<Layout> {
-    let tree = |d: &Path| {
-        ["SegmentationClassAug", "SegmentationClass"]
-            .iter()
-            .map(|n| d.join(n))
-            .find(|p| store::is_dir(p) && has_png(p))
-    };
-    let mut levels = vec![vec![root.to_path_buf()]];
-    let children = subdirs(root);
-    let grandchildren: Vec<PathBuf> = children.iter().flat_map(|c| subdirs(c)).collect();
-    levels.push(children);
-    levels.push(grandchildren);
-    for level in levels {
-        let mut parts = Vec::new();
-        let mut notes = Vec::new();
-        for d in &level {
-            let Some(masks) = tree(d) else { continue };
-            let prefix = if d == root {
-                String::new()
-            } else {
-                slash(&rel(root, d))
-            };
-            let images = d.join("JPEGImages");
-            if store::is_dir(&d.join("SegmentationObject")) {
-                notes.push(format!(
-                    "`{}` holds instance ids, not classes: not read",
-                    slash(&join_rel(&prefix, "SegmentationObject"))
-                ));
-            }
-            parts.push(part(
-                &prefix,
-                masks,
-                store::is_dir(&images).then_some(images),
-                true,
-            ));
-        }
-        if !parts.is_empty() {
-            return Some(Layout {
-                name: Some("VOC layout"),
-                parts,
-                names: MaskNames::Any,
-                notes,
-                preset: None,
-            });
-        }
+/// `JPEGImages/`.
+fn voc(tree: &Tree, i: usize) -> Option<Match> {
+    let masks = ["SegmentationClassAug", "SegmentationClass"]
+        .iter()
+        .filter_map(|n| tree.child_exact(i, n))
+        .find(|&m| tree.has_png(m))?;
+    let mut notes = Vec::new();
+    if tree.child_exact(i, "SegmentationObject").is_some() {
+        notes.push(format!(
+            "`{}` holds instance ids, not classes: not read",
+            slash(&join_rel(
+                &rel_prefix(&tree.nodes[0].path, &tree.nodes[i].path),
+                "SegmentationObject"
+            ))
+        ));
     }
-    None
+    let images = tree.child_exact(i, "JPEGImages");
+    Some(Match {
+        name: "VOC layout",
+        at: i,
+        parts: vec![part("", tree, masks, images, true)],
+        names: MaskNames::Any,
+        notes,
+        preset: None,
+    })
 }
 
 /// Cityscapes: `gtFine/<split>/<city>/*_gtFine_labelIds.png` (or trainIds)
 /// with photos in `leftImg8bit/`; also `DIR` being `gtFine/` itself.
-fn cityscapes(root: &Path) -> Option<Layout> {
-    let (masks, images) = if store::is_dir(&root.join("gtFine")) {
-        (root.join("gtFine"), root.join("leftImg8bit"))
-    } else if file_name(root) == "gtFine" {
+fn cityscapes(tree: &Tree, root: &Path, i: usize) -> Option<Match> {
+    let (masks, images, images_node) = if let Some(gt) = tree.child_exact(i, "gtFine") {
+        let img = tree.child_exact(i, "leftImg8bit");
+        (gt, img.map(|n| tree.nodes[n].path.clone()), img)
+    } else if i == 0 && tree.nodes[0].name == "gtFine" {
         let up = root.parent()?.join("leftImg8bit");
-        (root.to_path_buf(), up)
+        (0, store::is_dir(&up).then_some(up), None)
     } else {
         return None;
     };
-    let mut names = suffix_in(&masks);
+    let mut names = names_of(tree.suffixes_under(masks));
     let mut notes = vec![
         "`*_color.png` and `*_instanceIds.png` are renderings and instance ids, not class \
          masks: not read"
@@ -190,105 +530,69 @@ fn cityscapes(root: &Path) -> Option<Layout> {
                 .into(),
         );
     }
-    Some(Layout {
-        name: Some("Cityscapes layout"),
-        parts: vec![part(
-            "",
+    Some(Match {
+        name: "Cityscapes layout",
+        at: i,
+        parts: vec![MatchPart {
+            sub: String::new(),
             masks,
-            store::is_dir(&images).then_some(images),
-            false,
-        )],
+            images,
+            images_node,
+            superset: false,
+        }],
         names,
         notes,
         preset: None,
     })
 }
 
-/// The full ADE20K release: `*_seg.png` beside each `*.jpg` (class =
-/// R/10*256 + G, B = instance), `*_parts_N.png` part masks beside them.
-fn ade_full(root: &Path) -> Option<Layout> {
-    let any_seg = store::walk(root, 6)
-        .into_iter()
-        .take(200_000)
-        .find(|e| !e.is_dir && e.name().ends_with("_seg.png"));
-    // ADE20K keeps each photo beside its `_seg.png` (`X_seg.png`, `X.jpg`)
-    // with its annotations (`X_parts_1.png`, `X_atr.txt`, `X.json`).
-    let seg = any_seg?;
-    let name = seg.name();
-    let stem = name.strip_suffix("_seg.png").unwrap_or(&name);
-    let beside = |n: String| store::is_file(&seg.path.with_file_name(n));
-    let annotated = stem.starts_with("ADE_")
-        || beside(format!("{stem}_parts_1.png"))
-        || beside(format!("{stem}_atr.txt"))
-        || beside(format!("{stem}.json"));
-    if !beside(format!("{stem}.jpg")) || !annotated {
-        return None;
-    }
-    Some(Layout {
-        name: Some("ADE20K full layout"),
-        parts: vec![part(
-            "",
-            root.to_path_buf(),
-            Some(root.to_path_buf()),
-            false,
-        )],
-        names: MaskNames::Suffix("_seg.png"),
-        notes: vec!["`*_parts_N.png` are part masks, not classes: not read".into()],
-        preset: Some("ade20k-full"),
-    })
-}
-
-/// A mask folder beside an image folder in `dir`: mmsegmentation's
+/// A mask folder beside an image folder in folder `i`: mmsegmentation's
 /// `ann_dir/` + `img_dir/`, ADE20K SceneParsing's `annotations/` + `images/`,
 /// U-Net's `label/` + `image/`, or any of [`MASK_DIRS`] beside [`IMAGE_DIRS`]
-/// (`masks/` alone also counts).
-fn paired(dir: &Path, prefix: &str) -> Option<Layout> {
-    let children = subdirs(dir);
-    let named = |names: &[&str]| {
-        names.iter().find_map(|n| {
-            children
-                .iter()
-                .find(|c| file_name(c).eq_ignore_ascii_case(n))
-                .cloned()
-        })
+/// (`masks/` alone also counts); else one annotation folder per split.
+fn paired(tree: &Tree, i: usize) -> Option<Match> {
+    let named = |names: &[&str]| names.iter().find_map(|n| tree.child(i, n));
+    let simple = |name, masks, images| Match {
+        name,
+        at: i,
+        parts: vec![part("", tree, masks, images, false)],
+        names: MaskNames::Any,
+        notes: Vec::new(),
+        preset: None,
     };
     if let (Some(ann), Some(img)) = (named(&["ann_dir"]), named(&["img_dir"]))
-        && has_png(&ann)
+        && tree.has_png(ann)
     {
-        return Some(simple("mmsegmentation layout", prefix, ann, Some(img)));
+        return Some(simple("mmsegmentation layout", ann, Some(img)));
     }
     let images = named(IMAGE_DIRS);
-    for name in MASK_DIRS {
+    for &name in MASK_DIRS {
         let Some(masks) = named(&[name]) else {
             continue;
         };
         // `masks/` is taken as it is (its own error if empty); other names
         // need PNGs and photos beside them.
-        if !name.starts_with("mask") && (images.is_none() || !has_png(&masks)) {
+        if !name.starts_with("mask") && (images.is_none() || !tree.has_png(masks)) {
             continue;
         }
-        let ade = file_name(&masks).eq_ignore_ascii_case("annotations")
-            && first_png(&masks).is_some_and(|n| n.starts_with("ADE_"));
-        let mut l = simple(
-            if ade {
-                "ADE20K SceneParsing layout"
-            } else {
-                "masks beside images"
-            },
-            prefix,
-            masks,
-            images.clone(),
-        );
+        let ade = tree.nodes[masks].name.eq_ignore_ascii_case("annotations")
+            && tree.first_png(masks).is_some_and(|n| n.starts_with("ADE_"));
         if ade {
-            l.preset = Some("ade20k");
+            let mut m = simple("ADE20K SceneParsing layout", masks, images);
+            m.preset = Some("ade20k");
+            return Some(m);
         }
-        return Some(l);
+        return Some(simple("masks beside images", masks, images));
     }
-    // One annotation folder per split: `train/` + `trainannot/` (SegNet's
-    // CamVid), `train/` + `train_labels/` (Kaggle's CamVid).
+    split_annotations(tree, i)
+}
+
+/// One annotation folder per split: `train/` + `trainannot/` (SegNet's
+/// CamVid), `train/` + `train_labels/` (Kaggle's CamVid).
+fn split_annotations(tree: &Tree, i: usize) -> Option<Match> {
     let mut parts = Vec::new();
-    for c in &children {
-        let name = file_name(c);
+    for &c in &tree.nodes[i].children {
+        let name = &tree.nodes[c].name;
         let lower = name.to_ascii_lowercase();
         let Some(stem) = ["annot", "_labels", "_label", "_masks", "_mask", "_gt"]
             .iter()
@@ -297,13 +601,16 @@ fn paired(dir: &Path, prefix: &str) -> Option<Layout> {
             continue;
         };
         let split = &name[..stem.len()];
-        let img = dir.join(split);
-        if !split.is_empty() && store::is_dir(&img) && has_png(c) {
-            parts.push(part(&join_rel(prefix, split), c.clone(), Some(img), false));
+        if split.is_empty() || tree.nodes[c].marked || !tree.has_png(c) {
+            continue;
+        }
+        if let Some(img) = tree.child_exact(i, split) {
+            parts.push(part(split, tree, c, Some(img), false));
         }
     }
-    (!parts.is_empty()).then(|| Layout {
-        name: Some("split folders beside annotation folders"),
+    (!parts.is_empty()).then(|| Match {
+        name: "split folders beside annotation folders",
+        at: i,
         parts,
         names: MaskNames::Any,
         notes: Vec::new(),
@@ -311,39 +618,18 @@ fn paired(dir: &Path, prefix: &str) -> Option<Layout> {
     })
 }
 
-fn simple(name: &'static str, prefix: &str, masks: PathBuf, images: Option<PathBuf>) -> Layout {
-    Layout {
-        name: Some(name),
-        parts: vec![part(prefix, masks, images, false)],
-        names: MaskNames::Any,
-        notes: Vec::new(),
-        preset: None,
-    }
-}
-
-/// Cityscapes mask names present under `dir` (trainIds preferred: they are
-/// what training reads), else every PNG.
-fn suffix_in(dir: &Path) -> MaskNames {
-    let mut found = [false; SUFFIXES.len()];
-    let mut seg = false;
-    for e in store::walk(dir, usize::MAX).iter().filter(|e| !e.is_dir) {
-        let n = e.name();
-        if let Some(i) = SUFFIXES.iter().position(|s| n.ends_with(s)) {
-            found[i] = true;
-        }
-        seg |= n.ends_with("_seg.png");
-    }
-    match found.iter().position(|&f| f) {
-        Some(i) => MaskNames::Suffix(SUFFIXES[i]),
-        None if seg => MaskNames::Suffix("_seg.png"),
+/// Cityscapes mask names present (trainIds preferred: they are what
+/// training reads), else ADE20K's `_seg.png`, else every PNG.
+fn names_of(bits: u8) -> MaskNames {
+    match (0..SUFFIXES.len()).find(|&s| bits & (1 << s) != 0) {
+        Some(s) => MaskNames::Suffix(SUFFIXES[s]),
         None => MaskNames::Any,
     }
 }
 
-/// Folders named like mask folders and holding PNGs, for messages: under
-/// `root` (three levels at most), else beside it (under its parent); at
-/// most eight, as paths with a trailing `/`.
-pub fn candidates(root: &Path) -> Vec<String> {
+/// Folders inside DIR named like mask folders and holding PNGs, nearest
+/// first; at most [`MAX_CANDIDATES`].
+fn candidates(tree: &Tree) -> Vec<String> {
     let mask_like = |n: &str| {
         let n = n.to_ascii_lowercase();
         MASK_DIRS.contains(&n.as_str())
@@ -359,20 +645,13 @@ pub fn candidates(root: &Path) -> Vec<String> {
             || n.ends_with("_labels")
             || n.ends_with("_masks")
     };
-    let under = |dir: &Path, depth: usize| -> Vec<String> {
-        store::walk(dir, depth)
-            .into_iter()
-            .filter(|e| e.is_dir && e.path != root)
-            .filter(|e| mask_like(&e.name()) && has_png(&e.path))
-            .map(|e| format!("{}/", slash(&e.path.display().to_string())))
-            .take(8)
-            .collect()
-    };
-    let found = under(root, 3);
-    if !found.is_empty() {
-        return found;
-    }
-    root.parent().map(|p| under(p, 2)).unwrap_or_default()
+    // `nodes` is in breadth-first order: nearest first.
+    (1..tree.nodes.len())
+        .filter(|&i| !tree.in_marked(i))
+        .filter(|&i| mask_like(&tree.nodes[i].name) && tree.has_png(i))
+        .map(|i| format!("{}/", slash(&tree.nodes[i].path.display().to_string())))
+        .take(MAX_CANDIDATES)
+        .collect()
 }
 
 /// The line stated on stderr: `masks: `SegmentationClass/` (VOC layout), images: `JPEGImages/``.
@@ -414,26 +693,6 @@ pub fn describe(layout: &Layout, root: &Path) -> Option<String> {
     Some(format!("masks: {masks} ({name}{only}), images: {images}"))
 }
 
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
-    store::subdirs(dir)
-}
-
-/// The first mask-like file (PNG, or JPEG) under `dir`, three levels down.
-fn first_png(dir: &Path) -> Option<String> {
-    store::walk(dir, 3)
-        .into_iter()
-        .filter(|e| !e.is_dir)
-        .map(|e| e.name())
-        .find(|n| {
-            let n = n.to_ascii_lowercase();
-            n.ends_with(".png") || n.ends_with(".jpg") || n.ends_with(".jpeg")
-        })
-}
-
-fn has_png(dir: &Path) -> bool {
-    first_png(dir).is_some()
-}
-
 fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -449,9 +708,19 @@ fn rel(root: &Path, p: &Path) -> String {
     }
 }
 
+/// `p` relative to `root` as a key prefix: empty for `root` itself.
+fn rel_prefix(root: &Path, p: &Path) -> String {
+    match rel(root, p).as_str() {
+        "." => String::new(),
+        r => slash(r),
+    }
+}
+
 fn join_rel(prefix: &str, name: &str) -> String {
     if prefix.is_empty() || prefix == "." {
         name.to_string()
+    } else if name.is_empty() {
+        prefix.to_string()
     } else {
         format!("{prefix}/{name}")
     }

@@ -5,7 +5,7 @@
 //! Everything here reads histograms, never pixels.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -246,6 +246,90 @@ pub fn ignore_255(values: &BTreeMap<u32, u64>) -> bool {
     max <= 200 && 255 - max > 2 * max_gap
 }
 
+/// Folder names that hold photographs, not masks (lowercase): a file there
+/// with only some signs of a photograph is taken for one.
+pub const IMAGE_FOLDERS: &[&str] = &[
+    "images",
+    "image",
+    "imgs",
+    "img",
+    "jpegimages",
+    "img_dir",
+    "leftimg8bit",
+    "photos",
+    "photo",
+    "raw_images",
+];
+
+/// Is `dir` named like a folder of photographs?
+pub fn image_folder_named(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| IMAGE_FOLDERS.contains(&n.to_ascii_lowercase().as_str()))
+}
+
+/// What a decoded file's histogram says about it being a photograph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhotoEvidence {
+    /// Flat codes: a mask.
+    None,
+    /// A grayscale file with a modest number of levels spread smoothly: a
+    /// photo with few gray levels, or an index mask with many classes. Its
+    /// folder decides (see [`weak_photo_reason`]); the text is the evidence.
+    Weak(String),
+    /// A photograph on its own evidence (see [`photo_reason`]).
+    Strong(String),
+}
+
+/// [`photo_reason`], or else the weaker signs of a photograph with few gray
+/// levels: at least 16 levels, three in four of them next to another, no
+/// level holding half the pixels and no two holding four in five (a mask's
+/// background and foreground do, anti-aliased edges or not).
+pub fn photo_evidence(h: &MaskHist) -> PhotoEvidence {
+    if let Some(why) = photo_reason(h) {
+        return PhotoEvidence::Strong(why);
+    }
+    let total = h.pixels();
+    let n = h.codes.len();
+    if !matches!(h.format, MaskFormat::Gray8) || total == 0 || n < 16 {
+        return PhotoEvidence::None;
+    }
+    let adjacent = h.codes.windows(2).filter(|w| w[1].0 == w[0].0 + 1).count();
+    let mut counts: Vec<u64> = h.codes.iter().map(|c| c.1).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let top1 = counts[0] as f64 / total as f64;
+    let top2 = (counts[0] + counts[1]) as f64 / total as f64;
+    if adjacent * 4 < (n - 1) * 3 || top1 >= 0.5 || top2 >= 0.8 {
+        return PhotoEvidence::None;
+    }
+    PhotoEvidence::Weak(format!(
+        "{n} gray levels, {adjacent} of them one above the one before, the commonest \
+         holding {:.0}% of pixels (a photograph with few gray levels, or an index mask with \
+         many classes)",
+        top1 * 100.0
+    ))
+}
+
+/// Decides a [`PhotoEvidence::Weak`] file at `path` by its folder: a
+/// photograph when the folder is named like a folder of photographs, or
+/// when most files of the folder whose reading is clear (`photos` of
+/// `clear`) are photographs. The reason names the evidence.
+pub fn weak_photo_reason(evidence: &str, path: &Path, photos: u64, clear: u64) -> Option<String> {
+    let dir = path.parent()?;
+    let shown = format!("{}/", dir.display());
+    let because = if image_folder_named(dir) {
+        format!("its folder `{shown}` is named like a folder of photographs")
+    } else if photos > 0 && photos * 2 > clear {
+        format!("{photos} of the {clear} other files read in its folder `{shown}` are photographs")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "looks like a photograph, not a mask: {evidence}, and {because}; expected a few flat \
+         values"
+    ))
+}
+
 /// Why a decoded file looks like a photograph rather than a mask, if it
 /// does: thousands of colours none of which dominates, or gray levels with
 /// a smooth, spread histogram. Masks are flat: a few codes hold most pixels.
@@ -353,5 +437,48 @@ mod tests {
         // Sixteen-bit instance ids are never photographs.
         let ids = hist(MaskFormat::Gray16, (0..3000).map(|v| (v, 1)).collect());
         assert!(photo_reason(&ids).is_none());
+    }
+
+    #[test]
+    fn few_gray_levels_are_a_photo_only_where_the_folder_says_so() {
+        // 24 levels, evenly spread: not a photo on its own evidence.
+        let low = hist(
+            MaskFormat::Gray8,
+            (40..64).map(|v| (v, 10 + v as u64)).collect(),
+        );
+        assert!(photo_reason(&low).is_none());
+        let PhotoEvidence::Weak(why) = photo_evidence(&low) else {
+            panic!("{:?}", photo_evidence(&low));
+        };
+        assert!(why.contains("24 gray levels"), "{why}");
+        let named = weak_photo_reason(&why, Path::new("data/x/train/image/a.png"), 0, 0);
+        assert!(
+            named
+                .unwrap()
+                .contains("named like a folder of photographs")
+        );
+        let among = weak_photo_reason(&why, Path::new("scans/a.png"), 5, 6).unwrap();
+        assert!(among.contains("5 of the 6 other files"), "{among}");
+        assert!(weak_photo_reason(&why, Path::new("scans/a.png"), 3, 6).is_none());
+        assert!(weak_photo_reason(&why, Path::new("scans/a.png"), 0, 0).is_none());
+        // A binary mask with blended edges, and an index mask with a large
+        // background, are masks wherever they are.
+        let edges = hist(
+            MaskFormat::Gray8,
+            (0..=255)
+                .map(|v| (v, if v == 0 || v == 255 { 5000 } else { 3 }))
+                .collect(),
+        );
+        assert_eq!(photo_evidence(&edges), PhotoEvidence::None);
+        let index = hist(
+            MaskFormat::Gray8,
+            (0..20)
+                .map(|v| (v, if v == 0 { 900 } else { 20 }))
+                .collect(),
+        );
+        assert_eq!(photo_evidence(&index), PhotoEvidence::None);
+        // Palette indices are never read as a photo with few levels.
+        let pal = hist(MaskFormat::Indexed, (40..64).map(|v| (v, 10)).collect());
+        assert_eq!(photo_evidence(&pal), PhotoEvidence::None);
     }
 }

@@ -13,8 +13,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 
-use burn::tensor::wgpu::wgpu;
-use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use burn::tensor::wgpu::{WgpuBackend, wgpu};
+use burn::tensor::{Bool, Device, DeviceKind, Int, Tensor, TensorData};
 use rayon::prelude::*;
 
 use super::{ClassCounts, Confusion, Decision, GpuOptions, Pred, Sample, ScoreError, Scorer};
@@ -36,26 +36,130 @@ struct Gpu {
     device: Device,
     /// The adapter used, in words.
     adapter: String,
-    /// Every adapter wgpu found, in words.
-    adapters: Vec<String>,
     /// Elements one `i32` buffer may hold (the adapter's binding limit).
     max_elements: u64,
 }
 
-static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-
-fn gpu() -> Result<&'static Gpu, ScoreError> {
-    GPU.get_or_init(|| guarded(open))
-        .as_ref()
-        .map_err(|message| ScoreError::NoAdapter {
-            message: message.clone(),
-        })
+/// The adapter chosen to open, and every adapter found.
+struct Choice {
+    info: wgpu::AdapterInfo,
+    /// How burn selects it: its type and position among the adapters of
+    /// that type on its graphics API.
+    kind: DeviceKind,
+    api: WgpuBackend,
+    /// Every adapter found, in words.
+    adapters: Vec<String>,
 }
 
-/// Opens the default adapter (wgpu's choice: a high-power GPU first; Mesa's
-/// lavapipe on a machine without one) and checks it with one round trip.
-fn open() -> Result<Gpu, String> {
+static CHOICE: OnceLock<Result<Choice, String>> = OnceLock::new();
+static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
+
+/// The adapter to score on. A software adapter (device type `Cpu`, Mesa's
+/// llvmpipe) or one of unknown type is refused unless `software` allows it
+/// (`--backend gpu`): `auto` then counts on the CPU, which is faster.
+fn gpu(software: bool) -> Result<(&'static Gpu, &'static Choice), ScoreError> {
+    let no_adapter = |message: &String| ScoreError::NoAdapter {
+        message: message.clone(),
+    };
+    let choice = CHOICE
+        .get_or_init(|| guarded(|| quiet_stderr(choose)))
+        .as_ref()
+        .map_err(no_adapter)?;
+    if !software && let Some(why) = not_hardware(choice.info.device_type) {
+        return Err(ScoreError::NotAGpu {
+            adapter: describe(&choice.info),
+            why,
+        });
+    }
+    let gpu = GPU
+        .get_or_init(|| guarded(|| quiet_stderr(|| open(choice))))
+        .as_ref()
+        .map_err(no_adapter)?;
+    Ok((gpu, choice))
+}
+
+/// Why an adapter of this type is not used by `--backend auto`, if it is not.
+fn not_hardware(t: wgpu::DeviceType) -> Option<&'static str> {
+    match t {
+        wgpu::DeviceType::DiscreteGpu
+        | wgpu::DeviceType::IntegratedGpu
+        | wgpu::DeviceType::VirtualGpu => None,
+        wgpu::DeviceType::Cpu => Some(
+            "a software adapter (device type Cpu) runs on the processor and is slower than \
+             the CPU scorer",
+        ),
+        wgpu::DeviceType::Other => Some("its device type is unknown, not a GPU's"),
+    }
+}
+
+/// Preference among adapters: discrete, integrated, virtual GPUs, then
+/// the rest.
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// The adapters `backends` list, asked without any window system.
+fn adapters(backends: wgpu::Backends) -> Vec<wgpu::AdapterInfo> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    block_on(instance.enumerate_adapters(backends))
+        .iter()
+        .map(wgpu::Adapter::get_info)
+        .collect()
+}
+
+/// Finds the best adapter: through Vulkan, Metal or DX12, and through GL
+/// only when none of them has a GPU.
+fn choose() -> Result<Choice, String> {
+    let native = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let mut found = adapters(native);
+    if found.iter().all(|a| not_hardware(a.device_type).is_some()) {
+        found.extend(adapters(wgpu::Backends::GL));
+    }
+    let best = (0..found.len())
+        .min_by_key(|&i| rank(found[i].device_type))
+        .ok_or("no adapter found through Vulkan, Metal, DX12 or GL")?;
+    let info = found[best].clone();
+    let api = match info.backend {
+        wgpu::Backend::Vulkan => WgpuBackend::Vulkan,
+        wgpu::Backend::Metal => WgpuBackend::Metal,
+        wgpu::Backend::Dx12 => WgpuBackend::Dx12,
+        wgpu::Backend::Gl => WgpuBackend::Gl,
+        other => return Err(format!("adapter on an unexpected graphics API {other:?}")),
+    };
+    // burn numbers adapters per type on one graphics API.
+    let index = found[..best]
+        .iter()
+        .filter(|a| a.backend == info.backend && a.device_type == info.device_type)
+        .count();
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(index),
+        wgpu::DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu(index),
+        wgpu::DeviceType::VirtualGpu => DeviceKind::VirtualGpu(index),
+        wgpu::DeviceType::Cpu => DeviceKind::Cpu,
+        wgpu::DeviceType::Other => DeviceKind::DefaultDevice,
+    };
+    Ok(Choice {
+        adapters: found.iter().map(describe).collect(),
+        info,
+        kind,
+        api,
+    })
+}
+
+/// Opens the chosen adapter and checks it with one round trip.
+fn open(choice: &Choice) -> Result<Gpu, String> {
     let (device, setup) = Device::wgpu_options()
+        .graphics_api(choice.api)
+        .device_kind(choice.kind.clone())
         .init_with_setup()
         .map_err(|e| one_line(&e.to_string()))?;
     let adapter = describe(&setup.adapter.get_info());
@@ -63,10 +167,6 @@ fn open() -> Result<Gpu, String> {
     let binding = limits
         .max_storage_buffer_binding_size
         .min(limits.max_buffer_size);
-    let adapters = block_on(setup.instance.enumerate_adapters(wgpu::Backends::all()))
-        .iter()
-        .map(|a| describe(&a.get_info()))
-        .collect();
     let probe = Tensor::<1, Int>::from_data(TensorData::new(vec![1i32, 2, 3], [3]), &device);
     let sum = probe.sum().try_into_vec_as::<i64>().map_err(|e| {
         format!(
@@ -82,9 +182,46 @@ fn open() -> Result<Gpu, String> {
     Ok(Gpu {
         device,
         adapter,
-        adapters,
         max_elements: binding / 4,
     })
+}
+
+/// Runs `f` with the process's stderr sent to `/dev/null`: the window
+/// system libraries that adapter probing loads (Mesa's device-select layer,
+/// EGL) print to it, e.g. `XDG_RUNTIME_DIR is invalid or not set`, and
+/// none of that is the user's business. Errors come back as values.
+#[cfg(target_os = "linux")]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    use std::os::fd::AsRawFd;
+    struct Restore(libc::c_int);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: `self.0` is a descriptor this process duplicated from
+            // stderr and still owns; it is put back and closed once.
+            unsafe {
+                libc::dup2(self.0, 2);
+                libc::close(self.0);
+            }
+        }
+    }
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return f();
+    };
+    // SAFETY: duplicating and replacing descriptor 2 touches no Rust-owned
+    // descriptor; the original comes back when `_restore` drops (panics too).
+    let saved = unsafe { libc::dup(2) };
+    if saved < 0 {
+        return f();
+    }
+    let _restore = Restore(saved);
+    // SAFETY: both descriptors are open for as long as this call.
+    unsafe { libc::dup2(null.as_raw_fd(), 2) };
+    f()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn quiet_stderr<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 fn describe(info: &wgpu::AdapterInfo) -> String {
@@ -176,16 +313,22 @@ pub struct GpuScorer {
 
 impl GpuScorer {
     /// Opens the adapter; the notes say which one (all with `verbose`).
-    pub fn open(opts: &GpuOptions) -> Result<(Self, Vec<String>), ScoreError> {
-        Self::with_budget(opts, BUDGET_BYTES)
+    /// `software`: a software (CPU) adapter may be used (`--backend gpu`).
+    pub fn open(opts: &GpuOptions, software: bool) -> Result<(Self, Vec<String>), ScoreError> {
+        Self::with_budget(opts, BUDGET_BYTES, software)
     }
 
-    fn with_budget(opts: &GpuOptions, budget: u64) -> Result<(Self, Vec<String>), ScoreError> {
-        let gpu = gpu()?;
+    fn with_budget(
+        opts: &GpuOptions,
+        budget: u64,
+        software: bool,
+    ) -> Result<(Self, Vec<String>), ScoreError> {
+        let (gpu, choice) = gpu(software)?;
         let mut notes = vec![format!("gpu: adapter `{}`", gpu.adapter)];
         if opts.verbose {
             notes.extend(
-                gpu.adapters
+                choice
+                    .adapters
                     .iter()
                     .enumerate()
                     .map(|(i, a)| format!("gpu: adapter {i} found: `{a}`")),
@@ -727,7 +870,7 @@ mod tests {
             })
             .collect();
         for budget in [1, 40 * DEVICE_BYTES_PER_ELEMENT, 1 << 20] {
-            let (gpu, notes) = GpuScorer::with_budget(&GpuOptions::default(), budget)
+            let (gpu, notes) = GpuScorer::with_budget(&GpuOptions::default(), budget, true)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert!(notes[0].starts_with("gpu: adapter `"), "{notes:?}");
             for d in [

@@ -178,7 +178,8 @@ pub trait Scorer: Send + Sync {
 pub enum Backend {
     Cpu,
     Gpu,
-    /// The GPU when this build has one, else the CPU.
+    /// A hardware GPU when this build and the machine have one (a software
+    /// adapter such as Mesa's llvmpipe is skipped), else the CPU.
     Auto,
 }
 
@@ -203,10 +204,11 @@ pub fn select(
         match backend {
             Backend::Cpu => Ok((cpu(), Vec::new())),
             Backend::Gpu => {
-                let (scorer, notes) = gpu::GpuScorer::open(gpu)?;
+                let (scorer, notes) = gpu::GpuScorer::open(gpu, true)?;
                 Ok((Box::new(scorer), notes))
             }
-            Backend::Auto => match gpu::GpuScorer::open(gpu) {
+            // Hardware adapters only: on a software one the CPU is faster.
+            Backend::Auto => match gpu::GpuScorer::open(gpu, false) {
                 Ok((scorer, mut notes)) => {
                     notes.insert(0, "backend: auto chose gpu".to_string());
                     Ok((Box::new(scorer), notes))
@@ -337,6 +339,8 @@ pub enum ScoreError {
          GL; on Linux e.g. `apt-get install mesa-vulkan-drivers libvulkan1`), or use `--backend cpu`"
     )]
     NoAdapter { message: String },
+    #[error("skipped adapter `{adapter}`: {why}; `--backend gpu` uses it anyway")]
+    NotAGpu { adapter: String, why: &'static str },
     #[error("the {backend} scorer failed: {message}")]
     Backend {
         backend: &'static str,

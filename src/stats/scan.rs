@@ -4,7 +4,7 @@
 //! the dataset (per-image rows only when asked).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{BadFile, Counts};
 use crate::decode::{self, MaskHist, Scratch};
 use crate::labels::LabelMap;
-use crate::labels::evidence::photo_reason;
+use crate::labels::evidence::{PhotoEvidence, photo_evidence, weak_photo_reason};
 use crate::output::{error_chain, progress};
 use crate::source::{Dataset, Item};
 
@@ -44,6 +44,11 @@ pub struct Scan {
     pub counts: Counts,
     pub rows: Vec<ImageRow>,
     pub mismatches: Vec<SizeMismatch>,
+    /// Files with only some signs of a photograph (by position in the
+    /// dataset), decided by their folder once every file is read.
+    weak: Vec<(usize, MaskHist, String)>,
+    /// Photographs found per folder, for the weak ones.
+    photos: BTreeMap<PathBuf, u64>,
 }
 
 pub struct ScanOptions {
@@ -75,55 +80,40 @@ pub fn scan(
         counts: Counts::new(c),
         ..Scan::default()
     };
+    let not_a_mask = |why| decode::DecodeError::NotAMask(with_candidates(why, &ds.candidates));
     let mut scan = ds
         .items
         .par_iter()
+        .enumerate()
         .try_fold(
             || (init(), Scratch::default(), Vec::new()),
-            |(mut acc, mut scratch, mut per_class), item| {
+            |(mut acc, mut scratch, mut per_class), (k, item)| {
                 let hist = match cache.get(&item.mask) {
                     Some(h) => Ok(h.clone()),
                     None => decode::read_hist(&item.mask, &mut scratch),
-                }
-                .and_then(|h| match photo_reason(&h) {
-                    Some(why) => Err(decode::DecodeError::NotAMask(with_candidates(
-                        why,
-                        &ds.candidates,
-                    ))),
-                    None => Ok(h),
-                });
-                let path = item.mask.display().to_string();
+                };
                 bar.inc(1);
-                let hist = hist.map_err(|e| (error_chain(&e), Some(e))).and_then(|h| {
-                    map.check_format(h.format)
-                        .map(|()| h)
-                        .map_err(|why| (why, None))
-                });
-                match hist {
-                    Ok(hist) => {
-                        let t = acc.counts.add_mask(&hist, map, &path, &mut per_class);
-                        if let Some(m) = check_image(item, &hist) {
-                            acc.mismatches.push(m);
-                        }
-                        if opts.per_image {
-                            acc.rows.push(ImageRow {
-                                mask: path,
-                                width: hist.width,
-                                height: hist.height,
-                                ignored: t.ignored,
-                                undeclared: t.undeclared,
-                                class_pixels: per_class.clone(),
-                            });
+                let hist = match hist.map(|h| (photo_evidence(&h), h)) {
+                    Ok((PhotoEvidence::None, h)) => Ok(h),
+                    Ok((PhotoEvidence::Strong(why), _)) => {
+                        let dir = item.mask.parent().unwrap_or(Path::new("")).to_path_buf();
+                        *acc.photos.entry(dir).or_default() += 1;
+                        Err(not_a_mask(why))
+                    }
+                    // In a folder named for photographs it is one; elsewhere
+                    // its neighbours decide, once all are read.
+                    Ok((PhotoEvidence::Weak(evidence), h)) => {
+                        match weak_photo_reason(&evidence, &item.mask, 0, 0) {
+                            Some(why) => Err(not_a_mask(why)),
+                            None => {
+                                acc.weak.push((k, h, evidence));
+                                return Ok((acc, scratch, per_class));
+                            }
                         }
                     }
-                    Err((reason, source)) if opts.strict => {
-                        return Err(StrictStop {
-                            path,
-                            source: source.unwrap_or(decode::DecodeError::Unusable(reason)),
-                        });
-                    }
-                    Err((reason, _)) => acc.counts.bad.push(BadFile { path, reason }),
-                }
+                    Err(e) => Err(e),
+                };
+                acc.take(item, hist, map, opts, &mut per_class)?;
                 Ok((acc, scratch, per_class))
             },
         )
@@ -132,8 +122,13 @@ pub fn scan(
             a.counts += b.counts;
             a.rows.extend(b.rows);
             a.mismatches.extend(b.mismatches);
+            a.weak.extend(b.weak);
+            for (dir, n) in b.photos {
+                *a.photos.entry(dir).or_default() += n;
+            }
             Ok(a)
         })?;
+    scan.decide_weak(ds, map, opts, &not_a_mask)?;
     bar.finish_and_clear();
     if opts.strict
         && let Some(s) = ds.skipped.first()
@@ -152,6 +147,89 @@ pub fn scan(
     scan.mismatches.sort();
     scan.counts.bad.sort();
     Ok(scan)
+}
+
+impl Scan {
+    /// Counts one mask, or lists it as a bad file (`--strict`: stops).
+    fn take(
+        &mut self,
+        item: &Item,
+        hist: Result<MaskHist, decode::DecodeError>,
+        map: &LabelMap,
+        opts: &ScanOptions,
+        per_class: &mut Vec<u64>,
+    ) -> Result<(), StrictStop> {
+        let path = item.mask.display().to_string();
+        let hist = hist.map_err(|e| (error_chain(&e), Some(e))).and_then(|h| {
+            map.check_format(h.format)
+                .map(|()| h)
+                .map_err(|why| (why, None))
+        });
+        match hist {
+            Ok(hist) => {
+                let t = self.counts.add_mask(&hist, map, &path, per_class);
+                if let Some(m) = check_image(item, &hist) {
+                    self.mismatches.push(m);
+                }
+                if opts.per_image {
+                    self.rows.push(ImageRow {
+                        mask: path,
+                        width: hist.width,
+                        height: hist.height,
+                        ignored: t.ignored,
+                        undeclared: t.undeclared,
+                        class_pixels: per_class.clone(),
+                    });
+                }
+            }
+            Err((reason, source)) if opts.strict => {
+                return Err(StrictStop {
+                    path,
+                    source: source.unwrap_or(decode::DecodeError::Unusable(reason)),
+                });
+            }
+            Err((reason, _)) => self.counts.bad.push(BadFile { path, reason }),
+        }
+        Ok(())
+    }
+
+    /// Decides the files with weak signs of a photograph: photographs where
+    /// most files of their folder with a clear reading are, else masks.
+    fn decide_weak(
+        &mut self,
+        ds: &Dataset,
+        map: &LabelMap,
+        opts: &ScanOptions,
+        not_a_mask: &dyn Fn(String) -> decode::DecodeError,
+    ) -> Result<(), StrictStop> {
+        if self.weak.is_empty() {
+            return Ok(());
+        }
+        let dir = |k: usize| ds.items[k].mask.parent().unwrap_or(Path::new(""));
+        let mut files: BTreeMap<&Path, u64> = BTreeMap::new();
+        for k in 0..ds.items.len() {
+            *files.entry(dir(k)).or_default() += 1;
+        }
+        let mut weak = std::mem::take(&mut self.weak);
+        weak.sort_by_key(|w| w.0);
+        for (k, _, _) in &weak {
+            if let Some(n) = files.get_mut(dir(*k)) {
+                *n -= 1;
+            }
+        }
+        let mut per_class = Vec::new();
+        for (k, hist, evidence) in weak {
+            let d = dir(k);
+            let photos = self.photos.get(d).copied().unwrap_or(0);
+            let clear = files.get(d).copied().unwrap_or(0);
+            let hist = match weak_photo_reason(&evidence, &ds.items[k].mask, photos, clear) {
+                Some(why) => Err(not_a_mask(why)),
+                None => Ok(hist),
+            };
+            self.take(&ds.items[k], hist, map, opts, &mut per_class)?;
+        }
+        Ok(())
+    }
 }
 
 /// A photo's skip reason, naming the folders that may hold the masks.

@@ -13,15 +13,97 @@ pub fn fixture(rel: &str) -> PathBuf {
     root().join("fixtures").join(rel)
 }
 
-/// `../shared/fixtures-external/<rel>` (present in CI and on dev machines).
-pub fn external(rel: &str) -> PathBuf {
-    let p = root().join("../shared/fixtures-external").join(rel);
+/// Names the folder of other projects' fixtures (default:
+/// `../shared/fixtures-external` beside the project).
+pub const EXTERNAL_ENV: &str = "MASKPREP_EXTERNAL_FIXTURES";
+/// Set (to anything but `0` or empty): absent external fixtures fail the
+/// tests instead of skipping them (`.ci/run` sets it when they exist).
+pub const REQUIRE_EXTERNAL_ENV: &str = "MASKPREP_REQUIRE_EXTERNAL";
+
+/// Other projects' fixtures (`../shared/fixtures-external`): files that
+/// do not ship with this repository.
+pub struct External {
+    root: PathBuf,
+}
+
+impl External {
+    /// `<root>/<rel>`; it must exist.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        let p = self.root.join(rel);
+        assert!(
+            p.exists(),
+            "`{}` is missing from the external fixtures at `{}`",
+            p.display(),
+            self.root.display()
+        );
+        p
+    }
+}
+
+/// Where the external fixtures are looked for.
+pub fn external_root() -> PathBuf {
+    match std::env::var_os(EXTERNAL_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => root().join("../shared/fixtures-external"),
+    }
+}
+
+/// The external fixtures, or `None` when they are absent: the calling test
+/// returns at once (skipped). Each test binary says once, at exit, how many
+/// tests were skipped and why. With [`REQUIRE_EXTERNAL_ENV`] set, absence
+/// fails the test. Call it once per test.
+pub fn external() -> Option<External> {
+    let root = external_root();
+    if root.is_dir() {
+        return Some(External { root });
+    }
+    let required = std::env::var(REQUIRE_EXTERNAL_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
     assert!(
-        p.exists(),
-        "`{}` is missing; the tests expect `../shared` beside the project",
-        p.display()
+        !required,
+        "`{}` is missing, and {REQUIRE_EXTERNAL_ENV} says the external fixtures must be there",
+        root.display()
     );
-    p
+    skipped::count();
+    None
+}
+
+/// The count of tests skipped for want of external fixtures, said once at
+/// exit (libtest captures what tests print; this is not captured).
+mod skipped {
+    use std::io::Write;
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" {
+        fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+    }
+
+    extern "C" fn say() {
+        let n = SKIPPED.load(Ordering::SeqCst);
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {n} external-fixture test{} skipped: `{}` does not exist (other projects' \
+             files; point {} at them, or set {}=1 to fail instead)",
+            if n == 1 { "" } else { "s" },
+            super::external_root().display(),
+            super::EXTERNAL_ENV,
+            super::REQUIRE_EXTERNAL_ENV,
+        );
+    }
+
+    pub fn count() {
+        static AT_EXIT: Once = Once::new();
+        SKIPPED.fetch_add(1, Ordering::SeqCst);
+        AT_EXIT.call_once(|| {
+            // SAFETY: `say` is a plain function that neither panics nor
+            // unwinds; the C runtime calls it once, at exit.
+            unsafe {
+                atexit(say);
+            }
+        });
+    }
 }
 
 /// Runs maskprep with `args`; returns its output.
