@@ -40,7 +40,8 @@ pub enum CsvError {
     Layout { path: PathBuf, header: String },
 }
 
-/// A photo's size `(width, height)`, read from its header only.
+/// A photo's size `(width, height)`, read from its header only (the format
+/// told by its bytes, not its extension).
 pub fn photo_size(path: &Path) -> Result<(u32, u32), image::ImageError> {
     // By content, not by name: a PNG saved as `.jpg` is common.
     image::ImageReader::open(path)?
@@ -582,6 +583,10 @@ mod tests {
         let p = dir.path().join("a.png");
         image::GrayImage::new(5, 3).save(&p).unwrap();
         assert_eq!(photo_size(&p).unwrap(), (5, 3));
+        // A PNG named `.jpg` is still read.
+        let q = dir.path().join("b.jpg");
+        std::fs::copy(&p, &q).unwrap();
+        assert_eq!(photo_size(&q).unwrap(), (5, 3));
         assert!(photo_size(&dir.path().join("none.png")).is_err());
     }
 }
