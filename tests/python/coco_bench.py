@@ -28,7 +28,7 @@ def count(img_ids):
         planes = np.zeros((len(cats), info["height"], info["width"]), dtype=np.uint8)
         for ann in coco.imgToAnns[img_id]:
             planes[cats.index(ann["category_id"])] |= coco.annToMask(ann)
-        totals += planes.reshape(len(cats), -1).sum(axis=1)
+        totals += planes.reshape(len(cats), -1).sum(axis=1, dtype=np.int64)
     return totals
 
 
