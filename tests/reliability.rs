@@ -1021,7 +1021,14 @@ fn sweep_merges_check_sums_and_shapes_naming_the_part() {
     let dir = tmp.path();
     let (_, _, [p1, p2]) = sweep_parts(dir);
     let merged = dir.join("merged.json");
-    let o = maskprep(&["-q", "merge", path_str(&p1), path_str(&p2), "-o", path_str(&merged)]);
+    let o = maskprep(&[
+        "-q",
+        "merge",
+        path_str(&p1),
+        path_str(&p2),
+        "-o",
+        path_str(&merged),
+    ]);
     assert_eq!(code(&o), 0, "untouched parts must merge: {}", stderr(&o));
     let base = [read_json(&p1), read_json(&p2)];
     let big = 1u64 << 63;
@@ -1063,10 +1070,7 @@ fn sweep_merges_check_sums_and_shapes_naming_the_part() {
             "a shortened tp list",
             Box::new(|_| {}),
             Box::new(|v| {
-                v["sweep"]["classes"][1]["tp"]
-                    .as_array_mut()
-                    .unwrap()
-                    .pop();
+                v["sweep"]["classes"][1]["tp"].as_array_mut().unwrap().pop();
             }),
             2,
         ),
@@ -1137,7 +1141,14 @@ fn a_sweep_to_a_stream_or_beside_another_writes_its_own_thresholds() {
     std::fs::create_dir_all(&work).unwrap();
     let score = |out: &Path, levels: &str| {
         bin()
-            .args(["-q", "score", "--truth", path_str(&d), "--pred", path_str(&p)])
+            .args([
+                "-q",
+                "score",
+                "--truth",
+                path_str(&d),
+                "--pred",
+                path_str(&p),
+            ])
             .args(["--labels", &l, "--thresholds", levels, "--json", "-o"])
             .arg(out)
             .current_dir(&work)
@@ -1149,7 +1160,13 @@ fn a_sweep_to_a_stream_or_beside_another_writes_its_own_thresholds() {
     let streams = dir.join("streams");
     std::fs::create_dir_all(&streams).unwrap();
     let fifo = streams.join("fifo");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
@@ -1178,7 +1195,10 @@ fn a_sweep_to_a_stream_or_beside_another_writes_its_own_thresholds() {
             written.push(std::fs::read(&t).unwrap());
         }
     }
-    assert_ne!(written[0], written[2], "the two sweeps' thresholds are one file");
+    assert_ne!(
+        written[0], written[2],
+        "the two sweeps' thresholds are one file"
+    );
 }
 
 // ------------------------------------------------------- issue 24, item 6
@@ -1291,7 +1311,14 @@ fn weights_inside_the_data_are_refused() {
     let l = labels(&d);
     for sub in ["masks/w", "images/w"] {
         let inside = d.join(sub);
-        let o = maskprep(&["weights", path_str(&d), "--labels", &l, "-o", path_str(&inside)]);
+        let o = maskprep(&[
+            "weights",
+            path_str(&d),
+            "--labels",
+            &l,
+            "-o",
+            path_str(&inside),
+        ]);
         assert_eq!(code(&o), 2, "{sub}: {}", stderr(&o));
         assert!(
             stderr(&o).contains("inside the data folder"),
@@ -1310,11 +1337,7 @@ fn a_class_dict_with_a_repeated_colour_is_refused() {
     let d = dataset(tmp.path(), 2);
     std::fs::remove_file(d.join("labels.toml")).unwrap();
     let csv = d.join("class_dict.csv");
-    std::fs::write(
-        &csv,
-        "name,r,g,b\nroad,255,0,0\ncar,255,0,0\nsky,0,0,255\n",
-    )
-    .unwrap();
+    std::fs::write(&csv, "name,r,g,b\nroad,255,0,0\ncar,255,0,0\nsky,0,0,255\n").unwrap();
     for args in [
         vec!["stats", path_str(&d)],
         vec!["stats", path_str(&d), "--labels", path_str(&csv)],
@@ -1429,7 +1452,11 @@ fn per_image_score_tables_hold_iou_at_full_precision() {
             .unwrap()
             .to_vec();
         for i in 0..iou.len() {
-            assert_eq!(iou[i], exact(tp[i], fp[i], fn_[i]), "parquet iou:{c} row {i}");
+            assert_eq!(
+                iou[i],
+                exact(tp[i], fp[i], fn_[i]),
+                "parquet iou:{c} row {i}"
+            );
         }
     }
 }
