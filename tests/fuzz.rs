@@ -492,6 +492,7 @@ fn score_and_sweep_merging_never_panics() {
         .keep();
     let mut rng = Rng(seed() ^ 0x5c0e);
     let n = cases();
+    let (read, merged) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
     let start = std::time::Instant::now();
     for case in 0..n {
         let r = rng.below(runs.len());
@@ -518,10 +519,12 @@ fn score_and_sweep_merging_never_panics() {
             else {
                 return;
             };
+            read.set(read.get() + 1);
             let mut docs = parsed[r].clone();
             docs[k] = edited;
             let docs: Vec<ScoreDoc> = order.iter().map(|&i| docs[i].clone()).collect();
             if let Ok(m) = merge(&named(docs)) {
+                merged.set(merged.get() + 1);
                 let _ = render_table(&m);
                 let _ = serde_json::to_string(&m);
                 if let Some(sw) = &m.sweep {
@@ -541,5 +544,10 @@ fn score_and_sweep_merging_never_panics() {
         }
     }
     let _ = std::fs::remove_dir_all(&keep);
-    eprintln!("score-merge: {n} cases in {:?}", start.elapsed());
+    eprintln!(
+        "score-merge: {n} cases in {:?}: {} edited parts read back, {} merges done",
+        start.elapsed(),
+        read.get(),
+        merged.get()
+    );
 }
