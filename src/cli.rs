@@ -152,8 +152,10 @@ pub struct SweepConfig {
     /// `--thresholds`; `None`: `bins + 1` uniform levels.
     pub levels: Option<Vec<f64>>,
     pub bins: usize,
-    /// Folder for `thresholds.json` and `thresholds.safetensors`.
-    pub out: PathBuf,
+    /// `--sweep-out DIR`: the folder for `thresholds.json` and
+    /// `thresholds.safetensors`; `None`: named after `-o FILE` beside it
+    /// (see `commands::score::thresholds_files`).
+    pub out: Option<PathBuf>,
 }
 
 /// `maskprep shards verify DIR`.
@@ -829,9 +831,9 @@ pub struct ScoreArgs {
     /// Sweep thresholds (float predictions): count TP/FP/FN/TN of every
     /// class at 101 probability levels 0.00..1.00 (their logits for logits)
     /// in the same pass, and pick per class the threshold maximising IoU
-    /// and the one maximising F1/Dice. Writes `thresholds.json` and
-    /// `thresholds.safetensors` (float32 `[C]` and `[C,1,1]`) to load at
-    /// inference.
+    /// and the one maximising F1/Dice. Writes `NAME.thresholds.json` and
+    /// `NAME.thresholds.safetensors` (float32 `[C]` and `[C,1,1]`) beside
+    /// `-o NAME.json`, to load at inference.
     #[arg(long)]
     pub sweep: bool,
     /// The sweep's probability levels, comma-separated (implies `--sweep`).
@@ -846,7 +848,8 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32766))]
     pub sweep_bins: Option<u32>,
     /// Folder for `thresholds.json` and `thresholds.safetensors` (default:
-    /// beside `-o FILE`, else the working folder).
+    /// `NAME.thresholds.*` beside `-o NAME.json`; the working folder when
+    /// the output is stdout, a FIFO or a device).
     #[arg(long, value_name = "DIR")]
     pub sweep_out: Option<PathBuf>,
     /// Also write the HTML report (per-class and per-image plots, the worst
@@ -958,13 +961,7 @@ impl Cli {
                     bins: a
                         .sweep_bins
                         .map_or(crate::score::sweep::DEFAULT_BINS, |n| n as usize),
-                    out: a.sweep_out.clone().unwrap_or_else(|| {
-                        a.output
-                            .as_ref()
-                            .and_then(|o| o.parent())
-                            .map(PathBuf::from)
-                            .unwrap_or_default()
-                    }),
+                    out: a.sweep_out.clone(),
                 });
                 let partition = match a.partition.map(PartitionArg::resolve).transpose() {
                     Ok(p) => p.filter(|p| p.count > 1),

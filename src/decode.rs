@@ -397,31 +397,43 @@ fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, n: usize) -> Result<(), Dec
     Ok(())
 }
 
-/// [`read_file`] for an object in a store: its listed size is checked
-/// before it is fetched (nothing larger than the decoder's budget is
-/// fetched), then its header's bound as for a file.
+/// [`read_file`] for an object in a store, with the same bound: its first
+/// bytes are fetched alone (one ranged request of at most
+/// [`crate::store::HEAD_BYTES`]); an object far larger than its PNG header
+/// allows is refused without fetching the rest, and the rest is fetched
+/// only up to that bound. A JPEG is fetched up to the decoder's budget; any
+/// other object is decoded from its first bytes, which say what it is.
 fn read_object(path: &Path) -> Result<Vec<u8>, DecodeError> {
     let len = crate::store::size(path).map_err(DecodeError::Io)?;
-    let budget = MAX_DECODER_BYTES as u64 + HEADROOM;
-    if len > budget {
-        return Err(DecodeError::Oversized {
-            len,
-            width: 0,
-            height: 0,
-            most: budget,
-        });
-    }
-    let bytes = crate::store::read(path).map_err(DecodeError::Io)?;
-    if let Some((width, height, most)) = max_len(&bytes)
-        && bytes.len() as u64 > most
-    {
-        return Err(DecodeError::Oversized {
-            len: bytes.len() as u64,
-            width,
-            height,
-            most,
-        });
-    }
+    let head_len = len.min(crate::store::HEAD_BYTES);
+    let mut bytes = crate::store::read_range(path, 0, head_len).map_err(DecodeError::Io)?;
+    let most = match max_len(&bytes) {
+        Some((width, height, most)) if len > most => {
+            return Err(DecodeError::Oversized {
+                len,
+                width,
+                height,
+                most,
+            });
+        }
+        Some((_, _, most)) => most,
+        None if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) => {
+            let budget = MAX_DECODER_BYTES as u64 + HEADROOM;
+            if len > budget {
+                return Err(DecodeError::Oversized {
+                    len,
+                    width: 0,
+                    height: 0,
+                    most: budget,
+                });
+            }
+            budget
+        }
+        None => return Ok(bytes),
+    };
+    let rest = crate::store::read_range(path, bytes.len() as u64, len.min(most))
+        .map_err(DecodeError::Io)?;
+    bytes.extend_from_slice(&rest);
     Ok(bytes)
 }
 

@@ -5,7 +5,11 @@
 //! (notes, warnings, one wording of problem lines, progress bars).
 //! Special files are never replaced: a symlink is written through to its
 //! target, a FIFO or character device (`/dev/null`, `/dev/stdout`) is
-//! streamed to. Folder outputs (reports, weights) switch in one step with
+//! streamed to. Files inside an output folder that maskprep names itself
+//! (shards, their records and manifest) replace what is there instead
+//! ([`write_owned`]). Temporary files are always created new (exclusive
+//! create: a name taken by anything, a planted symlink included, is never
+//! opened). Folder outputs (reports, weights) switch in one step with
 //! [`write_folder`].
 
 use std::fs::File;
@@ -58,7 +62,8 @@ pub fn is_marked(dir: &Path) -> bool {
                 path.exists()
             };
         }
-        let Ok(text) = crate::store::read(&path) else {
+        // The first bytes only: a planted huge file is never read whole.
+        let Ok(text) = crate::store::read_range(&path, 0, 512) else {
             return false;
         };
         let head = String::from_utf8_lossy(&text[..text.len().min(512)]).into_owned();
@@ -127,9 +132,87 @@ fn resolve(path: &Path) -> std::io::Result<Target> {
     )))
 }
 
+/// Is `path` an output that is streamed to (a FIFO, a character device, a
+/// descriptor of this process), not a file beside which others can go?
+pub fn is_stream(path: &Path) -> bool {
+    !crate::store::is_url(path) && matches!(resolve(path), Ok(Target::Stream(_)))
+}
+
+/// Creates a new file in `dir` named `STEM-PID-N` with the first free `N`:
+/// exclusive create, so an existing name (a planted symlink, say) is
+/// skipped, never opened.
+pub fn create_temp(dir: &Path, stem: &str) -> std::io::Result<(PathBuf, File)> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let pid = std::process::id();
+    let mut last = None;
+    for _ in 0..100 {
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{stem}-{pid}-{n}"));
+        match create_new(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
+}
+
+/// Opens a new file for writing; fails when anything has the name.
+fn create_new(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+/// Creates the temporary file `tmp` (`.NAME.tmp-PID`) new. What has the
+/// name already (left by a dead process with this pid, or planted) is
+/// removed, never opened: removing a symlink removes the link, not its
+/// target.
+fn create_tmp(tmp: &Path) -> std::io::Result<File> {
+    match create_new(tmp) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(tmp)?;
+            create_new(tmp)
+        }
+        r => r,
+    }
+}
+
 /// Writes `path` atomically with `fill`, which writes the whole content.
 pub fn write_atomic<E>(
     path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), anyhow::Error>
+where
+    E: Into<anyhow::Error>,
+{
+    write_file(path, true, fill)
+}
+
+/// [`write_atomic`] for a file that maskprep names inside its own output
+/// folder (a shard, a record, a manifest): a symlink or special file there
+/// is replaced, never written through.
+pub fn write_owned<E>(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), anyhow::Error>
+where
+    E: Into<anyhow::Error>,
+{
+    write_file(path, false, fill)
+}
+
+/// [`write_owned`] of bytes.
+pub fn write_owned_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_owned(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`], following symlinks and streaming to special files when
+/// `follow`, else replacing whatever `path` names.
+fn write_file<E>(
+    path: &Path,
+    follow: bool,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
 ) -> Result<(), anyhow::Error>
 where
@@ -140,7 +223,21 @@ where
         source,
     };
     if crate::store::is_url(path) {
+        // `s3://b/out/dir/` names a folder, as `out/dir/` does on disk; so
+        // does a prefix holding objects (asked of outputs a user named).
+        if path.to_string_lossy().ends_with('/') || follow && crate::store::is_dir(path) {
+            return Err(wrap(std::io::Error::other(
+                "is a folder (a prefix); expected a file name",
+            ))
+            .into());
+        }
         return write_object(path, fill);
+    }
+    if !follow {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Err(wrap(std::io::Error::other("is a folder; expected a file name")).into());
+        }
+        return replace_file(path, path, fill);
     }
     let real = match resolve(path).map_err(wrap)? {
         Target::Stream(p) => {
@@ -156,6 +253,23 @@ where
         }
         Target::File(p) => p,
     };
+    replace_file(path, &real, fill)
+}
+
+/// Writes `real` (the file `path` names) with `fill` into a new temporary
+/// file beside it, then renames that over `real`.
+fn replace_file<E>(
+    path: &Path,
+    real: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
+) -> Result<(), anyhow::Error>
+where
+    E: Into<anyhow::Error>,
+{
+    let wrap = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = match real.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -166,9 +280,10 @@ where
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = fill_file(path, &tmp, fill).and_then(|file| {
+    let file = create_tmp(&tmp).map_err(wrap)?;
+    let result = fill_file(path, file, fill).and_then(|file| {
         file.sync_all().map_err(wrap)?;
-        std::fs::rename(&tmp, &real).map_err(wrap)?;
+        std::fs::rename(&tmp, real).map_err(wrap)?;
         Ok(())
     });
     if result.is_err() {
@@ -177,11 +292,11 @@ where
     result
 }
 
-/// Creates `tmp` and writes it whole with `fill` (errors name `path`, the
-/// output it stands for).
+/// Writes the new temporary `file` whole with `fill` (errors name `path`,
+/// the output it stands for).
 fn fill_file<E>(
     path: &Path,
-    tmp: &Path,
+    file: File,
     fill: impl FnOnce(&mut BufWriter<File>) -> Result<(), E>,
 ) -> Result<File, anyhow::Error>
 where
@@ -191,7 +306,6 @@ where
         path: path.to_path_buf(),
         source,
     };
-    let file = File::create(tmp).map_err(wrap)?;
     let mut w = BufWriter::new(file);
     fill(&mut w).map_err(Into::into)?;
     Ok(w.into_inner().map_err(|e| wrap(e.into_error()))?)
@@ -211,10 +325,8 @@ where
         path: path.to_path_buf(),
         source,
     };
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::env::temp_dir().join(format!("maskprep-upload-{}-{n}", std::process::id()));
-    let result = fill_file(path, &tmp, fill).and_then(|file| {
+    let (tmp, file) = create_temp(&std::env::temp_dir(), "maskprep-upload").map_err(wrap)?;
+    let result = fill_file(path, file, fill).and_then(|file| {
         drop(file);
         crate::store::put_file(&tmp, path).map_err(wrap)?;
         Ok(())
@@ -423,14 +535,21 @@ pub fn write_folder(
     }
     let pid = std::process::id();
     let tmp = parent.join(format!(".{name}.{tag}-tmp-{pid}"));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    // Left by a dead process with this pid, or planted: removed (a symlink
+    // as a link, never what it points to), then made anew.
+    if let Ok(m) = std::fs::symlink_metadata(&tmp) {
+        let r = if m.is_dir() {
+            std::fs::remove_dir_all(&tmp)
+        } else {
+            std::fs::remove_file(&tmp)
+        };
+        r.map_err(io(&tmp))?;
     }
     let result = (|| {
         std::fs::create_dir(&tmp).map_err(io(&tmp))?;
         for (file, bytes) in files {
             let path = tmp.join(file);
-            let mut f = File::create(&path).map_err(io(&path))?;
+            let mut f = create_new(&path).map_err(io(&path))?;
             f.write_all(bytes).map_err(io(&path))?;
             f.sync_all().map_err(io(&path))?;
         }
@@ -546,7 +665,9 @@ fn clean_leftovers(parent: &Path, name: &str, tag: &str, out: &Path) {
         let path = entry.path();
         // An old folder moved aside by a run that crashed before moving the
         // new one in (this version's fallback, or older versions' two renames).
-        if (kind == "old" || file.ends_with(".old")) && !out.exists() {
+        // Only a real folder is put back: a planted symlink is removed.
+        let real_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+        if (kind == "old" || file.ends_with(".old")) && !out.exists() && real_dir {
             let _ = std::fs::rename(&path, out);
         } else {
             let _ = std::fs::remove_dir_all(&path);

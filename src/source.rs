@@ -553,17 +553,38 @@ fn walk_store(
             }
         }
     }
+    let in_marked = |rel: &str| {
+        marked.iter().any(|m| {
+            rel.strip_prefix(m.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+        })
+    };
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (rel, _) in listing {
         let path = dir.join(&rel);
-        let skip = marked.iter().any(|m| {
-            rel.strip_prefix(m.as_str())
-                .is_some_and(|r| r.starts_with('/'))
-        });
-        if skip || !has_ext(&path, exts) {
+        if in_marked(&rel) || !has_ext(&path, exts) {
             continue;
         }
         take(&mut out, key_of(dir, &path), path, exts, problems);
+    }
+    // Keys no path can name (`..`, `//`, a control character): listed
+    // where a file of theirs would be data, as an unreadable file is.
+    for rel in store::odd_keys(dir).unwrap_or_default() {
+        let shown: String = rel
+            .chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            })
+            .collect();
+        let path = PathBuf::from(format!("{}/{shown}", dir.display()));
+        if in_marked(&rel) || !has_ext(&path, exts) {
+            continue;
+        }
+        let reason = "the object key is no usable path (an empty, `.` or `..` segment, or a \
+                      control character); expected keys like `masks/0001.png`, rename the object"
+            .to_string();
+        problems.push((key_of(dir, &path), path, reason));
     }
     Ok(out)
 }

@@ -9,9 +9,13 @@
 //! - Listing: the store pages it; it is sorted here by key, so a partition
 //!   takes every N-th key as it does for a folder. The first whole listing
 //!   of a folder is kept for the run: layout discovery and the walk ask
-//!   the store once.
-//! - Reading: whole objects (masks are small), fetched by the worker thread
-//!   that decodes them, which blocks on one shared runtime. A store-backed
+//!   the store once. A key that is no usable path (an empty, `.` or `..`
+//!   segment, a control character) is taken out of each listing page
+//!   before the store client parses it, and kept aside ([`odd_keys`]), so
+//!   one odd key never stops a job.
+//! - Reading: objects fetched by the worker thread that decodes them
+//!   (masks header first, in ranges: [`read_range`]), which blocks on one
+//!   shared runtime. A store-backed
 //!   command runs with [`fetch_workers`] workers, so that many objects are
 //!   in flight and memory stays flat in the number of objects. Transient
 //!   failures are retried with exponential backoff by the store client.
@@ -121,6 +125,39 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
     }
 }
 
+/// Bytes `start..end` of a file or an object (fewer where it ends first).
+pub fn read_range(path: &Path, start: u64, end: u64) -> io::Result<Vec<u8>> {
+    if end <= start {
+        return Ok(Vec::new());
+    }
+    if is_url(path) {
+        return remote::read_range(path, start, end);
+    }
+    use io::{Read, Seek};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(io::SeekFrom::Start(start))?;
+    let mut out = Vec::new();
+    f.take(end - start).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Calls `f` on the content of a file or an object, a chunk at a time
+/// (large shards are hashed without being held in memory).
+pub fn read_chunks(path: &Path, mut f: impl FnMut(&[u8]) + Send) -> io::Result<()> {
+    if is_url(path) {
+        return remote::read_chunks(path, &mut f);
+    }
+    use io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(()),
+            n => f(&buf[..n]),
+        }
+    }
+}
+
 /// A file opened for buffered reading, or an object's bytes: what image
 /// and PNG decoders read from.
 pub enum Reader {
@@ -170,8 +207,9 @@ impl io::Seek for Reader {
     }
 }
 
-/// Bytes of an object fetched to read its header (an image's size).
-const HEAD_BYTES: u64 = 256 << 10;
+/// Bytes of an object fetched to read its header (an image's size, a
+/// mask's bound).
+pub const HEAD_BYTES: u64 = 256 << 10;
 
 /// Reads a header with `parse`, which sees the file's reader: of an object
 /// only its first 256 KiB are fetched, and the whole object only when
@@ -186,7 +224,7 @@ pub fn header<T, E>(
         return parse(open(path).map_err(&on_io)?);
     }
     let len = remote::size(path).map_err(&on_io)?;
-    let head = remote::read_range(path, len.min(HEAD_BYTES)).map_err(&on_io)?;
+    let head = remote::read_range(path, 0, len.min(HEAD_BYTES)).map_err(&on_io)?;
     match parse(Reader::Bytes(io::Cursor::new(head))) {
         Err(_) if len > HEAD_BYTES => parse(open(path).map_err(&on_io)?),
         r => r,
@@ -325,6 +363,24 @@ pub fn list(dir: &Path) -> io::Result<Vec<(String, u64)>> {
     remote::list(dir).map(|l| l.entries.clone())
 }
 
+/// Keys under the prefix `dir` that are no usable path (an empty, `.` or
+/// `..` segment, a control character), relative to `dir` and sorted: left
+/// out of [`list`], for the caller to report. For URLs only.
+pub fn odd_keys(dir: &Path) -> io::Result<Vec<String>> {
+    remote::list(dir).map(|l| l.odd.clone())
+}
+
+/// Can `key` (relative to a bucket) be read back under the same name?
+/// Keys with an empty, `.` or `..` segment, a leading `/` or a control
+/// character cannot (the store client refuses or rewrites them).
+#[cfg_attr(not(feature = "store"), allow(dead_code))]
+fn usable_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.split('/').all(|seg| {
+            !seg.is_empty() && seg != "." && seg != ".." && !seg.chars().any(char::is_control)
+        })
+}
+
 /// A file to read locally: the file itself, or an object's temporary
 /// local copy (removed when this is dropped).
 pub struct LocalCopy {
@@ -349,13 +405,12 @@ pub fn local_copy(path: &Path) -> io::Result<LocalCopy> {
             temporary: false,
         });
     }
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
+    let (tmp, file) = crate::output::create_temp(&std::env::temp_dir(), "maskprep-copy")?;
     let copy = LocalCopy {
-        path: std::env::temp_dir().join(format!("maskprep-copy-{}-{n}", std::process::id())),
+        path: tmp,
         temporary: true,
     };
-    remote::download(path, &copy.path)?;
+    remote::download(path, file)?;
     Ok(copy)
 }
 
@@ -404,9 +459,14 @@ mod remote {
     use std::time::Duration;
 
     use futures::TryStreamExt;
+    use object_store::client::{
+        HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService,
+        ReqwestConnector,
+    };
     use object_store::path::Path as Key;
     use object_store::{
-        BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
+        BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+        WriteMultipart,
     };
 
     /// Objects larger than this are uploaded in parts.
@@ -417,9 +477,15 @@ mod remote {
         /// The prefix's URL with a trailing `/`.
         pub root: String,
         pub entries: Vec<(String, u64)>,
+        /// Keys left out: no usable path (see [`super::usable_key`]).
+        pub odd: Vec<String>,
     }
 
-    type Stores = Mutex<Vec<(String, Arc<dyn ObjectStore>)>>;
+    /// Keys taken out of listing pages, for [`list`] to pick up.
+    type Odd = Arc<Mutex<Vec<String>>>;
+
+    /// A bucket's store and the odd keys its listings met.
+    type Stores = Mutex<Vec<(String, Arc<dyn ObjectStore>, Odd)>>;
 
     fn stores() -> &'static Stores {
         static S: OnceLock<Stores> = OnceLock::new();
@@ -487,12 +553,16 @@ mod remote {
         }
     }
 
-    fn build(bucket_url: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+    fn build(bucket_url: &str, odd: &Odd) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
+        let http = Filtering {
+            odd: Arc::clone(odd),
+        };
         Ok(if bucket_url.starts_with("s3://") {
             Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(bucket_url)
                     .with_retry(retry())
+                    .with_http_connector(http)
                     .build()?,
             )
         } else if bucket_url.starts_with("gs://") {
@@ -500,6 +570,7 @@ mod remote {
                 object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_url(bucket_url)
                     .with_retry(retry())
+                    .with_http_connector(http)
                     .build()?,
             )
         } else {
@@ -507,22 +578,196 @@ mod remote {
                 object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_url(bucket_url)
                     .with_retry(retry())
+                    .with_http_connector(http)
                     .build()?,
             )
         })
     }
 
-    /// The store of `url` and the object key in it.
-    fn open(url: &str) -> io::Result<(Arc<dyn ObjectStore>, Key)> {
+    /// The store of `url`, the object key in it, and its odd keys.
+    fn open_odd(url: &str) -> io::Result<(Arc<dyn ObjectStore>, Key, Odd)> {
         let (bucket, key) = split(url);
         let key = Key::parse(key).map_err(|e| io::Error::other(format!("`{url}`: {e}")))?;
         let mut stores = stores().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, s)) = stores.iter().find(|(b, _)| b == bucket) {
-            return Ok((Arc::clone(s), key));
+        if let Some((_, s, odd)) = stores.iter().find(|(b, _, _)| b == bucket) {
+            return Ok((Arc::clone(s), key, Arc::clone(odd)));
         }
-        let s = build(bucket).map_err(|e| io_err(url, e))?;
-        stores.push((bucket.to_string(), Arc::clone(&s)));
-        Ok((s, key))
+        let odd = Odd::default();
+        let s = build(bucket, &odd).map_err(|e| io_err(url, e))?;
+        stores.push((bucket.to_string(), Arc::clone(&s), Arc::clone(&odd)));
+        Ok((s, key, odd))
+    }
+
+    /// The store of `url` and the object key in it.
+    fn open(url: &str) -> io::Result<(Arc<dyn ObjectStore>, Key)> {
+        open_odd(url).map(|(s, k, _)| (s, k))
+    }
+
+    /// The HTTP client of every store: the default one, with the odd keys
+    /// taken out of listing responses (S3 and GCS `<Contents><Key>`, Azure
+    /// `<Blob><Name>`) before the store client parses them, which would
+    /// fail the whole listing on one of them.
+    #[derive(Debug)]
+    struct Filtering {
+        odd: Odd,
+    }
+
+    impl HttpConnector for Filtering {
+        fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+            let inner = ReqwestConnector::default().connect(options)?;
+            Ok(HttpClient::new(FilteringService {
+                inner,
+                odd: Arc::clone(&self.odd),
+            }))
+        }
+    }
+
+    #[derive(Debug)]
+    struct FilteringService {
+        inner: HttpClient,
+        odd: Odd,
+    }
+
+    #[async_trait::async_trait]
+    impl HttpService for FilteringService {
+        async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+            let listing = req.method().as_str() == "GET"
+                && req
+                    .uri()
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p == "list-type=2" || p == "comp=list"));
+            let response = self.inner.execute(req).await?;
+            if !listing || !response.status().is_success() {
+                return Ok(response);
+            }
+            let (mut parts, body) = response.into_parts();
+            let bytes = body.bytes().await?;
+            let Some((kept, odd)) = filter_listing(&bytes) else {
+                return Ok(HttpResponse::from_parts(parts, bytes.into()));
+            };
+            self.odd
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(odd);
+            parts.headers.remove("content-length");
+            Ok(HttpResponse::from_parts(parts, kept.into()))
+        }
+    }
+
+    /// A listing response without the entries whose key is no usable path
+    /// (returned apart), without folder markers (`dir/` objects, which are
+    /// no data) and without prefixes no path can name (a delimited
+    /// listing's `odd//`); `None` when it has none of them.
+    pub(super) fn filter_listing(xml: &[u8]) -> Option<(Vec<u8>, Vec<String>)> {
+        let mut odd = Vec::new();
+        let mut page = xml.to_vec();
+        let mut changed = false;
+        // S3 and GCS list `<Contents><Key>`, Azure `<Blob><Name>`; their
+        // prefixes `<CommonPrefixes><Prefix>` and `<BlobPrefix><Name>`.
+        for (block, field, object) in [
+            (&b"Contents"[..], &b"Key"[..], true),
+            (b"Blob", b"Name", true),
+            (b"CommonPrefixes", b"Prefix", false),
+            (b"BlobPrefix", b"Name", false),
+        ] {
+            if let Some(kept) = filter_entries(&page, block, field, object, &mut odd) {
+                page = kept;
+                changed = true;
+            }
+        }
+        changed.then_some((page, odd))
+    }
+
+    /// One kind of entry of [`filter_listing`]: objects (odd keys recorded
+    /// in `odd`, folder markers dropped) or prefixes (odd ones dropped).
+    fn filter_entries(
+        xml: &[u8],
+        block: &[u8],
+        field: &[u8],
+        object: bool,
+        odd: &mut Vec<String>,
+    ) -> Option<Vec<u8>> {
+        let open = [b"<", block, b">"].concat();
+        let close = [b"</", block, b">"].concat();
+        let mut out = Vec::with_capacity(xml.len());
+        let mut changed = false;
+        let mut at = 0;
+        while let Some(i) = find(&xml[at..], &open) {
+            let start = at + i;
+            let Some(len) = find(&xml[start..], &close) else {
+                break;
+            };
+            let end = start + len + close.len();
+            out.extend_from_slice(&xml[at..start]);
+            let name = entry_name(&xml[start..end], field);
+            let folder = name.as_deref().and_then(|n| n.strip_suffix('/'));
+            let keep =
+                match (object, &name, folder) {
+                    // A folder marker (`dir/`) is no data; a prefix is kept
+                    // when a path can name it.
+                    (_, _, Some(dir)) => !object && super::usable_key(dir),
+                    (true, Some(n), None) if super::usable_key(n) => true,
+                    (true, n, None) => {
+                        odd.push(n.clone().unwrap_or_else(|| {
+                            String::from_utf8_lossy(&xml[start..end]).into_owned()
+                        }));
+                        false
+                    }
+                    (false, _, None) => false,
+                };
+            if keep {
+                out.extend_from_slice(&xml[start..end]);
+            } else {
+                changed = true;
+            }
+            at = end;
+        }
+        out.extend_from_slice(&xml[at..]);
+        changed.then_some(out)
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+        hay.windows(needle.len()).position(|w| w == needle)
+    }
+
+    /// The unescaped text of `<field>` in a listing entry; `None` when it
+    /// has none or it does not decode.
+    fn entry_name(entry: &[u8], field: &[u8]) -> Option<String> {
+        let open = [b"<", field, b">"].concat();
+        let close = [b"</", field, b">"].concat();
+        let from = find(entry, &open)? + open.len();
+        let len = find(&entry[from..], &close)?;
+        let text = std::str::from_utf8(&entry[from..from + len]).ok()?;
+        unescape(text)
+    }
+
+    /// XML character references and the five named entities.
+    fn unescape(text: &str) -> Option<String> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(i) = rest.find('&') {
+            out.push_str(&rest[..i]);
+            let end = rest[i..].find(';')? + i;
+            let name = &rest[i + 1..end];
+            let c = match name {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                _ => {
+                    let code = match name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                        None => name.strip_prefix('#')?.parse().ok()?,
+                    };
+                    char::from_u32(code)?
+                }
+            };
+            out.push(c);
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        Some(out)
     }
 
     /// The kept listing covering `url`, and `url`'s key relative to it.
@@ -560,12 +805,18 @@ mod remote {
                 .take_while(|(k, _)| k.starts_with(&p))
                 .map(|(k, s)| (k[p.len()..].to_string(), *s))
                 .collect();
+            let odd = l
+                .odd
+                .iter()
+                .filter_map(|k| k.strip_prefix(&p).map(str::to_string))
+                .collect();
             return Ok(Arc::new(Listing {
                 root: format!("{url}/"),
                 entries,
+                odd,
             }));
         }
-        let (store, key) = open(&url)?;
+        let (store, key, odd) = open_odd(&url)?;
         let prefix = (!key.as_ref().is_empty()).then_some(&key);
         let metas: Vec<object_store::ObjectMeta> =
             block(store.list(prefix).try_collect())?.map_err(|e| io_err(&url, e))?;
@@ -585,7 +836,16 @@ mod remote {
             })
             .collect();
         entries.sort();
-        let listing = Arc::new(Listing { root, entries });
+        // The odd keys met under this prefix (by this listing or another).
+        let mut odd: Vec<String> = odd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|k| k.strip_prefix(&strip).map(str::to_string))
+            .collect();
+        odd.sort();
+        odd.dedup();
+        let listing = Arc::new(Listing { root, entries, odd });
         listings()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -661,15 +921,29 @@ mod remote {
         Ok(bytes.to_vec())
     }
 
-    /// The first `n` bytes of an object (`n` at most its size).
-    pub fn read_range(path: &Path, n: u64) -> io::Result<Vec<u8>> {
-        if n == 0 {
+    /// Bytes `start..end` of an object (`end` at most its size).
+    pub fn read_range(path: &Path, start: u64, end: u64) -> io::Result<Vec<u8>> {
+        if end <= start {
             return Ok(Vec::new());
         }
         let url = url_of(path)?;
         let (store, key) = open(&url)?;
-        let bytes = block(store.get_range(&key, 0..n))?.map_err(|e| io_err(&url, e))?;
-        Ok(bytes.to_vec())
+        let bytes = block(store.get_range(&key, start..end))?.map_err(|e| io_err(&url, e))?;
+        Ok(bytes.into())
+    }
+
+    /// Streams an object to `f`, chunk by chunk as the store sends it.
+    pub fn read_chunks(path: &Path, f: &mut (dyn FnMut(&[u8]) + Send)) -> io::Result<()> {
+        let url = url_of(path)?;
+        let (store, key) = open(&url)?;
+        block(async {
+            let mut stream = store.get(&key).await?.into_stream();
+            while let Some(chunk) = stream.try_next().await? {
+                f(&chunk);
+            }
+            Ok(())
+        })?
+        .map_err(|e| io_err(&url, e))
     }
 
     /// (subfolders, files) directly under `dir`, each sorted.
@@ -779,11 +1053,11 @@ mod remote {
         block(store.rename(&from_key, &to_key))?.map_err(|e| io_err(&a, e))
     }
 
-    pub fn download(path: &Path, to: &Path) -> io::Result<()> {
+    pub fn download(path: &Path, to: std::fs::File) -> io::Result<()> {
         use std::io::Write;
         let url = url_of(path)?;
         let (store, key) = open(&url)?;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(to)?);
+        let mut file = std::io::BufWriter::new(to);
         block(async {
             let mut stream = store.get(&key).await?.into_stream();
             while let Some(chunk) = stream.try_next().await? {
@@ -811,6 +1085,34 @@ mod remote {
         use super::split;
 
         #[test]
+        fn odd_keys_and_folder_markers_are_taken_out_of_a_listing_page() {
+            let page = "<R><Contents><Key>a/ok.png</Key><Size>1</Size></Contents>\
+                        <Contents><Key>a/../x.png</Key></Contents>\
+                        <Contents><Key>a/dir/</Key></Contents>\
+                        <Contents><Key>a//b&amp;c.png</Key></Contents>\
+                        <Contents><Key>a/c&#x1;.png</Key></Contents>\
+                        <Contents><Key>a/&lt;ok&gt;.png</Key></Contents><Name>b</Name></R>";
+            let (kept, odd) = super::filter_listing(page.as_bytes()).expect("changed");
+            assert_eq!(
+                String::from_utf8(kept).unwrap(),
+                "<R><Contents><Key>a/ok.png</Key><Size>1</Size></Contents>\
+                 <Contents><Key>a/&lt;ok&gt;.png</Key></Contents><Name>b</Name></R>"
+            );
+            assert_eq!(odd, ["a/../x.png", "a//b&c.png", "a/c\u{1}.png"]);
+            let clean =
+                "<R><Blob><Name>x/y.png</Name></Blob><BlobPrefix><Name>x/</Name></BlobPrefix></R>";
+            assert!(super::filter_listing(clean.as_bytes()).is_none());
+            let prefixes = "<R><CommonPrefixes><Prefix>a/b/</Prefix></CommonPrefixes>\
+                            <CommonPrefixes><Prefix>a/../</Prefix></CommonPrefixes></R>";
+            let (kept, odd) = super::filter_listing(prefixes.as_bytes()).expect("changed");
+            assert_eq!(
+                String::from_utf8(kept).unwrap(),
+                "<R><CommonPrefixes><Prefix>a/b/</Prefix></CommonPrefixes></R>"
+            );
+            assert!(odd.is_empty());
+        }
+
+        #[test]
         fn a_url_splits_into_bucket_and_key() {
             assert_eq!(split("s3://b/a/c.png"), ("s3://b", "a/c.png"));
             assert_eq!(split("s3://b"), ("s3://b", ""));
@@ -827,6 +1129,7 @@ mod remote {
 
     pub struct Listing {
         pub entries: Vec<(String, u64)>,
+        pub odd: Vec<String>,
     }
 
     fn refuse<T>(path: &Path) -> io::Result<T> {
@@ -852,7 +1155,10 @@ mod remote {
     pub fn read(path: &Path) -> io::Result<Vec<u8>> {
         refuse(path)
     }
-    pub fn read_range(path: &Path, _n: u64) -> io::Result<Vec<u8>> {
+    pub fn read_range(path: &Path, _start: u64, _end: u64) -> io::Result<Vec<u8>> {
+        refuse(path)
+    }
+    pub fn read_chunks(path: &Path, _f: &mut (dyn FnMut(&[u8]) + Send)) -> io::Result<()> {
         refuse(path)
     }
     pub fn children(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
@@ -867,7 +1173,7 @@ mod remote {
     pub fn put_file(_from: &Path, to: &Path) -> io::Result<()> {
         refuse(to)
     }
-    pub fn download(path: &Path, _to: &Path) -> io::Result<()> {
+    pub fn download(path: &Path, _to: std::fs::File) -> io::Result<()> {
         refuse(path)
     }
     pub fn rename(from: &Path, _to: &Path) -> io::Result<()> {

@@ -1,6 +1,7 @@
 //! Mutation fuzzing of what maskprep reads from disk: PNG masks, label
-//! maps (TOML, `dataset_meta.json`, `labelmap.txt`, `label_colors.txt`)
-//! and stats JSON. Seeds are the fixtures; each case mutates one (bit
+//! maps (TOML, `dataset_meta.json`, `labelmap.txt`, `label_colors.txt`),
+//! stats JSON, and score documents of partitions merged (with sweeps:
+//! parts with random shapes, names and huge counts). Seeds are the fixtures; each case mutates one (bit
 //! flips, boundary bytes, splices, truncation, numbers and names swapped for
 //! hostile ones; PNG chunk CRCs repaired so mutations reach the decoder).
 //! The readers must return `Ok` or `Err`, never panic. Deterministic (seeded
@@ -316,4 +317,237 @@ fn stats_json_reading_never_panics() {
             let _ = merge_docs(&docs);
         }
     });
+}
+
+/// Logits `[3,48,64]` for one plates mask: noise from `rng`, so sweeps fill
+/// their bins.
+fn noise_npy(rng: &mut Rng) -> Vec<u8> {
+    let (c, h, w) = (3usize, 48usize, 64usize);
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({c}, {h}, {w}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for _ in 0..c * h * w {
+        let v = (rng.below(2001) as f32 - 1000.0) / 250.0;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Numbers that break sums and shapes: boundaries of 64 bits, zero.
+const HOSTILE_COUNTS: &[u64] = &[
+    0,
+    1,
+    u64::MAX,
+    u64::MAX - 1,
+    1 << 63,
+    (1 << 63) + 1,
+    (1 << 63) + 5,
+    1 << 32,
+    1 << 62,
+];
+
+/// One random structural edit of a JSON document: a number made hostile, an
+/// array shortened, grown, reordered or emptied, a name changed, a key
+/// dropped.
+fn mutate_value(rng: &mut Rng, v: &mut serde_json::Value) {
+    use serde_json::Value;
+    fn count(v: &Value) -> usize {
+        1 + match v {
+            Value::Array(a) => a.iter().map(count).sum(),
+            Value::Object(o) => o.values().map(count).sum(),
+            _ => 0,
+        }
+    }
+    /// Edits the `n`-th node (depth first); true once done.
+    fn edit_nth(v: &mut Value, n: &mut usize, rng: &mut Rng) -> bool {
+        if *n > 0 {
+            *n -= 1;
+            return match v {
+                Value::Array(a) => a.iter_mut().any(|x| edit_nth(x, n, rng)),
+                Value::Object(o) => o.values_mut().any(|x| edit_nth(x, n, rng)),
+                _ => false,
+            };
+        }
+        match v {
+            Value::Number(_) => {
+                *v = match rng.below(4) {
+                    0 => HOSTILE_COUNTS[rng.below(HOSTILE_COUNTS.len())].into(),
+                    1 => (rng.next() >> rng.below(64)).into(),
+                    2 => serde_json::json!(-1),
+                    _ => serde_json::json!(1e300),
+                }
+            }
+            Value::String(s) => {
+                *s = ["x", "qr_code", "plate", "scratch", "", "1/3", "3/3", "inf"][rng.below(8)]
+                    .to_string();
+            }
+            Value::Array(a) if !a.is_empty() => match rng.below(5) {
+                0 => {
+                    a.pop();
+                }
+                1 => {
+                    let i = rng.below(a.len());
+                    let x = a[i].clone();
+                    a.insert(rng.below(a.len() + 1), x);
+                }
+                2 => {
+                    let (i, j) = (rng.below(a.len()), rng.below(a.len()));
+                    a.swap(i, j);
+                }
+                3 => a.clear(),
+                _ => a.truncate(rng.below(a.len())),
+            },
+            Value::Object(o) if !o.is_empty() => {
+                let key = o
+                    .keys()
+                    .nth(rng.below(o.len()))
+                    .cloned()
+                    .unwrap_or_default();
+                o.remove(&key);
+            }
+            _ => {}
+        }
+        true
+    }
+    let mut n = rng.below(count(v));
+    edit_nth(v, &mut n, rng);
+}
+
+/// `score --sweep --partition I/3` parts of the plates fixture against
+/// noise logits, and `--partition I/2` parts of its PNG predictions.
+fn score_parts(dir: &Path) -> Vec<Vec<serde_json::Value>> {
+    let mut rng = Rng(seed());
+    let pred = dir.join("logits");
+    std::fs::create_dir_all(&pred).unwrap();
+    for k in 1..=8 {
+        std::fs::write(pred.join(format!("{k:04}.npy")), noise_npy(&mut rng)).unwrap();
+    }
+    let mut runs = Vec::new();
+    for (p, n, extra) in [
+        (common::path_str(&pred), 3, &["--sweep-bins", "4"][..]),
+        ("fixtures/plates-pred", 2, &[][..]),
+    ] {
+        let mut parts = Vec::new();
+        for i in 1..=n {
+            let out = dir.join(format!("part-{n}-{i}.json"));
+            let part = format!("{i}/{n}");
+            let mut args = vec![
+                "-q",
+                "score",
+                "--truth",
+                "fixtures/plates",
+                "--pred",
+                p,
+                "--partition",
+                &part,
+                "--json",
+                "-o",
+                common::path_str(&out),
+            ];
+            args.extend_from_slice(extra);
+            let o = common::maskprep(&args);
+            assert!(o.status.code().unwrap_or(2) <= 1, "{}", common::stderr(&o));
+            parts.push(serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap());
+        }
+        runs.push(parts);
+    }
+    runs
+}
+
+/// Score documents of partitions (with and without a sweep) with hostile
+/// shapes, names and counts: reading and merging them (and rendering what
+/// merges) returns `Ok` or `Err`, never panics. Each case edits one part of
+/// a run (structurally, sometimes also as text) and merges it with the
+/// others in a random order; a panic leaves the parts in the temp dir.
+#[test]
+fn score_and_sweep_merging_never_panics() {
+    use maskprep::score::doc::{ScoreDoc, parse_score, render_table};
+    use maskprep::score::merge::merge;
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = score_parts(tmp.path());
+    let named = |docs: Vec<ScoreDoc>| -> Vec<(PathBuf, ScoreDoc)> {
+        docs.into_iter()
+            .enumerate()
+            .map(|(i, d)| (PathBuf::from(format!("part{i}.json")), d))
+            .collect()
+    };
+    // The untouched parts merge: the fuzzing starts from working inputs.
+    let parsed: Vec<Vec<ScoreDoc>> = runs
+        .iter()
+        .map(|r| r.iter().map(|v| parse_score(v.clone()).unwrap()).collect())
+        .collect();
+    for docs in &parsed {
+        merge(&named(docs.clone())).expect("untouched parts merge");
+    }
+    let keep = tempfile::Builder::new()
+        .prefix("maskprep-fuzz-")
+        .tempdir()
+        .unwrap()
+        .keep();
+    let mut rng = Rng(seed() ^ 0x5c0e);
+    let n = cases();
+    let (read, merged) = (std::cell::Cell::new(0u64), std::cell::Cell::new(0u64));
+    let start = std::time::Instant::now();
+    for case in 0..n {
+        let r = rng.below(runs.len());
+        let k = rng.below(runs[r].len());
+        let mut v = runs[r][k].clone();
+        for _ in 0..1 + rng.below(4) {
+            mutate_value(&mut rng, &mut v);
+        }
+        let mut text = serde_json::to_vec(&v).unwrap();
+        if rng.below(8) == 0 {
+            mutate(&mut rng, &mut text, true);
+        }
+        let mut order: Vec<usize> = (0..runs[r].len()).collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        if rng.below(4) == 0 {
+            order.truncate(1 + rng.below(order.len()));
+        }
+        let run = || {
+            let Some(edited) = serde_json::from_slice(&text)
+                .ok()
+                .and_then(|v| parse_score(v).ok())
+            else {
+                return;
+            };
+            read.set(read.get() + 1);
+            let mut docs = parsed[r].clone();
+            docs[k] = edited;
+            let docs: Vec<ScoreDoc> = order.iter().map(|&i| docs[i].clone()).collect();
+            if let Ok(m) = merge(&named(docs)) {
+                merged.set(merged.get() + 1);
+                let _ = render_table(&m);
+                let _ = serde_json::to_string(&m);
+                if let Some(sw) = &m.sweep {
+                    let _ = sw.thresholds_json(m.prediction.kind, 0.0);
+                    let _ = sw.thresholds_safetensors(m.prediction.kind, 0.0);
+                }
+            }
+        };
+        if catch_unwind(AssertUnwindSafe(run)).is_err() {
+            let path = keep.join(format!("score-merge-{case}-part{k}.json"));
+            std::fs::write(&path, &text).unwrap();
+            panic!(
+                "score-merge: case {case} panicked (run {r}, order {order:?}); the edited part \
+                 is `{}`",
+                path.display()
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&keep);
+    eprintln!(
+        "score-merge: {n} cases in {:?}: {} edited parts read back, {} merges done",
+        start.elapsed(),
+        read.get(),
+        merged.get()
+    );
 }

@@ -860,3 +860,632 @@ fn a_url_without_the_store_feature_is_refused_saying_how_to_build() {
         stderr(&o)
     );
 }
+
+// ====================================================== issue 24 (round two)
+
+/// A `.npy` of float32 `shape`, C order.
+fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+/// Logits `[3,12,16]` for [`dataset`]'s mask `k`: each class right where
+/// the mask has it, with margins that vary by pixel (so a sweep's bins
+/// fill), plus a few wrong pixels.
+fn logits(k: u32) -> Vec<u8> {
+    let (w, h) = (16u32, 12u32);
+    let mut data = Vec::new();
+    for c in 0..3 {
+        for y in 0..h {
+            for x in 0..w {
+                let red = x < k + 2 && y < k + 2;
+                let truth = match c {
+                    0 => red,
+                    1 => false,
+                    _ => !red,
+                };
+                let margin = 0.2 + ((x * 7 + y * 3 + c * 5) % 11) as f32 * 0.4;
+                let wrong = (x + 2 * y + c) % 13 == 0;
+                data.push(if truth != wrong { margin } else { -margin });
+            }
+        }
+    }
+    npy_f32(&[3, h as usize, w as usize], &data)
+}
+
+/// [`dataset`] `D` with `n` masks, and logits for each in `P`.
+fn scored_dataset(dir: &Path, n: u32) -> (PathBuf, PathBuf) {
+    let d = dataset(dir, n);
+    let p = dir.join("P");
+    std::fs::create_dir_all(&p).unwrap();
+    for k in 0..n {
+        std::fs::write(p.join(format!("{k:04}.npy")), logits(k)).unwrap();
+    }
+    (d, p)
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+// ------------------------------------------------------- issue 24, item 2
+
+#[test]
+fn a_symlink_planted_as_the_shards_lock_is_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dataset(tmp.path(), 3);
+    let l = labels(&d);
+    let out = tmp.path().join("sh");
+    std::fs::create_dir_all(out.join(".maskprep")).unwrap();
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    std::os::unix::fs::symlink(&victim, out.join(".maskprep/lock")).unwrap();
+    let o = maskprep(&["shards", path_str(&d), "--labels", &l, "-o", path_str(&out)]);
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious",
+        "the lock was written through a planted symlink: {}",
+        stderr(&o)
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("symlink"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_symlink_planted_as_a_temporary_file_is_never_written_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let out = tmp.path().join("out.json");
+    // The shell plants the link for its own pid, then becomes maskprep.
+    let script = format!(
+        "ln -s '{}' '{}/.out.json.tmp-'$$ && exec '{}' -q stats fixtures/plates --json -o '{}'",
+        victim.display(),
+        tmp.path().display(),
+        env!("CARGO_BIN_EXE_maskprep"),
+        out.display()
+    );
+    let o = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(common::root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "precious",
+        "the output went through a planted symlink: {}",
+        stderr(&o)
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let meta = std::fs::symlink_metadata(&out).unwrap();
+    assert!(meta.file_type().is_file(), "`out.json` is not a plain file");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("maskprep-stats/1")
+    );
+}
+
+// ------------------------------------------------------- issue 24, item 4
+
+/// Scores `D` against `P` as partitions `i/2` with a sweep; the two parts.
+fn sweep_parts(dir: &Path) -> (PathBuf, PathBuf, [PathBuf; 2]) {
+    let (d, p) = scored_dataset(dir, 4);
+    let l = labels(&d);
+    let parts = [1, 2].map(|i| {
+        let out = dir.join(format!("part{i}.json"));
+        let o = maskprep(&[
+            "-q",
+            "score",
+            "--truth",
+            path_str(&d),
+            "--pred",
+            path_str(&p),
+            "--labels",
+            &l,
+            "--sweep-bins",
+            "4",
+            "--partition",
+            &format!("{i}/2"),
+            "--json",
+            "-o",
+            path_str(&out),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        out
+    });
+    (d, p, parts)
+}
+
+#[test]
+fn sweep_merges_check_sums_and_shapes_naming_the_part() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (_, _, [p1, p2]) = sweep_parts(dir);
+    let merged = dir.join("merged.json");
+    let o = maskprep(&[
+        "-q",
+        "merge",
+        path_str(&p1),
+        path_str(&p2),
+        "-o",
+        path_str(&merged),
+    ]);
+    assert_eq!(code(&o), 0, "untouched parts must merge: {}", stderr(&o));
+    let base = [read_json(&p1), read_json(&p2)];
+    let big = 1u64 << 63;
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    // (what, edit of part 1, edit of part 2, the part the error names)
+    // Every count of a part grown by 2^63 as one scan would: the part is
+    // consistent alone, two of them overflow.
+    let grow = move |v: &mut serde_json::Value| {
+        for k in ["total", "valid"] {
+            v["pixels"][k] = (v["pixels"][k].as_u64().unwrap() + big).into();
+        }
+        for c in v["classes"].as_array_mut().unwrap() {
+            c["tn"] = (c["tn"].as_u64().unwrap() + big).into();
+        }
+        for c in v["sweep"]["classes"].as_array_mut().unwrap() {
+            c["negatives"] = (c["negatives"].as_u64().unwrap() + big).into();
+        }
+    };
+    let cases: Vec<(&str, Edit, Edit, usize)> = vec![
+        (
+            "counts summing past 2^64",
+            Box::new(grow),
+            Box::new(grow),
+            2,
+        ),
+        (
+            "sweep counts past the class's pixels",
+            Box::new(move |v| {
+                let c = &mut v["sweep"]["classes"][0];
+                let pos = c["positives"].as_u64().unwrap();
+                let tp0 = c["tp"][0].as_u64().unwrap();
+                c["positives"] = (pos + big + 1).into();
+                c["tp"][0] = (tp0 + big + 1).into();
+            }),
+            Box::new(|_| {}),
+            1,
+        ),
+        (
+            "a shortened tp list",
+            Box::new(|_| {}),
+            Box::new(|v| {
+                v["sweep"]["classes"][1]["tp"].as_array_mut().unwrap().pop();
+            }),
+            2,
+        ),
+        (
+            "per-image image counts past the images scored",
+            Box::new(|v| v["partial"]["per_image"]["images"] = u64::MAX.into()),
+            Box::new(|_| {}),
+            1,
+        ),
+        (
+            "a renamed class",
+            Box::new(|_| {}),
+            Box::new(|v| v["classes"][1]["name"] = "x".into()),
+            2,
+        ),
+        (
+            "reordered classes",
+            Box::new(|_| {}),
+            Box::new(|v| v["classes"].as_array_mut().unwrap().swap(0, 2)),
+            2,
+        ),
+        (
+            "a missing class",
+            Box::new(|_| {}),
+            Box::new(|v| {
+                v["classes"].as_array_mut().unwrap().pop();
+            }),
+            2,
+        ),
+        (
+            "a renamed sweep class",
+            Box::new(|v| v["sweep"]["classes"][2]["name"] = "zz".into()),
+            Box::new(|_| {}),
+            1,
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (what, e1, e2, named) in cases {
+        let (a, b) = (dir.join("edited1.json"), dir.join("edited2.json"));
+        let (mut v1, mut v2) = (base[0].clone(), base[1].clone());
+        e1(&mut v1);
+        e2(&mut v2);
+        write_json(&a, &v1);
+        write_json(&b, &v2);
+        let o = maskprep(&["merge", path_str(&a), path_str(&b), "-o", path_str(&merged)]);
+        let name = if named == 1 { &a } else { &b };
+        if code(&o) != 2 || !stderr(&o).contains(path_str(name)) {
+            failed.push(format!(
+                "{what}: exit {}, expected 2 naming `{}`:\n{}",
+                code(&o),
+                name.display(),
+                stderr(&o)
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+// ------------------------------------------------------- issue 24, item 5
+
+#[test]
+fn a_sweep_to_a_stream_or_beside_another_writes_its_own_thresholds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (d, p) = scored_dataset(dir, 3);
+    let l = labels(&d);
+    let work = dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let score = |out: &Path, levels: &str| {
+        bin()
+            .args([
+                "-q",
+                "score",
+                "--truth",
+                path_str(&d),
+                "--pred",
+                path_str(&p),
+            ])
+            .args(["--labels", &l, "--thresholds", levels, "--json", "-o"])
+            .arg(out)
+            .current_dir(&work)
+            .output()
+            .unwrap()
+    };
+    // A FIFO: nothing is written beside it (in its folder); the thresholds
+    // go where they go for stdout, the working folder.
+    let streams = dir.join("streams");
+    std::fs::create_dir_all(&streams).unwrap();
+    let fifo = streams.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let o = score(&fifo, "0.3,0.5,0.7");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(reader.join().unwrap().contains("maskprep-score/1"));
+    let beside: Vec<String> = std::fs::read_dir(&streams)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["fifo"], "files were written beside the FIFO");
+    assert!(work.join("thresholds.json").is_file());
+    // Two sweeps into one folder: each keeps its own thresholds.
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = score(&out.join("a.json"), "0.3,0.5");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = score(&out.join("b.json"), "0.6,0.9");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut written = Vec::new();
+    for name in ["a", "b"] {
+        for ext in ["json", "safetensors"] {
+            let t = out.join(format!("{name}.thresholds.{ext}"));
+            assert!(t.is_file(), "`{}` is missing", t.display());
+            written.push(std::fs::read(&t).unwrap());
+        }
+    }
+    assert_ne!(
+        written[0], written[2],
+        "the two sweeps' thresholds are one file"
+    );
+}
+
+// ------------------------------------------------------- issue 24, item 6
+
+/// A 16-bit gray PNG.
+fn gray16_png(w: u32, h: u32, f: impl Fn(u32, u32) -> u16) -> Vec<u8> {
+    let mut data = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            data.extend_from_slice(&f(x, y).to_be_bytes());
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Sixteen);
+    enc.write_header().unwrap().write_image_data(&data).unwrap();
+    out
+}
+
+#[test]
+fn merged_stats_keep_the_undeclared_codes_that_parts_summed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("D");
+    std::fs::create_dir_all(d.join("masks")).unwrap();
+    let l = d.join("labels.toml");
+    std::fs::write(&l, "kind = \"index\"\nclasses = [\"a\", \"b\"]\n").unwrap();
+    // Two masks of 2048 distinct undeclared codes each (none shared).
+    for k in 0..2u32 {
+        let png = gray16_png(64, 32, |x, y| (10 + k * 5000 + y * 64 + x) as u16);
+        std::fs::write(d.join(format!("masks/{k}.png")), png).unwrap();
+    }
+    let mut parts = Vec::new();
+    for i in 1..=2 {
+        let p = tmp.path().join(format!("{i}.json"));
+        let o = maskprep(&[
+            "-q",
+            "stats",
+            path_str(&d),
+            "--labels",
+            path_str(&l),
+            "--partition",
+            &format!("{i}/2"),
+            "--json",
+            "-o",
+            path_str(&p),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        parts.push(p);
+    }
+    let o = maskprep(&["merge", path_str(&parts[0]), path_str(&parts[1]), "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v = json(&o);
+    let listed: Vec<&serde_json::Value> = v["undeclared"].as_array().unwrap().iter().collect();
+    let listed_pixels: u64 = listed.iter().map(|u| u["pixels"].as_u64().unwrap()).sum();
+    let rest = &v["undeclared_rest"];
+    assert_eq!(
+        listed_pixels + rest["pixels"].as_u64().unwrap_or(0),
+        v["pixels"]["undeclared"].as_u64().unwrap(),
+        "listed and summed undeclared pixels must add up: {rest}"
+    );
+    assert_eq!(
+        listed.len() as u64 + rest["codes"].as_u64().unwrap_or(0),
+        4096,
+        "{rest}"
+    );
+    let warnings = v["warnings"].to_string();
+    assert!(warnings.contains("4096 undeclared code"), "{warnings}");
+}
+
+// ------------------------------------------------------- issue 24, item 7
+
+#[test]
+fn a_huge_colour_file_is_refused_by_its_size_before_it_is_read() {
+    for (name, head) in [
+        ("class_dict.csv", "name,r,g,b\nroad,128,64,128\n"),
+        ("labelmap.txt", "background:0,0,0::\nroad:128,64,128::\n"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = dataset(tmp.path(), 2);
+        std::fs::remove_file(d.join("labels.toml")).unwrap();
+        let path = d.join(name);
+        std::fs::write(&path, head).unwrap();
+        // 256 MiB of one line (sparse: nothing is written to disk).
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+        let mut cmd = bin();
+        cmd.args(["stats", path_str(&d)]);
+        let (rc, _, err, kib) = common::run_measured(&mut cmd);
+        assert_eq!(rc, 2, "{name}: {}", &err[..err.len().min(2000)]);
+        assert!(
+            err.contains(name) && err.contains("expected a label map of at most"),
+            "{name}: {}",
+            &err[..err.len().min(2000)]
+        );
+        assert!(kib < 100 * 1024, "{name}: peak memory {kib} KiB");
+    }
+}
+
+// ------------------------------------------------------- issue 24, item 8
+
+#[test]
+fn weights_inside_the_data_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dataset(tmp.path(), 2);
+    let l = labels(&d);
+    for sub in ["masks/w", "images/w"] {
+        let inside = d.join(sub);
+        let o = maskprep(&[
+            "weights",
+            path_str(&d),
+            "--labels",
+            &l,
+            "-o",
+            path_str(&inside),
+        ]);
+        assert_eq!(code(&o), 2, "{sub}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("inside the data folder"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!inside.exists(), "`{sub}` was written");
+    }
+}
+
+// ------------------------------------------------------- issue 24, item 9
+
+#[test]
+fn a_class_dict_with_a_repeated_colour_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dataset(tmp.path(), 2);
+    std::fs::remove_file(d.join("labels.toml")).unwrap();
+    let csv = d.join("class_dict.csv");
+    std::fs::write(&csv, "name,r,g,b\nroad,255,0,0\ncar,255,0,0\nsky,0,0,255\n").unwrap();
+    for args in [
+        vec!["stats", path_str(&d)],
+        vec!["stats", path_str(&d), "--labels", path_str(&csv)],
+    ] {
+        let o = maskprep(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("`#ff0000` is used twice"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+// ------------------------------------------------------ issue 24, item 10
+
+#[test]
+fn an_unreadable_map_file_of_the_dataset_is_an_error_not_a_guess() {
+    type Plant = fn(&Path);
+    let plants: [(&str, Plant); 3] = [
+        ("labelmap.txt", |p| {
+            std::os::unix::fs::symlink("gone.txt", p).unwrap()
+        }),
+        ("class_dict.csv", |p| std::fs::create_dir(p).unwrap()),
+        ("label_colors.txt", |p| {
+            std::os::unix::fs::symlink("/dev/zero", p).unwrap()
+        }),
+    ];
+    for (name, plant) in plants {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = dataset(tmp.path(), 2);
+        std::fs::remove_file(d.join("labels.toml")).unwrap();
+        // Read from the masks alone, the dataset is fine.
+        let o = maskprep(&["-q", "stats", path_str(&d)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        plant(&d.join(name));
+        let o = maskprep(&["stats", path_str(&d)]);
+        assert_eq!(code(&o), 2, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
+    }
+}
+
+// ------------------------------------------------------ issue 24, item 11
+
+#[test]
+fn per_image_score_tables_hold_iou_at_full_precision() {
+    use polars::prelude::{DataType, ParquetReader, SerReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let (csv, parquet) = (tmp.path().join("rows.csv"), tmp.path().join("rows.parquet"));
+    for table in [&csv, &parquet] {
+        let o = maskprep(&[
+            "-q",
+            "score",
+            "--truth",
+            "fixtures/plates",
+            "--pred",
+            "fixtures/plates-pred",
+            "--json",
+            "--per-image",
+            path_str(table),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    }
+    let classes = ["qr_code", "scratch", "plate"];
+    let exact = |tp: u64, fp: u64, fn_: u64| {
+        (tp + fp + fn_ > 0).then(|| tp as f64 / (tp + fp + fn_) as f64)
+    };
+    // CSV: the text of each IoU reads back as the exact ratio.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let mut compared = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        for c in classes {
+            let n = |what: &str| f[col(&format!("{what}:{c}"))].parse::<u64>().unwrap();
+            let want = exact(n("tp"), n("fp"), n("fn"));
+            let got = f[col(&format!("iou:{c}"))];
+            match want {
+                Some(w) => {
+                    assert_eq!(got.parse::<f64>().unwrap(), w, "csv iou:{c} `{got}`");
+                    compared += 1;
+                }
+                None => assert!(got.is_empty(), "csv iou:{c} `{got}`"),
+            }
+        }
+    }
+    assert!(compared > 10);
+    // Parquet: float64 columns equal the exact ratios.
+    let df = ParquetReader::new(std::fs::File::open(&parquet).unwrap())
+        .finish()
+        .unwrap();
+    for c in classes {
+        let get = |what: &str| {
+            df.column(&format!("{what}:{c}"))
+                .unwrap()
+                .cast(&DataType::UInt64)
+                .unwrap()
+                .u64()
+                .unwrap()
+                .to_vec()
+                .into_iter()
+                .map(|v| v.unwrap())
+                .collect::<Vec<u64>>()
+        };
+        let (tp, fp, fn_) = (get("tp"), get("fp"), get("fn"));
+        let iou: Vec<Option<f64>> = df
+            .column(&format!("iou:{c}"))
+            .unwrap()
+            .f64()
+            .unwrap()
+            .to_vec();
+        for i in 0..iou.len() {
+            assert_eq!(
+                iou[i],
+                exact(tp[i], fp[i], fn_[i]),
+                "parquet iou:{c} row {i}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------ issue 24, item 13
+
+#[test]
+fn a_rerun_rehashes_kept_shards_and_rewrites_a_corrupted_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dataset(tmp.path(), 4);
+    let l = labels(&d);
+    let out = tmp.path().join("sh");
+    let run = || {
+        let o = maskprep(&["shards", path_str(&d), "--labels", &l, "-o", path_str(&out)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        o
+    };
+    run();
+    let shard = out.join("train/train-000000.tar");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let len = bytes.len();
+    bytes[len / 3] ^= 0x5a;
+    std::fs::write(&shard, &bytes).unwrap();
+    let o = run();
+    assert!(
+        !stderr(&o).contains("kept from an earlier run"),
+        "a corrupted shard was kept: {}",
+        stderr(&o)
+    );
+    let v = maskprep(&["shards", "verify", path_str(&out)]);
+    assert_eq!(code(&v), 0, "{}", stderr(&v));
+}

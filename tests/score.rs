@@ -607,6 +607,9 @@ fn sweep_counts_every_threshold_as_numpy_does() {
                 json.display().to_string(),
                 "--per-image".into(),
                 rows.display().to_string(),
+                // The thresholds where check_score.py reads them.
+                "--sweep-out".into(),
+                out.display().to_string(),
             ];
             args.extend(extra.iter().map(|s| s.to_string()));
             let o = bin().args(&args).output().unwrap();
@@ -733,9 +736,10 @@ fn partitioned_scores_merge_into_the_whole_run() {
             std::fs::read(&merged).unwrap() == std::fs::read(&whole).unwrap(),
             "{n} partitions merged differ from the whole run"
         );
-        // The merge picks the thresholds the whole run picked.
+        // The merge picks the thresholds the whole run picked, named
+        // after its output.
         assert_eq!(
-            std::fs::read(d.join("thresholds.safetensors")).unwrap(),
+            std::fs::read(d.join(format!("merged-{n}.thresholds.safetensors"))).unwrap(),
             whole_thresholds
         );
         // A piece given twice, or one missing, is refused.

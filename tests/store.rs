@@ -141,9 +141,33 @@ fn tree(dir: &Path, names: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// A weights README with the file it loads put aside: a folder's loads the
+/// file where it is, a bucket's its downloaded copy (and says so).
+fn readme_without_location(text: &[u8]) -> Vec<u8> {
+    let mut t = String::from_utf8_lossy(text).into_owned();
+    if let Some(at) = t.find("Download `weights.safetensors`")
+        && let Some(len) = t[at..].find("\n\n")
+    {
+        t.replace_range(at..at + len + 2, "");
+    }
+    if let Some(at) = t.find("load_file(\"")
+        && let Some(len) = t[at + 11..].find('"')
+    {
+        t.replace_range(at + 11..at + 11 + len, "WEIGHTS");
+    }
+    t.into_bytes()
+}
+
 fn assert_same(local: &Path, remote: &Path, local_names: &[(&str, &str)], names: &[(&str, &str)]) {
-    let a = tree(local, local_names);
-    let b = tree(remote, names);
+    let mut a = tree(local, local_names);
+    let mut b = tree(remote, names);
+    for t in [&mut a, &mut b] {
+        for (k, v) in t.iter_mut() {
+            if k.ends_with("weights/README.md") {
+                *v = readme_without_location(v);
+            }
+        }
+    }
     assert_eq!(
         a.keys().collect::<Vec<_>>(),
         b.keys().collect::<Vec<_>>(),
@@ -503,4 +527,271 @@ fn annotation_exports_in_a_bucket_read_as_in_a_folder() {
             "{name}: the bucket is read differently from the folder"
         );
     }
+}
+
+// ====================================================== issue 24 (round two)
+
+/// Item 1: a mask object padded far past what its header allows is refused
+/// from its first bytes, never fetched whole.
+#[test]
+fn a_padded_mask_object_is_refused_without_being_fetched_whole() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/index/p")),
+        "bigobj/masks",
+    ]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A valid 256x192 gray PNG header and image, then zeros to 128 MiB.
+    let padded = tmp.path().join("zz.png");
+    let mut png = Vec::new();
+    let mut enc = png::Encoder::new(&mut png, 256, 192);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(&vec![1u8; 256 * 192]))
+        .expect("png");
+    std::fs::write(&padded, &png).expect("write");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&padded)
+        .and_then(|f| f.set_len(128 << 20))
+        .expect("pad");
+    server.s3(&["put", "data", "bigobj/masks/zz.png", path_str(&padded)]);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_maskprep"));
+    cmd.args(["stats", "s3://data/bigobj", "--json"])
+        .current_dir(root())
+        .envs(server.env());
+    let (rc, out, err, kib) = common::run_measured(&mut cmd);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains("bigobj/masks/zz.png") && err.contains("far more than a 256x192 PNG"),
+        "{err}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(doc["files"]["masks_read"], 3, "{doc}");
+    assert!(
+        kib < 100 * 1024,
+        "peak memory {kib} KiB for a 128 MiB object"
+    );
+}
+
+/// Item 2: the local temporary file of an upload is created new, never
+/// through a link planted for the process's id.
+#[test]
+fn an_upload_never_writes_through_a_planted_temporary_link() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/index/p")),
+        "p",
+    ]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let victim = tmp.path().join("victim.txt");
+    std::fs::write(&victim, "precious").expect("victim");
+    let script = format!(
+        "ln -s '{}' \"$TMPDIR/maskprep-upload-$$-0\" && exec '{}' -q stats fixtures/plates --json -o s3://data/out/x.json",
+        victim.display(),
+        env!("CARGO_BIN_EXE_maskprep")
+    );
+    let o = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(root())
+        .envs(server.env())
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("sh");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious",
+        "the upload went through a planted link: {}",
+        stderr(&o)
+    );
+    ok(&o, "stats -o s3://");
+}
+
+/// Item 3: keys that are no usable path (`..`, `.`, `//`, a control
+/// character) are skipped and listed where they would be data, ignored
+/// elsewhere; they never stop a job.
+#[test]
+fn odd_object_keys_are_skipped_and_listed_not_fatal() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/plates")),
+        "odd",
+    ]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let one = tmp.path().join("one");
+    std::fs::write(&one, "x").expect("one");
+    let in_masks = [
+        "odd/masks/../evil.png",
+        "odd/masks//double.png",
+        "odd/masks/ctl\u{1}.png",
+    ];
+    for key in in_masks
+        .iter()
+        .chain(&["odd/notes/./x.txt", "odd-out/../y.json"])
+    {
+        server.s3(&["put", "data", key, path_str(&one)]);
+    }
+    let o = server.maskprep(&["stats", "s3://data/odd", "--json"]);
+    assert_eq!(code(&o), 1, "stats: {}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(doc["files"]["masks_read"], 8, "{doc}");
+    let bad = doc["files"]["bad"].to_string();
+    for name in ["evil.png", "double.png", "ctl"] {
+        assert!(bad.contains(name), "`{name}` is not listed: {bad}");
+    }
+    assert!(!bad.contains("x.txt"), "{bad}");
+    let o = server.maskprep(&[
+        "score",
+        "--truth",
+        "s3://data/odd",
+        "--pred",
+        "s3://data/odd/masks",
+        "-q",
+    ]);
+    assert_eq!(code(&o), 1, "score: {}", stderr(&o));
+    let o = server.maskprep(&["shards", "s3://data/odd", "-q", "-o", "s3://data/odd-out"]);
+    assert_eq!(code(&o), 1, "shards: {}", stderr(&o));
+    ok(
+        &server.maskprep(&["shards", "verify", "s3://data/odd-out"]),
+        "shards verify",
+    );
+}
+
+/// Items 8 and 12: outputs inside the data and outputs named like a folder
+/// are refused; a weights README in a bucket says how to load the file.
+#[test]
+fn bucket_outputs_are_checked_and_their_readme_loads_a_local_copy() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/plates")),
+        "plates",
+    ]);
+    let o = server.maskprep(&[
+        "weights",
+        "s3://data/plates",
+        "-o",
+        "s3://data/plates/masks/w",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("inside the data folder"),
+        "{}",
+        stderr(&o)
+    );
+    let o = server.maskprep(&[
+        "stats",
+        "s3://data/plates",
+        "--json",
+        "-o",
+        "s3://data/out/dir/",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("expected a file name"),
+        "{}",
+        stderr(&o)
+    );
+    ok(
+        &server.maskprep(&["weights", "s3://data/plates", "-q", "-o", "s3://data/out/w"]),
+        "weights",
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    server.s3(&["download", "data", "out", path_str(tmp.path())]);
+    assert!(
+        !tmp.path().join("dir").exists(),
+        "an object `out/dir` was written"
+    );
+    let readme = std::fs::read_to_string(tmp.path().join("w/README.md")).expect("readme");
+    assert!(!readme.contains("load_file(\"s3://"), "{readme}");
+    assert!(
+        readme.contains("load_file(\"weights.safetensors\""),
+        "{readme}"
+    );
+}
+
+/// Item 13: a rerun re-hashes the shards it keeps; a second writer on one
+/// prefix is detected before it writes over the first's set.
+#[test]
+fn bucket_shards_rehash_on_resume_and_detect_a_second_writer() {
+    let server = Server::start(false);
+    server.s3(&[
+        "upload",
+        "data",
+        path_str(&root().join("fixtures/plates")),
+        "plates",
+    ]);
+    let shards = |out: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec![
+            "shards",
+            "s3://data/plates",
+            "-o",
+            out,
+            "--samples-per-shard",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        server.maskprep_env(&args, env)
+    };
+    ok(&shards("s3://data/sh", &[], &[]), "shards");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let down = tmp.path().join("down");
+    server.s3(&["download", "data", "sh", path_str(&down)]);
+    let shard = down.join("train/train-000000.tar");
+    let mut bytes = std::fs::read(&shard).expect("shard");
+    let n = bytes.len();
+    bytes[n / 3] ^= 0x5a;
+    std::fs::write(&shard, &bytes).expect("write");
+    server.s3(&["put", "data", "sh/train/train-000000.tar", path_str(&shard)]);
+    let again = shards("s3://data/sh", &[], &[]);
+    ok(&again, "shards rerun");
+    ok(
+        &server.maskprep(&["shards", "verify", "s3://data/sh"]),
+        "verify after the rerun",
+    );
+
+    // Writer A pauses once it holds the prefix; B runs whole meanwhile.
+    let flag = tmp.path().join("locked");
+    let a = Command::new(env!("CARGO_BIN_EXE_maskprep"))
+        .args([
+            "shards",
+            "s3://data/plates",
+            "-o",
+            "s3://data/two",
+            "--samples-per-shard",
+            "2",
+        ])
+        .current_dir(root())
+        .envs(server.env())
+        .env("MASKPREP_TEST_SHARDS_LOCKED", &flag)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let mut a = Some(a);
+    while !flag.exists() && start.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(Some(_))) = a.as_mut().map(|c| c.try_wait()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let b = shards("s3://data/two", &[], &[]);
+    let _ = std::fs::remove_file(&flag);
+    let a = a.take().expect("a").wait_with_output().expect("wait");
+    ok(&b, "writer B");
+    assert_eq!(code(&a), 2, "writer A was not stopped: {}", stderr(&a));
+    assert!(stderr(&a).contains("another run"), "{}", stderr(&a));
+    ok(
+        &server.maskprep(&["shards", "verify", "s3://data/two"]),
+        "verify of B's set",
+    );
 }

@@ -46,12 +46,12 @@ fn merge_scores(cfg: &MergeConfig) -> anyhow::Result<u8> {
         .context("cannot merge scores")?;
     let doc = crate::score::merge::merge(&docs).context("cannot merge scores")?;
     emit(&doc, &cfg.output, score_doc::render_table)?;
-    // The merged sweep picks the thresholds, written beside `-o FILE`.
+    // The merged sweep picks the thresholds, named after `-o FILE`.
     let p = &doc.prediction;
     if let (Some(sw), Some(out), false) = (&doc.sweep, &cfg.output.path, p.argmax) {
-        let dir = out.parent().unwrap_or(Path::new(""));
+        let files = super::score::thresholds_files(None, Some(out));
         let default = p.threshold.unwrap_or(0.0);
-        super::score::write_thresholds(sw, p.kind, default, dir, &Console::new(false))?;
+        super::score::write_thresholds(sw, p.kind, default, &files, &Console::new(false))?;
     }
     Ok(if doc.complete() { 0 } else { 1 })
 }

@@ -2,6 +2,8 @@
 //! predictions are read, run the pass, write the outputs. Errors get
 //! context here (anyhow); the stages below use `thiserror`.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, bail};
 
 use super::report::score_report;
@@ -69,6 +71,11 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
     if let Some(out) = &cfg.report {
         crate::report::check_output(out)?;
     }
+    // Where the thresholds go, settled before the pass.
+    let thresholds = cfg
+        .sweep
+        .as_ref()
+        .map(|sw| thresholds_files(sw.out.as_deref(), cfg.output.path.as_deref()));
     let prep = prepare(
         &cfg.truth,
         cfg.labels.as_deref(),
@@ -237,13 +244,13 @@ pub fn run(cfg: &ScoreConfig) -> anyhow::Result<u8> {
         per_image::write(path, &scan.rows, prep.map.classes())?;
     }
     emit(&doc, &cfg.output, doc::render_table)?;
-    if let (Some(sw), Some(sd), Decision::Above(default)) = (&cfg.sweep, &doc.sweep, decision) {
+    if let (Some(files), Some(sd), Decision::Above(default)) = (&thresholds, &doc.sweep, decision) {
         if cfg.partition.is_some() {
             console.note(
                 "a piece's sweep picks no thresholds: `maskprep merge` of the pieces writes them",
             );
         } else {
-            write_thresholds(sd, kind, default, &sw.out, &console)?;
+            write_thresholds(sd, kind, default, files, &console)?;
         }
     }
     if let Some(out) = &cfg.report {
@@ -318,18 +325,45 @@ fn piece<T>(v: Vec<T>, part: Partition) -> Vec<T> {
         .collect()
 }
 
-/// Writes `thresholds.json` and `thresholds.safetensors` into `dir`.
+/// Where a sweep's thresholds go: `thresholds.json` and
+/// `thresholds.safetensors` in `--sweep-out DIR`; else named after the
+/// score output, beside it (`-o val/score.json`: `val/score.thresholds.json`
+/// and `val/score.thresholds.safetensors`), so two sweeps written into one
+/// folder keep their own; else (stdout, or an output that is a FIFO or a
+/// device, where nothing can go beside) in the working folder.
+pub fn thresholds_files(sweep_out: Option<&Path>, output: Option<&Path>) -> (PathBuf, PathBuf) {
+    let in_dir = |dir: &Path| {
+        (
+            dir.join(sweep::JSON_FILE),
+            dir.join(sweep::SAFETENSORS_FILE),
+        )
+    };
+    if let Some(dir) = sweep_out {
+        return in_dir(dir);
+    }
+    match output.filter(|o| !crate::output::is_stream(o)) {
+        Some(out) => {
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = |file: &str| out.with_file_name(format!("{stem}.{file}"));
+            (name(sweep::JSON_FILE), name(sweep::SAFETENSORS_FILE))
+        }
+        None => in_dir(Path::new("")),
+    }
+}
+
+/// Writes the thresholds files (JSON, safetensors) of a sweep.
 pub fn write_thresholds(
     sd: &SweepDoc,
     kind: PredKind,
     default: f32,
-    dir: &std::path::Path,
+    (json, st): &(PathBuf, PathBuf),
     console: &Console,
 ) -> anyhow::Result<()> {
-    let json = dir.join(sweep::JSON_FILE);
-    write_bytes(&json, sd.thresholds_json(kind, default).as_bytes())?;
-    let st = dir.join(sweep::SAFETENSORS_FILE);
-    write_bytes(&st, &sd.thresholds_safetensors(kind, default))?;
+    write_bytes(json, sd.thresholds_json(kind, default).as_bytes())?;
+    write_bytes(st, &sd.thresholds_safetensors(kind, default))?;
     console.note(&format!(
         "wrote per-class thresholds `{}` and `{}`",
         json.display(),

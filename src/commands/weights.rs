@@ -19,6 +19,10 @@ pub fn run(cfg: &WeightsConfig) -> anyhow::Result<u8> {
     cfg.options.check()?;
     if let Some(out) = &cfg.output {
         check_output(out)?;
+        // As `report`, `shards` and `run`: never write into the data.
+        if let CountsFrom::Scan { dir, .. } = &cfg.counts {
+            crate::source::refuse_output_inside(dir, out)?;
+        }
     }
     let (stats, from) = match &cfg.counts {
         CountsFrom::Scan {

@@ -82,7 +82,9 @@ pub fn detect(
     for dir in map_dirs(root, hints.mask_dir) {
         for name in MAP_FILES {
             let path = dir.join(name);
-            if !crate::store::is_file(&path) {
+            // One that is there but unreadable (a dangling link, a folder,
+            // a device) is an error below, never passed over.
+            if !super::map_file_present(&path) {
                 continue;
             }
             let origin = path.display().to_string();

@@ -831,12 +831,77 @@ pub fn code_name(code: u32, format: crate::decode::MaskFormat) -> String {
     }
 }
 
-/// Reads a whole file, naming it on failure.
+/// Most bytes of a label-map file (a map of 1024 classes with 256-character
+/// names takes about 300 KiB): a larger one is refused by its size, before
+/// it is read.
+pub const MAX_MAP_BYTES: u64 = 4 << 20;
+
+/// Is there an entry named `path` (a file, a folder, a link even dangling,
+/// an object)? A dataset's map file that is there but cannot be read is an
+/// error, never passed over.
+pub(crate) fn map_file_present(path: &Path) -> bool {
+    if crate::store::is_url(path) {
+        crate::store::is_file(path)
+    } else {
+        std::fs::symlink_metadata(path).is_ok()
+    }
+}
+
+/// Reads a label-map file whole, naming it on failure: a regular file (or
+/// an object) of at most [`MAX_MAP_BYTES`], checked by its size first.
 pub(crate) fn read_text(path: &Path) -> Result<String, LabelError> {
-    crate::store::read_to_string(path).map_err(|source| LabelError::Io {
-        path: path.display().to_string(),
+    let shown = path.display().to_string();
+    let io = |source| LabelError::Io {
+        path: shown.clone(),
         source,
-    })
+    };
+    let refuse =
+        |what: String| LabelError::malformed(&shown, format!("{what}; expected a label-map file"));
+    let len = if crate::store::is_url(path) {
+        crate::store::size(path).map_err(io)?
+    } else {
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if std::fs::symlink_metadata(path).is_ok() => {
+                return Err(refuse(format!("is a symlink that leads nowhere ({e})")));
+            }
+            Err(e) => return Err(io(e)),
+        };
+        if meta.is_dir() {
+            return Err(refuse("is a folder".into()));
+        }
+        if !meta.is_file() {
+            return Err(refuse(
+                "is not a regular file (a device, FIFO or socket)".into(),
+            ));
+        }
+        meta.len()
+    };
+    let too_big = |len: u64| {
+        LabelError::malformed(
+            &shown,
+            format!("is {len} bytes; expected a label map of at most {MAX_MAP_BYTES} bytes"),
+        )
+    };
+    if len > MAX_MAP_BYTES {
+        return Err(too_big(len));
+    }
+    let bytes = if crate::store::is_url(path) {
+        crate::store::read_range(path, 0, len).map_err(io)?
+    } else {
+        use std::io::Read;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_MAP_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(io)?;
+        bytes
+    };
+    // Grown since its size was read.
+    if bytes.len() as u64 > MAX_MAP_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 #[cfg(test)]

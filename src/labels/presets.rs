@@ -451,6 +451,7 @@ pub fn class_dict_csv(text: &str, origin: &str) -> Result<LabelSpec, LabelError>
     let mut classes = Vec::new();
     let mut colors = BTreeMap::new();
     let mut ignore = Vec::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || i == 0 && line.to_ascii_lowercase().starts_with("name") {
@@ -475,6 +476,19 @@ pub fn class_dict_csv(text: &str, origin: &str) -> Result<LabelSpec, LabelError>
             .collect::<Result<_, _>>()
             .map_err(|_| bad())?;
         let code = hex(rgb(c[0], c[1], c[2]));
+        // One colour, one meaning: a repeat would silently move all of a
+        // class's pixels to another.
+        if let Some(first) = seen.insert(code.clone(), f[0].to_string()) {
+            return Err(LabelError::malformed(
+                origin,
+                format!(
+                    "line {}: colour `{code}` is used twice (by `{first}` and `{}`); expected \
+                     one line per colour",
+                    i + 1,
+                    f[0]
+                ),
+            ));
+        }
         if is_ignore_name(f[0]) {
             ignore.push(CodeRef::Colour(code));
         } else if f[0].eq_ignore_ascii_case("background") {

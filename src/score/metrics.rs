@@ -17,12 +17,6 @@ pub fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// Rounds to 6 decimals: the precision of the per-image table's metrics
-/// (the JSON keeps full precision).
-pub fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
-
 /// Formats an optional float for people: 4 decimals, or `undefined`.
 pub fn show(v: Option<f64>) -> String {
     v.map(|v| format!("{v:.4}"))
@@ -126,6 +120,22 @@ impl Mean {
     }
 }
 
+impl Mean {
+    /// `self + o`, or `None` when a sum overflows (inputs read from files).
+    pub fn checked_add(&self, o: &Mean) -> Option<Mean> {
+        Some(Mean {
+            sum: self.sum.checked_add(o.sum)?,
+            n: self.n.checked_add(o.n)?,
+        })
+    }
+
+    /// Could this mean have been made by [`Mean::add`]: at most `images`
+    /// values, each in [0, 1]?
+    pub fn is_possible(&self, images: u64) -> bool {
+        self.n <= images && self.sum <= u128::from(self.n) * UNIT as u128
+    }
+}
+
 impl AddAssign<&Mean> for Mean {
     fn add_assign(&mut self, o: &Mean) {
         self.sum += o.sum;
@@ -167,6 +177,22 @@ impl MetricsMean {
             acc.add(m);
         }
         acc
+    }
+}
+
+impl MetricsMean {
+    /// `self + o`, or `None` when a sum overflows.
+    pub fn checked_add(&self, o: &MetricsMean) -> Option<MetricsMean> {
+        let mut out = *self;
+        for (a, b) in out.0.iter_mut().zip(&o.0) {
+            *a = a.checked_add(b)?;
+        }
+        Some(out)
+    }
+
+    /// See [`Mean::is_possible`].
+    pub fn is_possible(&self, images: u64) -> bool {
+        self.0.iter().all(|m| m.is_possible(images))
     }
 }
 
@@ -237,6 +263,41 @@ impl PerImage {
             all += c;
         }
         all
+    }
+}
+
+impl PerImage {
+    /// Could a scan of some images have made this (for a part read from a
+    /// file): `classes` classes, no mean over more images than it holds,
+    /// no more empty pairs than (image, class) pairs?
+    pub fn is_possible(&self, classes: usize) -> bool {
+        let n = self.images;
+        self.classes.len() == classes
+            && self.classes.iter().all(|m| m.is_possible(n))
+            && self.means.is_possible(n)
+            && self.micro.is_possible(n)
+            && n.checked_mul(classes as u64)
+                .is_some_and(|pairs| self.empty <= pairs)
+    }
+
+    /// `self + o` with every sum checked, or `None` on an overflow. Both
+    /// must hold the same number of classes.
+    pub fn checked_add(&self, o: &PerImage) -> Option<PerImage> {
+        if self.classes.len() != o.classes.len() {
+            return None;
+        }
+        Some(PerImage {
+            images: self.images.checked_add(o.images)?,
+            classes: self
+                .classes
+                .iter()
+                .zip(&o.classes)
+                .map(|(a, b)| a.checked_add(b))
+                .collect::<Option<_>>()?,
+            means: self.means.checked_add(&o.means)?,
+            micro: self.micro.checked_add(&o.micro)?,
+            empty: self.empty.checked_add(o.empty)?,
+        })
     }
 }
 

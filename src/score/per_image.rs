@@ -10,11 +10,11 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::metrics::round6;
 use super::scan::ImageRow;
 
+/// Metrics at full precision (float64, as computed).
 fn floats(v: impl Iterator<Item = Option<f64>>) -> Vec<Option<f64>> {
-    v.map(|x| x.map(round6)).collect()
+    v.collect()
 }
 
 /// Builds the table.

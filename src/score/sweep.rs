@@ -394,6 +394,24 @@ mod simd {
     }
 }
 
+impl SweepCounts {
+    /// `self + o` with every sum checked (parts read from files); `None`
+    /// on an overflow or different shapes.
+    pub fn checked_add(&self, o: &SweepCounts) -> Option<SweepCounts> {
+        if self.bins != o.bins || self.pos.len() != o.pos.len() || self.neg.len() != o.neg.len() {
+            return None;
+        }
+        let add = |a: &[u64], b: &[u64]| -> Option<Vec<u64>> {
+            a.iter().zip(b).map(|(x, y)| x.checked_add(*y)).collect()
+        };
+        Some(SweepCounts {
+            bins: self.bins,
+            pos: add(&self.pos, &o.pos)?,
+            neg: add(&self.neg, &o.neg)?,
+        })
+    }
+}
+
 impl AddAssign<&SweepCounts> for SweepCounts {
     fn add_assign(&mut self, o: &SweepCounts) {
         if self.pos.is_empty() {

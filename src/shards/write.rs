@@ -8,8 +8,12 @@
 //! then a record (`.maskprep/SPLIT/NAME.json`: plan digest, size, sha256,
 //! exact counts, sha256 of each source's bytes) is written. A rerun keeps a
 //! shard only when its record's digest equals the new plan's, the file has
-//! the recorded size and every source still has the recorded content. A
-//! run holds an exclusive lock on the output folder (`.maskprep/lock`).
+//! the recorded size and sha256 (re-hashed) and every source still has the
+//! recorded content. A run holds an exclusive lock on the output folder
+//! (`.maskprep/lock`, opened without following a symlink); on a store,
+//! which has no locks, a lock object naming the run is written first and
+//! checked before each shard and before `index.json`, so a second writer
+//! on one prefix is detected and the run that lost the prefix stops.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -26,7 +30,7 @@ use super::plan::{self, Plan, ShardPlan, StrictStop};
 use super::{ABORT_ENV, FORMAT, Format, INDEX, MASK_LAYOUT, STATE_DIR, ShardsConfig, hex, wds};
 use crate::dataset::{Prepared, prepare};
 use crate::labels::LabelMap;
-use crate::output::{Console, write_atomic, write_bytes};
+use crate::output::{Console, write_owned, write_owned_bytes};
 use crate::stats::doc::{Files, Meta, StatsDoc};
 use crate::stats::{BadFile, Counts, RARE_BELOW};
 use crate::store;
@@ -84,7 +88,8 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     crate::source::refuse_output_inside(&cfg.dir, out)?;
     let remote = store::is_url(out);
     // Held until this run returns: one writer per output folder. A store
-    // has no lock: one job per output prefix (each partition its own).
+    // has no lock: its lock object detects a second writer instead.
+    let console = Console::new(cfg.quiet);
     let _lock = if remote {
         None
     } else {
@@ -92,6 +97,14 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
             .with_context(|| format!("cannot create `{}`", out.display()))?;
         Some(lock(out)?)
     };
+    let claim = if remote {
+        Some(Claim::take(out, &console)?)
+    } else {
+        None
+    };
+    locked_hook();
+    let still_ours = || claim.as_ref().map_or(Ok(()), Claim::check);
+    still_ours()?;
     // A manifest describes a finished run only: drop it until this one finishes.
     store::remove(&out.join(INDEX))
         .with_context(|| format!("cannot remove `{}`", out.join(INDEX).display()))?;
@@ -119,6 +132,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     let mut skipped = plan.skipped.clone();
     let mut reused = 0;
     for shard in &plan.shards {
+        still_ours()?;
         let path = out.join(&shard.name);
         let rec_path = record_path(out, &shard.name);
         let rec = match reuse(&path, &rec_path, &shard.digest, &plan, shard) {
@@ -134,7 +148,7 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
                     bar.inc(1)
                 })?;
                 let json = serde_json::to_vec(&r).context("cannot serialise a shard record")?;
-                write_bytes(&rec_path, &json)?;
+                write_owned_bytes(&rec_path, &json)?;
                 r
             }
         };
@@ -158,7 +172,11 @@ pub fn run(cfg: &ShardsConfig) -> anyhow::Result<Written> {
     let mut json =
         serde_json::to_string_pretty(&manifest).context("cannot serialise the manifest")?;
     json.push('\n');
-    write_bytes(&out.join(INDEX), json.as_bytes())?;
+    still_ours()?;
+    write_owned_bytes(&out.join(INDEX), json.as_bytes())?;
+    if let Some(c) = claim {
+        c.release();
+    }
     Ok(Written {
         manifest,
         counts: total,
@@ -192,16 +210,42 @@ const LOCK_FILE: &str = "lock";
 /// process holds it.
 fn lock(out: &Path) -> anyhow::Result<std::fs::File> {
     let state = out.join(STATE_DIR);
+    let planted = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_symlink());
+    if planted(&state) {
+        bail!(
+            "`{}` is a symlink; expected the folder maskprep keeps its state in (remove the link)",
+            state.display()
+        );
+    }
     std::fs::create_dir_all(&state)
         .with_context(|| format!("cannot create `{}`", state.display()))?;
     let path = state.join(LOCK_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock `{}`", path.display()))?;
+    let refuse = || {
+        anyhow::anyhow!(
+            "the lock `{}` is a symlink or a special file; expected a regular file that \
+             maskprep creates (remove it)",
+            path.display()
+        )
+    };
+    if planted(&path) {
+        return Err(refuse());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(target_os = "linux")]
+    {
+        // Never follow a symlink planted between the check and the open.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let mut file = match options.open(&path) {
+        #[cfg(target_os = "linux")]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(refuse()),
+        r => r.with_context(|| format!("cannot open the lock `{}`", path.display()))?,
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(refuse());
+    }
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
@@ -229,6 +273,102 @@ fn lock(out: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// Test hook: a file that a shards run creates once it holds its output
+/// (lock or lock object), then waits (a minute at most) for its removal.
+pub const LOCKED_ENV: &str = "MASKPREP_TEST_SHARDS_LOCKED";
+
+fn locked_hook() {
+    let Some(flag) = std::env::var_os(LOCKED_ENV).map(PathBuf::from) else {
+        return;
+    };
+    if std::fs::write(&flag, b"locked").is_err() {
+        return;
+    }
+    for _ in 0..600 {
+        if !flag.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A store's stand-in for a lock: the object `.maskprep/lock` names the run
+/// that writes the prefix. A store cannot refuse a second writer, but each
+/// run checks, before every shard and before `index.json`, that the object
+/// still names it: the run whose claim was taken over stops (exit 2)
+/// before writing over the other's files.
+struct Claim {
+    path: PathBuf,
+    out: PathBuf,
+    body: Vec<u8>,
+}
+
+impl Claim {
+    fn take(out: &Path, console: &Console) -> anyhow::Result<Self> {
+        let path = out.join(STATE_DIR).join(LOCK_FILE);
+        if let Ok(old) = store::read(&path) {
+            console.note(&format!(
+                "`{}` names {}: a run that stopped, or one still writing (one writer per \
+                 prefix); this run takes the prefix over",
+                path.display(),
+                describe_claim(&old)
+            ));
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let body = serde_json::json!({
+            "run": format!("{host}-{}-{}", std::process::id(), now.as_nanos()),
+            "host": host,
+            "pid": std::process::id(),
+            "started": now.as_secs(),
+        });
+        let body = serde_json::to_vec(&body).context("cannot serialise the lock object")?;
+        store::put(&path, body.clone())
+            .with_context(|| format!("cannot write the lock object `{}`", path.display()))?;
+        Ok(Self {
+            path,
+            out: out.to_path_buf(),
+            body,
+        })
+    }
+
+    /// Fails when another run has taken the prefix over.
+    fn check(&self) -> anyhow::Result<()> {
+        match store::read(&self.path) {
+            Ok(now) if now == self.body => Ok(()),
+            now => bail!(
+                "`{}` is being written by another run ({}) that started after this one; \
+                 expected one `maskprep shards` per output prefix: this run stops before \
+                 writing over its files",
+                self.out.display(),
+                match now {
+                    Ok(b) => describe_claim(&b),
+                    Err(_) => "its lock object was removed".to_string(),
+                }
+            ),
+        }
+    }
+
+    /// Removes the lock object, if it still names this run.
+    fn release(self) {
+        if self.check().is_ok() {
+            let _ = store::remove(&self.path);
+        }
+    }
+}
+
+/// A lock object's run, in words.
+fn describe_claim(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let pid = v["pid"].as_u64().map_or("?".to_string(), |p| p.to_string());
+    let host = v["host"].as_str().unwrap_or("?");
+    format!("process {pid} on `{host}`")
+}
+
 fn record_path(out: &Path, name: &str) -> PathBuf {
     out.join(STATE_DIR).join(format!("{name}.json"))
 }
@@ -246,28 +386,22 @@ fn reuse(
     let rec: ShardRecord = serde_json::from_slice(&text).ok()?;
     let len = store::size(path).ok()?;
     let same = rec.format == RECORD_FORMAT && rec.plan == digest && len == rec.entry.bytes;
-    (same && rec.sources == source_hashes(plan, shard)).then_some(rec)
+    if !same || rec.sources != source_hashes(plan, shard) {
+        return None;
+    }
+    // The file itself, re-hashed: a same-length corruption is rewritten.
+    let mut sha = Sha256::new();
+    hash_file(path, &mut sha).ok()?;
+    (hex(&sha.finalize()) == rec.entry.sha256).then_some(rec)
 }
 
+/// Adds a file's or an object's bytes to `sha`, streamed.
 fn hash_file(path: &Path, sha: &mut Sha256) -> std::io::Result<()> {
-    use std::io::Read;
     if let Some(content) = crate::decode::raster::content(path) {
         sha.update(content.map_err(std::io::Error::other)?);
         return Ok(());
     }
-    if store::is_url(path) {
-        sha.update(store::read(path)?);
-        return Ok(());
-    }
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        sha.update(&buf[..n]);
-    }
+    store::read_chunks(path, |chunk| sha.update(chunk))
 }
 
 /// The content hash of each pair of a shard (mask bytes, then image
@@ -396,7 +530,7 @@ fn write_shard(
     let (bytes, sha) = match cfg.format {
         Format::Webdataset => {
             let mut result = (0, String::new());
-            write_atomic(path, |w| -> anyhow::Result<()> {
+            write_owned(path, |w| -> anyhow::Result<()> {
                 let mut hw = Hashing {
                     inner: w,
                     sha: Sha256::new(),
@@ -458,7 +592,7 @@ fn write_shard(
             let bytes = safetensors_bytes(&tensors, &meta);
             drop(tensors);
             drop((images, masks));
-            write_bytes(path, &bytes)?;
+            write_owned_bytes(path, &bytes)?;
             (bytes.len() as u64, hex(&Sha256::digest(&bytes)))
         }
     };
@@ -563,7 +697,7 @@ fn build_manifest(
     }
 }
 
-/// Is `name` a temporary file of [`write_atomic`] (`.NAME.tmp-PID`)?
+/// Is `name` a temporary file of [`write_owned`] (`.NAME.tmp-PID`)?
 fn is_temp(name: &str) -> bool {
     name.starts_with('.')
         && name

@@ -164,13 +164,20 @@ fn rare_warning(classes: &[ClassRow], rare_below: f64) -> Option<String> {
     }
 }
 
-/// The warning for pixels of codes no class declares.
-pub fn undeclared_warning(pixels: u64, total: u64, codes: usize) -> String {
+/// The warning for pixels of codes no class declares; `at_most` when the
+/// count adds codes that parts summed (a code in two parts counts twice).
+pub fn undeclared_warning(pixels: u64, total: u64, codes: u64, at_most: bool) -> String {
+    let up_to = if at_most { "up to " } else { "" };
     format!(
-        "{pixels} pixels ({} of all) have {codes} undeclared code(s); they are left out of \
-         every count and frequency; declare them in the label map",
+        "{pixels} pixels ({} of all) have {up_to}{codes} undeclared code(s); they are left out \
+         of every count and frequency; declare them in the label map",
         percent(ratio(pixels, total))
     )
+}
+
+/// Is `w` the document's [`undeclared_warning`]?
+pub fn is_undeclared_warning(w: &str) -> bool {
+    w.contains(" undeclared code(s); they are left out")
 }
 
 /// The warning for masks that could not be read.
@@ -245,11 +252,12 @@ impl StatsDoc {
             })
             .collect();
         if counts.undeclared_pixels > 0 {
-            let codes = undeclared.len() + rest.map_or(0, |r| r.codes as usize);
+            let codes = (undeclared.len() as u64).saturating_add(rest.map_or(0, |r| r.codes));
             warnings.push(undeclared_warning(
                 counts.undeclared_pixels,
                 counts.pixels,
                 codes,
+                counts.undeclared_rest.codes > 0,
             ));
         }
         let detection = map.detection.clone();

@@ -48,6 +48,29 @@ pub fn parse_stats(text: &str, path: &Path) -> anyhow::Result<StatsDoc> {
             doc.meta.labels.classes.len()
         );
     }
+    let rows: Vec<&str> = doc.classes.iter().map(|r| r.name.as_str()).collect();
+    if rows != doc.meta.labels.classes {
+        bail!(
+            "`{}` is inconsistent: its classes are {rows:?}, its label map's {:?}; expected the \
+             same classes in the same order",
+            path.display(),
+            doc.meta.labels.classes
+        );
+    }
+    // Undeclared pixels: those of the listed codes plus the summed rest.
+    let listed = doc
+        .undeclared
+        .iter()
+        .try_fold(0u64, |a, u| a.checked_add(u.pixels));
+    let rest = doc.undeclared_rest.map_or(0, |r| r.pixels);
+    if listed.and_then(|l| l.checked_add(rest)) != Some(doc.pixels.undeclared) {
+        bail!(
+            "`{}` is inconsistent: its undeclared codes (listed and summed) do not add up to its \
+             {} undeclared pixels; expected counts written by `maskprep stats`",
+            path.display(),
+            doc.pixels.undeclared
+        );
+    }
     // The map must be one maskprep accepts (names capped, classes unique).
     LabelMap::compile(doc.meta.labels.clone(), &path.display().to_string())?;
     Ok(doc)
@@ -85,7 +108,13 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
             )
         })?;
     }
-    let (counts, files) = sum(spec.classes.len(), docs.iter().map(|(_, d)| d))?;
+    let mut counts = Counts::new(spec.classes.len());
+    let mut files = Files::default();
+    for (p, d) in docs {
+        add_doc(&mut counts, &mut files, d)
+            .map_err(|e| anyhow!("`{}`: {e} when added to the parts before it", p.display()))?;
+    }
+    sort_files(&mut files);
     let mut datasets: Vec<String> = Vec::new();
     for (_, d) in docs {
         if !datasets.contains(&d.meta.dataset) {
@@ -127,25 +156,36 @@ pub fn sum<'a>(
     let mut counts = Counts::new(classes);
     let mut files = Files::default();
     for d in docs {
-        counts.checked_add(&d.counts())?;
-        files.masks_found = files
-            .masks_found
-            .checked_add(d.files.masks_found)
-            .ok_or(super::Overflow)?;
-        files
-            .masks_without_images
-            .extend(d.files.masks_without_images.iter().cloned());
-        files
-            .images_without_masks
-            .extend(d.files.images_without_masks.iter().cloned());
-        files
-            .size_mismatches
-            .extend(d.files.size_mismatches.iter().cloned());
+        add_doc(&mut counts, &mut files, d)?;
     }
+    sort_files(&mut files);
+    Ok((counts, files))
+}
+
+/// Adds one document's counts and file lists (checked; on overflow
+/// `counts` is unchanged).
+fn add_doc(counts: &mut Counts, files: &mut Files, d: &StatsDoc) -> Result<(), super::Overflow> {
+    counts.checked_add(&d.counts())?;
+    files.masks_found = files
+        .masks_found
+        .checked_add(d.files.masks_found)
+        .ok_or(super::Overflow)?;
+    files
+        .masks_without_images
+        .extend(d.files.masks_without_images.iter().cloned());
+    files
+        .images_without_masks
+        .extend(d.files.images_without_masks.iter().cloned());
+    files
+        .size_mismatches
+        .extend(d.files.size_mismatches.iter().cloned());
+    Ok(())
+}
+
+fn sort_files(files: &mut Files) {
     files.masks_without_images.sort();
     files.images_without_masks.sort();
     files.size_mismatches.sort();
-    Ok((counts, files))
 }
 
 /// Refuses inputs that overlap (the same partition twice, the same whole

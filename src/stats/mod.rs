@@ -236,6 +236,11 @@ impl Counts {
             ex.truncate(EXAMPLES);
             e.examples = ex;
         }
+        // Codes that parts summed instead of listing (a bounded document) are kept, summed: their pixels are in `undeclared_pixels`.
+        let rest = &mut r.undeclared_rest;
+        add_checked(&mut rest.codes, o.undeclared_rest.codes)?;
+        add_checked(&mut rest.pixels, o.undeclared_rest.pixels)?;
+        add_checked(&mut rest.masks, o.undeclared_rest.masks)?;
         for (k, n) in &o.sizes {
             add_checked(r.sizes.entry(*k).or_default(), *n)?;
         }

@@ -13,7 +13,8 @@ use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, c
 use crate::labels::{CodeRef, Kind, LabelSpec};
 use crate::stats::BadFile;
 use crate::stats::doc::{
-    StatsDoc, Verdict, percent, ratio, undeclared_warning, unreadable_warning,
+    StatsDoc, Verdict, is_undeclared_warning, percent, ratio, undeclared_warning,
+    unreadable_warning,
 };
 use crate::tensors::{TensorOut, npy_bytes, safetensors_bytes};
 
@@ -301,11 +302,27 @@ impl WeightsDoc {
             files.push((POS_WEIGHT_NPY.to_string(), pos));
             files.push((WEIGHT_NPY.to_string(), weight));
         }
-        let st_path = out.join(SAFETENSORS_FILE).display().to_string();
-        files.push((
-            README_FILE.to_string(),
-            render_readme(self, &st_path).into_bytes(),
-        ));
+        // safetensors opens local files only: a README in a bucket loads
+        // the downloaded copy, and says where to get it.
+        let remote = crate::store::is_url(out);
+        let st_path = if remote {
+            SAFETENSORS_FILE.to_string()
+        } else {
+            out.join(SAFETENSORS_FILE).display().to_string()
+        };
+        let mut readme = render_readme(self, &st_path);
+        if remote {
+            let at = readme.find("```python").unwrap_or(readme.len());
+            readme.insert_str(
+                at,
+                &format!(
+                    "Download `{SAFETENSORS_FILE}` from `{}` first (e.g. `aws s3 cp`, \
+                     `gsutil cp`, `azcopy copy`); the code below loads that local copy.\n\n",
+                    out.join(SAFETENSORS_FILE).display()
+                ),
+            );
+        }
+        files.push((README_FILE.to_string(), readme.into_bytes()));
         let ours = |dir: &std::path::Path| {
             crate::store::read_to_string(&dir.join(README_FILE))
                 .is_ok_and(|t| t.starts_with(README_MARKER))
@@ -825,11 +842,16 @@ pub fn weights_doc(
     // In the stats document's words, so a report showing both says it once.
     let mut warnings = Vec::new();
     if stats.pixels.undeclared > 0 {
-        warnings.push(undeclared_warning(
-            stats.pixels.undeclared,
-            stats.pixels.total,
-            stats.undeclared.len(),
-        ));
+        let own = stats.warnings.iter().find(|w| is_undeclared_warning(w));
+        warnings.push(own.cloned().unwrap_or_else(|| {
+            let rest = stats.undeclared_rest.map_or(0, |r| r.codes);
+            undeclared_warning(
+                stats.pixels.undeclared,
+                stats.pixels.total,
+                (stats.undeclared.len() as u64).saturating_add(rest),
+                rest > 0,
+            )
+        }));
     }
     if !stats.files.bad.is_empty() {
         warnings.push(unreadable_warning(stats.files.bad.len()));

@@ -167,3 +167,40 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\n{}", stdout(o), stderr(o)))
 }
+
+/// Runs `cmd` to its end with stdout and stderr kept; returns its exit code
+/// (-1 when killed), stdout, stderr and peak resident memory in KiB
+/// (`wait4`'s `ru_maxrss` of that process alone).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped by `wait4`, which also gives its peak memory"
+)]
+pub fn run_measured(cmd: &mut Command) -> (i32, String, String, i64) {
+    use std::process::Stdio;
+    let out = tempfile::tempfile().expect("temp file");
+    let err = tempfile::tempfile().expect("temp file");
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(err.try_clone().expect("dup"));
+    let child = cmd.spawn().expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; both pointers are valid.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(rc, pid, "wait4");
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let read = |mut f: std::fs::File| {
+        use std::io::{Read, Seek};
+        let mut s = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0)).expect("seek");
+        f.read_to_end(&mut s).expect("read");
+        String::from_utf8_lossy(&s).into_owned()
+    };
+    (code, read(out), read(err), usage.ru_maxrss)
+}
