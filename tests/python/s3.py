@@ -45,7 +45,12 @@ def main():
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 s3.download_file(bucket, o["Key"], dest)
     elif cmd == "put":
-        s3.upload_file(sys.argv[5], bucket, sys.argv[4])
+        # One request, not a threaded multipart upload: moto answers large
+        # parallel parts with 500s on a loaded machine.
+        from boto3.s3.transfer import TransferConfig
+
+        one = TransferConfig(multipart_threshold=1 << 40, use_threads=False)
+        s3.upload_file(sys.argv[5], bucket, sys.argv[4], Config=one)
     elif cmd == "delete":
         s3.delete_object(Bucket=bucket, Key=sys.argv[4])
     elif cmd == "fill":
