@@ -48,6 +48,15 @@ pub fn parse_stats(text: &str, path: &Path) -> anyhow::Result<StatsDoc> {
             doc.meta.labels.classes.len()
         );
     }
+    // The map must be one maskprep accepts (names capped, classes unique).
+    LabelMap::compile(doc.meta.labels.clone(), &path.display().to_string())?;
+    Ok(doc)
+}
+
+/// Refuses a part whose rows no scan writes: classes not in the label
+/// map's order (missing, renamed, moved), or undeclared codes (listed and
+/// summed) that do not add up to its undeclared pixels.
+fn check_part(path: &Path, doc: &StatsDoc) -> anyhow::Result<()> {
     let rows: Vec<&str> = doc.classes.iter().map(|r| r.name.as_str()).collect();
     if rows != doc.meta.labels.classes {
         bail!(
@@ -71,9 +80,7 @@ pub fn parse_stats(text: &str, path: &Path) -> anyhow::Result<StatsDoc> {
             doc.pixels.undeclared
         );
     }
-    // The map must be one maskprep accepts (names capped, classes unique).
-    LabelMap::compile(doc.meta.labels.clone(), &path.display().to_string())?;
-    Ok(doc)
+    Ok(())
 }
 
 /// Sums stats documents; they must share the label map and settings.
@@ -100,6 +107,7 @@ pub fn merge_docs(docs: &[(PathBuf, StatsDoc)]) -> anyhow::Result<StatsDoc> {
     }
     check_overlap(docs)?;
     for (p, d) in docs {
+        check_part(p, d)?;
         // Counts that no scan can produce would underflow the derived numbers.
         d.counts().check().map_err(|why| {
             anyhow!(
