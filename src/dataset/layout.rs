@@ -92,8 +92,8 @@ struct Tree {
 
 impl Tree {
     /// Walks `root` (a folder or a store prefix) breadth first, at most
-    /// [`WALK_LIMIT`] entries.
-    fn walk(root: &Path) -> Self {
+    /// `limit` entries.
+    fn walk(root: &Path, limit: usize) -> Self {
         let mut tree = Tree {
             nodes: vec![Node {
                 path: root.to_path_buf(),
@@ -103,9 +103,9 @@ impl Tree {
             truncated: false,
         };
         if store::is_url(root) {
-            tree.fill_from_listing(root);
+            tree.fill_from_listing(root, limit);
         } else {
-            tree.fill_local();
+            tree.fill_local(limit);
         }
         tree
     }
@@ -126,7 +126,7 @@ impl Tree {
 
     /// A local folder, read one folder at a time in breadth-first order;
     /// symlinked folders are followed unless they lead back up.
-    fn fill_local(&mut self) {
+    fn fill_local(&mut self, limit: usize) {
         let mut seen = 0usize;
         let mut i = 0;
         while i < self.nodes.len() && !self.truncated {
@@ -137,7 +137,7 @@ impl Tree {
             let mut files = Vec::new();
             let mut dirs = Vec::new();
             for e in rd.flatten() {
-                if seen >= WALK_LIMIT {
+                if seen >= limit {
                     self.truncated = true;
                     break;
                 }
@@ -181,14 +181,14 @@ impl Tree {
 
     /// A store prefix: its listing (kept for the run, so the scan lists
     /// nothing again), folders being the keys' prefixes.
-    fn fill_from_listing(&mut self, root: &Path) {
+    fn fill_from_listing(&mut self, root: &Path, limit: usize) {
         let entries = store::walk(root, usize::MAX);
         let mut files: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         // Depth-first order: an entry's folder is the last folder seen one
         // level up.
         let mut stack: Vec<usize> = vec![0];
         for (seen, e) in entries.into_iter().enumerate() {
-            if seen >= WALK_LIMIT {
+            if seen >= limit {
                 self.truncated = true;
                 break;
             }
@@ -342,11 +342,16 @@ struct MatchPart {
 
 /// Finds the mask folder(s) of the dataset at `root`.
 pub fn find(root: &Path) -> Layout {
-    let tree = Tree::walk(root);
+    find_within(root, WALK_LIMIT)
+}
+
+/// [`find`], walking at most `limit` files and folders.
+fn find_within(root: &Path, limit: usize) -> Layout {
+    let tree = Tree::walk(root, limit);
     let mut notes = Vec::new();
     if tree.truncated {
         notes.push(format!(
-            "the layout search stopped after {WALK_LIMIT} files and folders under `{}` \
+            "the layout search stopped after {limit} files and folders under `{}` \
              (nearest first); pass the mask folder itself if the masks are not found",
             root.display()
         ));
@@ -728,4 +733,57 @@ fn join_rel(prefix: &str, name: &str) -> String {
 
 fn slash(s: &str) -> String {
     s.replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"").unwrap();
+    }
+
+    /// Nearest first: a walk stopped by its bound has still seen the folders
+    /// beside a huge one, and says that it stopped.
+    #[test]
+    fn a_bounded_walk_sees_near_folders_first_and_says_it_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        for i in 0..50 {
+            touch(&root.join(format!("images/{i:03}.jpg")));
+        }
+        touch(&root.join("masks/000.png"));
+        touch(&root.join("deep/a/b/c/d/e/ann_dir/000.png"));
+        touch(&root.join("deep/a/b/c/d/e/img_dir/000.jpg"));
+        let l = find_within(root, 30);
+        assert_eq!(l.name, Some("masks beside images"));
+        assert_eq!(l.parts[0].masks, root.join("masks"));
+        assert!(
+            l.notes.iter().any(|n| n.contains("stopped after 30")),
+            "{:?}",
+            l.notes
+        );
+        let all = find_within(root, WALK_LIMIT);
+        assert!(all.notes.is_empty(), "{:?}", all.notes);
+        // The nearest layout wins over a deeper one of another kind.
+        assert_eq!(all.parts.len(), 1);
+        assert_eq!(all.parts[0].masks, root.join("masks"));
+    }
+
+    /// A symlink back up the tree is not followed round and round.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_ends_the_walk_of_that_branch() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        touch(&root.join("data/train/label/0.png"));
+        touch(&root.join("data/train/image/0.jpg"));
+        std::os::unix::fs::symlink(root.join("data"), root.join("data/train/again")).unwrap();
+        let l = find_within(root, WALK_LIMIT);
+        assert!(l.notes.is_empty(), "{:?}", l.notes);
+        assert_eq!(l.parts.len(), 1);
+        assert_eq!(l.parts[0].masks, root.join("data/train/label"));
+        assert_eq!(l.parts[0].prefix, "");
+    }
 }
