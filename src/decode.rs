@@ -300,7 +300,7 @@ fn decode_jpeg_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, Dec
     };
     let Scratch { dense, table, .. } = scratch;
     start_counting(format, dense, table);
-    count_rows(&data, format, dense, table);
+    count_rows(&data, format, dense, table, 1);
     Ok(MaskHist {
         width,
         height,
@@ -479,14 +479,22 @@ pub fn decode_hist(bytes: &[u8], scratch: &mut Scratch) -> Result<MaskHist, Deco
     let by_rows = !png.reader.info().interlaced && !png.needs_normalising();
     let codes = if by_rows {
         start_counting(format, dense, table);
+        let mut repeats = RowRepeats::new(frame);
         while let Some(row) = png.reader.next_row().map_err(DecodeError::Png)? {
-            count_rows(row.data(), format, dense, table);
+            let data = row.data();
+            if repeats.again(data, |prev, times| {
+                count_rows(prev, format, dense, table, times)
+            }) {
+                continue;
+            }
+            count_rows(data, format, dense, table, 1);
         }
+        repeats.finish(|prev, times| count_rows(prev, format, dense, table, times));
         finish_counting(format, dense, table)
     } else {
         let f = read_frame(png, frame)?;
         start_counting(format, dense, table);
-        count_rows(f.data, format, dense, table);
+        count_rows(f.data, format, dense, table, 1);
         finish_counting(format, dense, table)
     };
     Ok(MaskHist {
@@ -515,7 +523,7 @@ pub fn decode_frame_hist<'a>(
     } = scratch;
     let f = decode_frame(bytes, frame)?;
     start_counting(f.format, dense, table);
-    count_rows(f.data, f.format, dense, table);
+    count_rows(f.data, f.format, dense, table, 1);
     let hist = MaskHist {
         width: f.width,
         height: f.height,
@@ -690,20 +698,85 @@ fn start_counting(format: MaskFormat, dense: &mut Vec<u64>, table: &mut CodeTabl
     }
 }
 
-/// Adds packed samples (one row or many) to the counters.
+/// Counts the pixels of `data` (whole rows), each `times` over.
 #[inline]
-fn count_rows(data: &[u8], format: MaskFormat, dense: &mut [u64], table: &mut CodeTable) {
+fn count_rows(
+    data: &[u8],
+    format: MaskFormat,
+    dense: &mut [u64],
+    table: &mut CodeTable,
+    times: u64,
+) {
     if data.is_empty() {
         return;
     }
     match format {
-        MaskFormat::Gray8 | MaskFormat::Indexed => count_u8(data, dense),
+        MaskFormat::Gray8 | MaskFormat::Indexed => count_u8(data, dense, times),
         MaskFormat::Gray16 => count_runs::<2>(data, |p, run| {
-            dense[usize::from(u16::from_be_bytes([p[0], p[1]]))] += run
+            dense[usize::from(u16::from_be_bytes([p[0], p[1]]))] += run * times
         }),
-        MaskFormat::Rgb => count_runs::<3>(data, |p, run| table.add(rgb_code(p), run)),
-        MaskFormat::Rgba => count_runs::<4>(data, |p, run| table.add(rgba_code(p), run)),
-        MaskFormat::Sets => count_runs::<4>(data, |p, run| table.add(set_code(p), run)),
+        MaskFormat::Rgb => count_runs::<3>(data, |p, run| table.add(rgb_code(p), run * times)),
+        MaskFormat::Rgba => count_runs::<4>(data, |p, run| table.add(rgba_code(p), run * times)),
+        MaskFormat::Sets => count_runs::<4>(data, |p, run| table.add(set_code(p), run * times)),
+    }
+}
+
+/// Rows equal to the row before, counted once with how often they repeat:
+/// masks are flat down the columns as along the rows (background above
+/// and below an object, a region's straight edges). A mask whose rows keep
+/// changing stops being compared after a few.
+struct RowRepeats<'a> {
+    /// The last row counted.
+    prev: &'a mut Vec<u8>,
+    /// Rows since then equal to it, not yet counted.
+    pending: u64,
+    hits: u32,
+    misses: u32,
+    looking: bool,
+}
+
+impl<'a> RowRepeats<'a> {
+    fn new(prev: &'a mut Vec<u8>) -> Self {
+        prev.clear();
+        Self {
+            prev,
+            pending: 0,
+            hits: 0,
+            misses: 0,
+            looking: true,
+        }
+    }
+
+    /// Is `row` the last row again (then it is only tallied)? Otherwise
+    /// the tallied repeats are counted with `count(prev, times)`, `row`
+    /// becomes the last row, and the caller counts it.
+    fn again(&mut self, row: &[u8], count: impl FnOnce(&[u8], u64)) -> bool {
+        if !self.looking {
+            return false;
+        }
+        if row == self.prev.as_slice() {
+            self.pending += 1;
+            self.hits += 1;
+            return true;
+        }
+        self.finish(count);
+        self.misses += 1;
+        // Fewer than one row in eight repeats: not worth the copies.
+        if self.misses >= 32 && self.hits * 8 < self.misses {
+            self.looking = false;
+        } else {
+            self.prev.clear();
+            self.prev.extend_from_slice(row);
+        }
+        false
+    }
+
+    /// Counts the repeats tallied so far.
+    fn finish(&mut self, count: impl FnOnce(&[u8], u64)) {
+        if self.pending > 0 {
+            count(self.prev, self.pending);
+            self.pending = 0;
+        }
     }
 }
 
@@ -725,7 +798,7 @@ fn drain_dense(dense: &[u64]) -> Vec<(u32, u64)> {
 }
 
 /// Counts 8-bit samples, adding 8 at a time where a word repeats the run's byte.
-fn count_u8(data: &[u8], dense: &mut [u64]) {
+fn count_u8(data: &[u8], dense: &mut [u64], times: u64) {
     let mut cur = data[0];
     let mut run: u64 = 0;
     let mut words = data.chunks_exact(8);
@@ -739,7 +812,7 @@ fn count_u8(data: &[u8], dense: &mut [u64]) {
             if v == cur {
                 run += 1;
             } else {
-                dense[usize::from(cur)] += run;
+                dense[usize::from(cur)] += run * times;
                 cur = v;
                 run = 1;
             }
@@ -749,12 +822,12 @@ fn count_u8(data: &[u8], dense: &mut [u64]) {
         if v == cur {
             run += 1;
         } else {
-            dense[usize::from(cur)] += run;
+            dense[usize::from(cur)] += run * times;
             cur = v;
             run = 1;
         }
     }
-    dense[usize::from(cur)] += run;
+    dense[usize::from(cur)] += run * times;
 }
 
 /// Calls `add(pixel, run)` for each maximal run of equal `N`-byte pixels.
@@ -977,10 +1050,28 @@ mod tests {
             let len = 1 + (seed as usize * 97) % 3000;
             let g = flat(len, 4, seed);
             let mut dense = vec![0u64; 256];
-            count_u8(&g, &mut dense);
+            count_u8(&g, &mut dense, 1);
             assert_eq!(drain_dense(&dense), naive::<1>(&g, |p| u32::from(p[0])));
 
             let rgb: Vec<u8> = flat(len * 3, 3, seed).iter().map(|v| v * 127).collect();
+            let mut t = CodeTable::default();
+            count_runs::<3>(&rgb, |p, run| t.add(rgb_code(p), run));
+            assert_eq!(t.sorted(), naive::<3>(&rgb, rgb_code));
+
+            // Long runs of pixels: whole 32- and 8-pixel blocks, and runs
+            // that start and end inside them.
+            let mut rgb = Vec::new();
+            let mut x = seed;
+            while rgb.len() < len * 3 {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let px = [(x >> 60) as u8 * 17, 0, (x >> 56) as u8 & 1];
+                for _ in 0..1 + (x >> 33) % 100 {
+                    rgb.extend(px);
+                }
+            }
+            rgb.truncate(len * 3);
             let mut t = CodeTable::default();
             count_runs::<3>(&rgb, |p, run| t.add(rgb_code(p), run));
             assert_eq!(t.sorted(), naive::<3>(&rgb, rgb_code));
@@ -990,6 +1081,55 @@ mod tests {
             let mut t = CodeTable::default();
             count_runs::<4>(&rgba, |p, run| t.add(rgba_code(p), run));
             assert_eq!(t.sorted(), naive::<4>(&rgba, rgba_code));
+        }
+    }
+
+    fn png_bytes(
+        w: u32,
+        h: u32,
+        color: png::ColorType,
+        depth: png::BitDepth,
+        data: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        enc.write_header().unwrap().write_image_data(data).unwrap();
+        out
+    }
+
+    /// Rows that repeat (counted once with their repeats), rows that never
+    /// do (comparing stops after a few), and repeats after that: the same
+    /// histogram as a naive count of every pixel.
+    #[test]
+    fn repeated_rows_count_as_every_pixel() {
+        use png::{BitDepth, ColorType};
+        let (w, h) = (37u32, 300u32);
+        for (color, depth, n) in [
+            (ColorType::Grayscale, BitDepth::Eight, 1),
+            (ColorType::Grayscale, BitDepth::Sixteen, 2),
+            (ColorType::Rgb, BitDepth::Eight, 3),
+            (ColorType::Rgba, BitDepth::Eight, 4),
+        ] {
+            let row = w as usize * n;
+            let mut data = Vec::new();
+            for y in 0..h as usize {
+                // 0..20: blocks of repeated rows; 20..200: every row new
+                // (comparing stops); 200..: repeats again.
+                let seed = if y < 20 || y >= 200 { y / 7 } else { y } as u64;
+                data.extend(flat(row, 3, seed + 1).iter().map(|v| v * 90));
+            }
+            let bytes = png_bytes(w, h, color, depth, &data);
+            let hist = decode_hist(&bytes, &mut Scratch::default()).unwrap();
+            let want = match n {
+                1 => naive::<1>(&data, |p| u32::from(p[0])),
+                2 => naive::<2>(&data, |p| u32::from(u16::from_be_bytes([p[0], p[1]]))),
+                3 => naive::<3>(&data, rgb_code),
+                _ => naive::<4>(&data, rgba_code),
+            };
+            assert_eq!(hist.codes, want, "{color:?} {depth:?}");
+            assert_eq!(hist.pixels(), u64::from(w * h));
         }
     }
 
