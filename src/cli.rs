@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::dataset::ExportOptions;
 use crate::output::Output;
+use crate::score::collect::SweepLevels;
 use crate::score::{Backend, EmptyAs, GpuOptions, PredKind};
 use crate::shards::{self, ShardsConfig};
 use crate::source::Partition;
@@ -149,12 +150,11 @@ pub struct ScoreConfig {
 /// `score --sweep`: which probability levels, and where the thresholds go.
 #[derive(Debug, Clone)]
 pub struct SweepConfig {
-    /// `--thresholds`; `None`: `bins + 1` uniform levels.
-    pub levels: Option<Vec<f64>>,
-    pub bins: usize,
+    /// `--thresholds`, or `--sweep-bins`.
+    pub levels: SweepLevels,
     /// `--sweep-out DIR`: the folder for `thresholds.json` and
     /// `thresholds.safetensors`; `None`: named after `-o FILE` beside it
-    /// (see `commands::score::thresholds_files`).
+    /// (see `score::sweep::thresholds_files`).
     pub out: Option<PathBuf>,
 }
 
@@ -957,10 +957,12 @@ impl Cli {
                     );
                 }
                 let sweep = sweeping.then(|| SweepConfig {
-                    levels: (!a.thresholds.is_empty()).then(|| a.thresholds.clone()),
-                    bins: a
-                        .sweep_bins
-                        .map_or(crate::score::sweep::DEFAULT_BINS, |n| n as usize),
+                    levels: SweepLevels {
+                        levels: (!a.thresholds.is_empty()).then(|| a.thresholds.clone()),
+                        bins: a
+                            .sweep_bins
+                            .map_or(crate::score::sweep::DEFAULT_BINS, |n| n as usize),
+                    },
                     out: a.sweep_out.clone(),
                 });
                 let partition = match a.partition.map(PartitionArg::resolve).transpose() {

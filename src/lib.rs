@@ -8,8 +8,12 @@
 //! detection) → `decode` (PNG → code histogram) → `stats` / `weights` /
 //! `shards` / `score` (exact counters and what derives from them) →
 //! `report` (drawing only). `output` (atomic writes, emitter, console),
-//! `tensors` and `pipeline` (the TOML schema) serve every stage. No stage
-//! imports `commands`; `tests/architecture.rs` keeps it so.
+//! `format` (numbers in words), `tensors`, `weight_rules` (pos_weight and
+//! the rules of every weight) and `pipeline` (the TOML schema) serve every
+//! stage. No stage imports `commands`, and no command another command;
+//! `labels` never imports `stats`, and `stats` never `weights` (the stats
+//! document previews pos_weight through `weight_rules`);
+//! `tests/architecture.rs` keeps it so.
 
 pub mod cli;
 pub mod commands;
@@ -19,6 +23,7 @@ pub mod pipeline;
 pub mod annotations;
 pub mod dataset;
 pub mod decode;
+pub mod format;
 pub mod labels;
 pub mod report;
 pub mod score;
@@ -27,6 +32,7 @@ pub mod source;
 pub mod stats;
 pub mod store;
 pub mod tensors;
+pub mod weight_rules;
 pub mod weights;
 
 /// The whole command line, as the `maskprep` binary (and the Python

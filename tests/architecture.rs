@@ -1,6 +1,11 @@
 //! The code's seams, read from its own sources (like ripgrep's crates, where
 //! the core cannot see the command line):
-//! - only `main.rs`, `lib.rs` and `commands/` name `crate::commands`;
+//! - only `main.rs`, `lib.rs` and `commands/mod.rs` name `crate::commands`:
+//!   a command never calls another (`super::` or `crate::commands::` in a
+//!   command's file); what two commands share lives in a stage;
+//! - `labels` names no stage above it (`stats`, `weights`, `score`,
+//!   `shards`, `report`), and `stats` never names `weights`: the stats
+//!   document previews pos_weight through `weight_rules`, below both;
 //! - `score`, `stats`, `weights`, `shards` never name `crate::report`;
 //! - `report` names no decoder and no file source (`crate::decode`,
 //!   `crate::source`, `crate::dataset`): it draws what it is given;
@@ -82,8 +87,17 @@ fn violations(src: &Path) -> Vec<String> {
         let module = module_of(&rel);
         for (line, named) in named_modules(&text) {
             let why = match (module, named.as_str()) {
+                ("commands", "commands") if !rel.ends_with("commands/mod.rs") => {
+                    Some("a command names another command")
+                }
                 ("main" | "lib" | "commands", _) => None,
                 (_, "commands") => Some("a stage names `commands`"),
+                ("labels", "stats" | "weights" | "score" | "shards" | "report") => {
+                    Some("`labels` names a stage above it")
+                }
+                ("stats", "weights") => {
+                    Some("`stats` names `weights` (pos_weight lives in `weight_rules`)")
+                }
                 ("score" | "stats" | "weights" | "shards", "report") => {
                     Some("a counting stage names `report`")
                 }
@@ -94,6 +108,17 @@ fn violations(src: &Path) -> Vec<String> {
             };
             if let Some(why) = why {
                 out.push(format!("{rel}:{line}: {why} (`crate::{named}`)"));
+            }
+        }
+        if module == "commands" && !rel.ends_with("commands/mod.rs") {
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.contains("super::") {
+                    out.push(format!(
+                        "{rel}:{}: a command names another command (`super::`)",
+                        n + 1
+                    ));
+                }
             }
         }
         if rel != "score/gpu.rs" {
@@ -160,6 +185,16 @@ fn the_checker_finds_each_kind_of_violation() {
         "use crate::report::html;\nuse crate::decode;\n",
     );
     write(root, "stats/scan.rs", "use crate::{decode, commands};\n");
+    write(root, "commands/run.rs", "use super::score::run;\n");
+    write(
+        root,
+        "commands/merge.rs",
+        "fn f() { crate::commands::stats::exit_code(); }\n",
+    );
+    write(root, "commands/mod.rs", "mod run;\nuse crate::commands::run;\n");
+    write(root, "labels/detect.rs", "use crate::stats::doc::percent;\n");
+    write(root, "stats/doc.rs", "use crate::weights::PosWeightRule;\n");
+    write(root, "stats/mod.rs", "use crate::weight_rules::rules;\n");
     write(
         root,
         "score/doc.rs",
@@ -182,6 +217,10 @@ fn the_checker_finds_each_kind_of_violation() {
     let found = violations(root);
     let expect = [
         "stats/scan.rs:1: a stage names `commands`",
+        "commands/run.rs:1: a command names another command",
+        "commands/merge.rs:1: a command names another command",
+        "labels/detect.rs:1: `labels` names a stage above it",
+        "stats/doc.rs:1: `stats` names `weights`",
         "score/doc.rs:1: a counting stage names `report`",
         "report/score.rs:1: the report reads masks or files",
         "score/cpu.rs:1: burn outside",

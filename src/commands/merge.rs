@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::stats::exit_code;
 use crate::cli::MergeConfig;
 use crate::output::{Console, emit};
 use crate::score::doc::{self as score_doc, read_score};
@@ -25,7 +24,7 @@ pub fn run(cfg: &MergeConfig) -> anyhow::Result<u8> {
         .context("cannot merge stats")?;
     let doc = merge_docs(&docs).context("cannot merge stats")?;
     emit(&doc, &cfg.output, render_table)?;
-    Ok(exit_code(&doc))
+    Ok(doc.exit_code())
 }
 
 /// Does the file hold a score document (by its `format`)?
@@ -49,9 +48,9 @@ fn merge_scores(cfg: &MergeConfig) -> anyhow::Result<u8> {
     // The merged sweep picks the thresholds, named after `-o FILE`.
     let p = &doc.prediction;
     if let (Some(sw), Some(out), false) = (&doc.sweep, &cfg.output.path, p.argmax) {
-        let files = super::score::thresholds_files(None, Some(out));
+        let files = crate::score::sweep::thresholds_files(None, Some(out));
         let default = p.threshold.unwrap_or(0.0);
-        super::score::write_thresholds(sw, p.kind, default, &files, &Console::new(false))?;
+        crate::score::sweep::write_thresholds(sw, p.kind, default, &files, &Console::new(false))?;
     }
     Ok(if doc.complete() { 0 } else { 1 })
 }

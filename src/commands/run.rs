@@ -7,15 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::report::{score_report, stats_report};
-use super::stats::{exit_code, report_problems};
-use crate::cli::{MergeRunConfig, RunConfig, ScoreConfig};
+use crate::cli::{MergeRunConfig, RunConfig};
 use crate::output::{Console, Output, emit, write_bytes};
 use crate::pipeline::{
     PARTS_DIR, PIPELINE_FILE, Pipeline, REPORT_DIR, SCORE_FILE, SCORE_REPORT_DIR, SHARDS_DIR,
     STATS_FILE, ScoreStage, ShardsStage, WEIGHTS_DIR, load,
 };
-use crate::score::doc::read_score;
+use crate::score::{self, doc::read_score};
 use crate::shards::{self, Format, Geometry, ShardsConfig, SplitArg};
 use crate::source::Partition;
 use crate::stats::collect::{Collected, Request, collect};
@@ -87,13 +85,13 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
             doc
         }
     };
-    report_problems(&stats, &console);
+    stats.report_problems(&console);
     write_stats(&stats, &out, &console)?;
     if part.is_none() {
         finish(Some(&p), &stats, rows.as_deref(), &out, &console)?;
         console.note(&format!("verdict: {}", stats.verdict.reason));
     }
-    Ok(code.max(exit_code(&stats)))
+    Ok(code.max(stats.exit_code()))
 }
 
 /// Runs the score stage into `OUT/score.json`.
@@ -105,36 +103,61 @@ fn score(
     quiet: bool,
     part: Option<Partition>,
 ) -> anyhow::Result<u8> {
-    let cfg = ScoreConfig {
-        truth: sc.truth.clone().unwrap_or_else(|| p.source.dir.clone()),
-        pred: sc.pred.clone(),
-        labels: p.source.labels.clone(),
+    let console = Console::new(quiet);
+    let truth = sc.truth.clone().unwrap_or_else(|| p.source.dir.clone());
+    let report = p
+        .report
+        .as_ref()
+        .filter(|_| part.is_none())
+        .map(|_| out.join(SCORE_REPORT_DIR));
+    if let Some(dir) = &report {
+        crate::report::check_output(dir)?;
+    }
+    let request = score::collect::Request {
+        truth: &truth,
+        pred: &sc.pred,
+        labels: p.source.labels.as_deref(),
         exports: p.source.exports(),
         pred_kind: sc.pred_kind,
         threshold: sc.threshold,
         argmax: sc.argmax,
-        tensor: sc.tensor.clone(),
+        tensor: sc.tensor.as_deref(),
         empty_as: sc.empty_as,
         backend: sc.backend,
-        output: Output {
-            json: true,
-            path: Some(out.join(SCORE_FILE)),
-        },
-        per_image: sc.per_image.as_ref().map(|f| out.join(f)),
-        strict: sc.strict,
-        quiet,
-        report: p
-            .report
-            .as_ref()
-            .filter(|_| part.is_none())
-            .map(|_| out.join(SCORE_REPORT_DIR)),
-        gpu: Default::default(),
+        gpu: &Default::default(),
         sweep: None,
         partition: part,
+        per_image: sc.per_image.is_some() || report.is_some(),
+        strict: sc.strict,
     };
-    let code = super::score::run(&cfg).context("cannot run the score stage")?;
-    Console::new(quiet).note(&format!("wrote `{}`", out.join(SCORE_FILE).display()));
-    Ok(code)
+    let scored =
+        score::collect::collect(&request, &console).context("cannot run the score stage")?;
+    let doc = &scored.doc;
+    doc.report_problems(&console, false);
+    if let Some(file) = &sc.per_image {
+        score::per_image::write(&out.join(file), &scored.rows, scored.map.classes())?;
+    }
+    let path = out.join(SCORE_FILE);
+    let to = Output {
+        json: true,
+        path: Some(path.clone()),
+    };
+    emit(doc, &to, score::doc::render_table)?;
+    console.note(&format!("wrote `{}`", path.display()));
+    if let Some(dir) = &report {
+        let per_image = score::replay::PerImage::from_rows(
+            &scored.rows,
+            scored.map,
+            &scored.dataset,
+            scored.reader,
+        );
+        crate::report::write_score(dir, &scored.doc, Ok(&per_image), score::replay::WORST)?;
+        console.note(&format!(
+            "wrote the report `{}`",
+            dir.join(crate::report::INDEX).display()
+        ));
+    }
+    Ok(if scored.doc.complete() { 0 } else { 1 })
 }
 
 /// Writes `OUT/stats.json` (always: parts need it to merge).
@@ -166,7 +189,7 @@ fn finish(
     }
     if p.is_some_and(|p| p.report.is_some()) {
         let dir = out.join(REPORT_DIR);
-        stats_report(&dir, stats, rows, None)?;
+        crate::report::write_stats(&dir, stats, rows, None)?;
         console.note(&format!("wrote the report `{}`", dir.display()));
     }
     Ok(())
@@ -309,7 +332,7 @@ pub fn merge_run(cfg: &MergeRunConfig) -> anyhow::Result<u8> {
     }
     write_stats(&stats, out, &console)?;
     finish(p.as_ref(), &stats, None, out, &console)?;
-    Ok(code.max(exit_code(&stats)))
+    Ok(code.max(stats.exit_code()))
 }
 
 /// Sums the parts' `score.json` into `OUT/score.json` (and the score
@@ -328,23 +351,23 @@ fn merge_scores(
         })
         .collect::<anyhow::Result<Vec<_>>>()
         .context("cannot merge the parts' scores")?;
-    let doc = crate::score::merge::merge(&docs).context("cannot merge the parts' scores")?;
+    let doc = score::merge::merge(&docs).context("cannot merge the parts' scores")?;
     let path = out.join(SCORE_FILE);
     let to = Output {
         json: true,
         path: Some(path.clone()),
     };
-    emit(&doc, &to, crate::score::doc::render_table)?;
+    emit(&doc, &to, score::doc::render_table)?;
     console.note(&format!("wrote `{}`", path.display()));
     if p.is_some_and(|p| p.report.is_some()) {
         let dir = out.join(SCORE_REPORT_DIR);
         // The per-image section scores the files again (as `report --score`).
-        let per_image = crate::score::replay::rescore(&doc, None);
-        score_report(
+        let per_image = score::replay::rescore(&doc, None);
+        crate::report::write_score(
             &dir,
             &doc,
             per_image.as_ref().map_err(String::as_str),
-            crate::score::replay::WORST,
+            score::replay::WORST,
         )?;
         console.note(&format!("wrote the report `{}`", dir.display()));
     }

@@ -302,7 +302,7 @@ fn binary(
 }
 
 fn share(f: f64) -> String {
-    crate::stats::doc::percent(f)
+    crate::format::percent(f)
 }
 
 fn detect_index(

@@ -12,6 +12,16 @@ pub mod stats;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use crate::score::doc::ScoreDoc;
+use crate::score::replay::{self, PerImage};
+use crate::stats::doc::StatsDoc;
+use crate::stats::scan::ImageRow;
+use crate::weights::Options;
+use crate::weights::doc::weights_doc;
+use stats::{Input, Origin};
+
 /// The page of every report.
 pub const INDEX: &str = "index.html";
 /// Second line of `index.html`: marks the folder as a report maskprep may replace.
@@ -104,4 +114,50 @@ pub fn write_folder(out: &Path, files: &Files) -> Result<(), ReportError> {
             source: e.source,
         }
     })
+}
+
+/// Writes the imbalance report of a stats document into `out`; `rows`
+/// (from a scan) adds the per-image plot; `from` names a stats file read.
+pub fn write_stats(
+    out: &Path,
+    doc: &StatsDoc,
+    rows: Option<&[ImageRow]>,
+    from: Option<&Path>,
+) -> anyhow::Result<()> {
+    let context = || format!("cannot write the report `{}`", out.display());
+    let weights = weights_doc(
+        doc,
+        from.map(|p| p.display().to_string()),
+        &Options::default(),
+    )
+    .with_context(context)?;
+    let origin = match from {
+        Some(p) => Origin::File(p.display().to_string()),
+        None => Origin::Scan,
+    };
+    let files = stats::build(&Input {
+        stats: doc,
+        weights: &weights,
+        rows,
+        origin,
+    })
+    .with_context(context)?;
+    write_folder(out, &files).with_context(context)?;
+    Ok(())
+}
+
+/// Writes the score report of a score document into `out`, with its
+/// per-image rows (or why there are none).
+pub fn write_score(
+    out: &Path,
+    doc: &ScoreDoc,
+    per_image: Result<&PerImage, &str>,
+    worst: usize,
+) -> anyhow::Result<()> {
+    let context = || format!("cannot write the report `{}`", out.display());
+    let shown = per_image.ok().map(|pi| replay::shown(pi, worst));
+    let with_planes = per_image.map(|pi| (pi, shown.as_deref().unwrap_or_default()));
+    let files = score::build(doc, with_planes).with_context(context)?;
+    write_folder(out, &files).with_context(context)?;
+    Ok(())
 }

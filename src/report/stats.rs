@@ -7,7 +7,8 @@
 use super::html::{Cell, Page, Row, esc, inline, swatch};
 use super::plots::{self, HBars, Heatmap, VBars, thousands};
 use super::{Files, INDEX, ReportError};
-use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS, percent, ratio};
+use crate::format::{percent, ratio};
+use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS};
 use crate::stats::scan::ImageRow;
 use crate::weights::doc::{self as wdoc, WeightsDoc};
 use crate::weights::{BETA_GIVEN, Scheme};

@@ -12,6 +12,7 @@ use super::pairs::PredFile;
 use super::scan::{Scan, SizeMismatch, Skipped};
 use super::{ClassCounts, EmptyAs, PredKind};
 use crate::labels::LabelSpec;
+use crate::output::Console;
 
 /// Identifies the document format.
 pub const FORMAT: &str = "maskprep-score/1";
@@ -301,6 +302,35 @@ impl ScoreDoc {
     /// Was every truth mask paired and scored?
     pub fn complete(&self) -> bool {
         self.files.complete()
+    }
+
+    /// Lists skipped pairs (always), pairing problems, and the warnings
+    /// unless the table (which holds them) is shown.
+    pub fn report_problems(&self, console: &Console, table_shown: bool) {
+        let f = &self.files;
+        for k in &f.skipped {
+            console.skipped(&k.pred, &k.reason);
+        }
+        for z in &f.size_mismatches {
+            console.skipped(
+                &z.pred,
+                &format!(
+                    "prediction is {} but truth `{}` is {}",
+                    z.pred_size, z.truth, z.truth_size
+                ),
+            );
+        }
+        for m in &f.missing_predictions {
+            console.problem(&format!("truth without prediction: `{m}`"));
+        }
+        for e in &f.extra_predictions {
+            console.problem(&format!("prediction without truth: `{e}`"));
+        }
+        if !table_shown {
+            for w in &self.warnings {
+                console.warn(w);
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! scorer (`gpu.rs`, cargo feature `gpu`) also takes mask predictions,
 //! expanded to planes, when `--backend gpu` asks for it by name.
 
+pub mod collect;
 pub mod cpu;
 pub mod doc;
 #[cfg(feature = "gpu")]

@@ -16,12 +16,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::AddAssign;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use self::simd::Simd;
 use super::metrics::Metrics;
 use super::{ClassCounts, EmptyAs, PredKind, Sample};
+use crate::output::{Console, write_bytes};
 use crate::tensors::{TensorOut, safetensors_bytes};
 
 /// Levels of the default grid: 0.00, 0.01, ..., 1.00.
@@ -654,6 +656,48 @@ impl SweepDoc {
         );
         safetensors_bytes(&tensors, &meta)
     }
+}
+
+/// Where a sweep's thresholds go: `thresholds.json` and
+/// `thresholds.safetensors` in `--sweep-out DIR`; else named after the
+/// score output, beside it (`-o val/score.json`: `val/score.thresholds.json`
+/// and `val/score.thresholds.safetensors`), so two sweeps written into one
+/// folder keep their own; else (stdout, or an output that is a FIFO or a
+/// device, where nothing can go beside) in the working folder.
+pub fn thresholds_files(sweep_out: Option<&Path>, output: Option<&Path>) -> (PathBuf, PathBuf) {
+    let in_dir = |dir: &Path| (dir.join(JSON_FILE), dir.join(SAFETENSORS_FILE));
+    if let Some(dir) = sweep_out {
+        return in_dir(dir);
+    }
+    match output.filter(|o| !crate::output::is_stream(o)) {
+        Some(out) => {
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let name = |file: &str| out.with_file_name(format!("{stem}.{file}"));
+            (name(JSON_FILE), name(SAFETENSORS_FILE))
+        }
+        None => in_dir(Path::new("")),
+    }
+}
+
+/// Writes the thresholds files (JSON, safetensors) of a sweep.
+pub fn write_thresholds(
+    sd: &SweepDoc,
+    kind: PredKind,
+    default: f32,
+    (json, st): &(PathBuf, PathBuf),
+    console: &Console,
+) -> anyhow::Result<()> {
+    write_bytes(json, sd.thresholds_json(kind, default).as_bytes())?;
+    write_bytes(st, &sd.thresholds_safetensors(kind, default))?;
+    console.note(&format!(
+        "wrote per-class thresholds `{}` and `{}`",
+        json.display(),
+        st.display()
+    ));
+    Ok(())
 }
 
 #[cfg(test)]

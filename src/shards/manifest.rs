@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::{Dims, Format, Geometry};
+use crate::format::{percent, ratio};
 use crate::labels::{LabelMap, LabelSpec};
-use crate::stats::doc::{StatsDoc, percent, ratio};
+use crate::stats::doc::StatsDoc;
 use crate::stats::{BadFile, Counts};
 
 /// One shard file.

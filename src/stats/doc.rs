@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use super::scan::SizeMismatch;
 use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
+use crate::format::{percent, ratio};
 use crate::labels::evidence::{Confidence, Detection};
 use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
+use crate::output::Console;
 use crate::source::Partition;
-use crate::weights::rules::{self, no_pixels_warning};
-use crate::weights::{PosWeightRule, written_pos_weight};
+use crate::weight_rules::rules::{self, no_pixels_warning};
+use crate::weight_rules::{PosWeightRule, written_pos_weight};
 
 /// Identifies the document format; another value is rejected on read.
 pub const FORMAT: &str = "maskprep-stats/1";
@@ -199,11 +201,6 @@ pub const MATRIX_CLASSES: usize = 10;
 /// Most class pairs listed by co-occurrence.
 pub const TOP_PAIRS: usize = 20;
 
-/// A ratio that is 0 (not NaN) when the denominator is 0.
-pub fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
 impl StatsDoc {
     /// Derives the document from exact counts.
     pub fn new(meta: Meta, counts: &Counts, mut files: Files, map: &LabelMap) -> Self {
@@ -386,6 +383,33 @@ impl StatsDoc {
     pub fn complete(&self) -> bool {
         self.files.bad.is_empty()
     }
+
+    /// 0 when every mask was read, 1 when some were skipped.
+    pub fn exit_code(&self) -> u8 {
+        if self.complete() { 0 } else { 1 }
+    }
+
+    /// Lists skipped files (always) and pairing problems (unless quiet).
+    pub fn report_problems(&self, console: &Console) {
+        let f = &self.files;
+        for b in &f.bad {
+            console.skipped(&b.path, &b.reason);
+        }
+        let pairing = f.masks_without_images.len() + f.images_without_masks.len();
+        if pairing > 0 {
+            console.warn(&format!(
+                "{} mask(s) without image, {} image(s) without mask (listed in the output)",
+                f.masks_without_images.len(),
+                f.images_without_masks.len()
+            ));
+        }
+        for z in &f.size_mismatches {
+            console.warn(&format!(
+                "mask `{}` is {} but image `{}` is {}",
+                z.mask, z.mask_size, z.image, z.image_size
+            ));
+        }
+    }
 }
 
 /// The `cap` largest undeclared codes by pixels (ties by code), and the
@@ -484,16 +508,6 @@ fn verdict(d: &[u64; 4], valid: u64, kind: Kind, has_ignore: bool) -> Verdict {
         loss: "CrossEntropyLoss".into(),
         multi_label_fraction: 0.0,
         reason,
-    }
-}
-
-/// `12.34%`, with more digits for small shares so rare classes show.
-pub fn percent(f: f64) -> String {
-    let p = f * 100.0;
-    if p != 0.0 && p.abs() < 0.1 {
-        format!("{p:.4}%")
-    } else {
-        format!("{p:.2}%")
     }
 }
 

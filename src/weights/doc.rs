@@ -10,11 +10,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
+use crate::format::{percent, ratio};
 use crate::labels::{CodeRef, Kind, LabelSpec};
 use crate::stats::BadFile;
 use crate::stats::doc::{
-    StatsDoc, Verdict, is_undeclared_warning, percent, ratio, undeclared_warning,
-    unreadable_warning,
+    StatsDoc, Verdict, is_undeclared_warning, undeclared_warning, unreadable_warning,
 };
 use crate::tensors::{TensorOut, npy_bytes, safetensors_bytes};
 
