@@ -5,16 +5,34 @@ The command line (``maskprep stats DIR``, ...) and the same stages as
 Python calls: :func:`labels`, :func:`stats`, :func:`weights` and
 :class:`LabelMap` (``decode`` / ``decode_index`` for a ``Dataset``).
 Errors raise :class:`MaskprepError` (a ``ValueError``) with the command's
-messages.
+messages; a file that cannot be read or written raises
+:class:`MaskprepIOError`, both a ``MaskprepError`` and an ``OSError``.
 """
 
 import signal
 import sys
 
-from ._maskprep import LabelMap, MaskprepError, labels, score, stats, weights
+from ._maskprep import (
+    LabelMap,
+    MaskprepError,
+    MaskprepIOError,
+    labels,
+    score,
+    stats,
+    weights,
+)
 from ._maskprep import main as _main
 
-__all__ = ["LabelMap", "MaskprepError", "labels", "main", "score", "stats", "weights"]
+__all__ = [
+    "LabelMap",
+    "MaskprepError",
+    "MaskprepIOError",
+    "labels",
+    "main",
+    "score",
+    "stats",
+    "weights",
+]
 
 
 def main(argv=None):

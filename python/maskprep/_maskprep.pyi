@@ -7,6 +7,7 @@ import numpy.typing as npt
 Mask = Union[str, os.PathLike, bytes, npt.NDArray[np.uint8]]
 
 class MaskprepError(ValueError): ...
+class MaskprepIOError(MaskprepError, OSError): ...
 
 class LabelMap:
     @staticmethod
@@ -41,6 +42,7 @@ def stats(
     labels: Optional[str] = None,
     rare_below: float = ...,
     strict: bool = False,
+    crowd: Literal["count", "ignore"] = "count",
 ) -> dict[str, Any]: ...
 def weights(
     source: Union[str, os.PathLike, dict[str, Any]],
@@ -57,6 +59,11 @@ def score(
     pred_kind: Optional[str] = None,
     threshold: Optional[float] = None,
     argmax: bool = False,
-    empty_as: Optional[str] = None,
-    backend: Optional[str] = None,
+    empty_as: Literal["skip", "one", "zero"] = "skip",
+    backend: Literal["cpu", "gpu", "auto"] = "auto",
+    tensor: Optional[str] = None,
+    sweep: bool = False,
+    thresholds: Optional[list[float]] = None,
+    sweep_bins: Optional[int] = None,
+    crowd: Literal["count", "ignore"] = "count",
 ) -> dict[str, Any]: ...

@@ -4,19 +4,18 @@
 //! through the JSON the command prints) or its planes (numpy arrays).
 //! Errors carry the command's messages; heavy work runs without the GIL.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use clap::Parser;
 
 use anyhow::Context;
 use pyo3::create_exception;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::sync::PyOnceLock;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple, PyType};
 
 use maskprep::dataset::{ExportOptions, prepare};
+use maskprep::score::collect::{Request as ScoreRequest, SweepLevels, collect as score_collect};
+use maskprep::score::{Decision, GpuOptions};
 use maskprep::decode::{self, Frame};
 use maskprep::labels::{LabelMap, presets};
 use maskprep::output::Console;
@@ -32,9 +31,56 @@ create_exception!(
     "maskprep could not do the job (the message is the command's)."
 );
 
-/// The error chain in one line, as `{:#}` writes it.
+/// `MaskprepIOError(MaskprepError, OSError)`: a file that could not be
+/// read or written (as `io.UnsupportedOperation` is both an `OSError` and a
+/// `ValueError`). Made once, when the module loads.
+static IO_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn io_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    IO_ERROR
+        .get_or_try_init(py, || {
+            let bases = PyTuple::new(
+                py,
+                [py.get_type::<MaskprepError>(), py.get_type::<PyOSError>()],
+            )?;
+            let body = PyDict::new(py);
+            body.set_item("__module__", "maskprep")?;
+            body.set_item(
+                "__doc__",
+                "maskprep could not read or write a file (an OSError and a MaskprepError).",
+            )?;
+            let ty = py
+                .import("builtins")?
+                .getattr("type")?
+                .call1(("MaskprepIOError", bases, body))?;
+            Ok(ty.cast_into::<PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
+/// Did the job stop on the file system (a missing file, no permission),
+/// not on what a file holds?
+fn is_io(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| !matches!(io.kind(), InvalidData | InvalidInput | UnexpectedEof))
+    })
+}
+
+/// The error chain in one line, as `{:#}` writes it: a `MaskprepIOError`
+/// when a file could not be read or written, else a `MaskprepError`.
 fn fail(e: anyhow::Error) -> PyErr {
-    MaskprepError::new_err(format!("{e:#}"))
+    let message = format!("{e:#}");
+    if is_io(&e) {
+        Python::attach(|py| match io_error_type(py) {
+            Ok(ty) => PyErr::from_type(ty.clone(), message),
+            Err(made) => made,
+        })
+    } else {
+        MaskprepError::new_err(message)
+    }
 }
 
 /// A serialisable value as Python objects (through `json.loads`, so dicts
@@ -171,8 +217,10 @@ impl PyLabelMap {
 
     /// Class indices, numpy int64 `[H,W]`, for a single-label loss
     /// (`CrossEntropyLoss(ignore_index=...)`): ignored and undeclared
-    /// pixels get `ignore_index`. Raises `MaskprepError` on a pixel with
-    /// no class or several.
+    /// pixels get `ignore_index`; pixels with no class (background of a
+    /// binary or RGB mask) get `C`, the extra output whose weight is the
+    /// last of `weights()["weight"]` (`[C+1]`). Raises `MaskprepError` on a
+    /// pixel with several classes.
     #[pyo3(signature = (mask, ignore_index = 255))]
     fn decode_index<'py>(
         &self,
@@ -489,71 +537,117 @@ fn weights<'py>(
     Ok(out)
 }
 
+/// A flag value of a stage enum, as the command line spells it.
+fn choice<T: clap::ValueEnum>(arg: &str, value: &str) -> PyResult<T> {
+    T::from_str(value, false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| format!("{:?}", v.get_name()))
+            .collect();
+        MaskprepError::new_err(format!(
+            "`{arg}={value:?}`: expected one of {}",
+            names.join(", ")
+        ))
+    })
+}
+
 /// Scores predictions against truth: the document `score --json` prints
 /// (per-class IoU, Dice, precision, recall, accuracy), as Python objects.
 /// The options are `score`'s flags (`pred_kind="logits"`, `threshold=0.5`,
-/// `argmax=True`, `empty_as="one"`, `backend="cpu"`).
+/// `argmax=True`, `empty_as="one"`, `backend="cpu"`, `tensor="logits"`).
+/// `sweep=True` (or `thresholds=[...]`, `sweep_bins=N`) also sweeps the
+/// thresholds of float predictions: the document gains its `sweep`
+/// section, and the dict a `thresholds` entry with what
+/// `thresholds.json` holds, the per-class choices as numpy float32 `[C]`
+/// (`"iou"`, `"dice"`) beside `"default"`.
 #[pyfunction]
-#[pyo3(signature = (truth, pred, labels = None, pred_kind = None, threshold = None, argmax = false, empty_as = None, backend = None))]
+#[pyo3(signature = (truth, pred, labels = None, pred_kind = None, threshold = None, argmax = false, empty_as = "skip", backend = "auto", tensor = None, sweep = false, thresholds = None, sweep_bins = None, crowd = "count"))]
 #[allow(clippy::too_many_arguments)]
 fn score<'py>(
     py: Python<'py>,
     truth: PathBuf,
     pred: PathBuf,
     labels: Option<String>,
-    pred_kind: Option<String>,
+    pred_kind: Option<&str>,
     threshold: Option<f32>,
     argmax: bool,
-    empty_as: Option<String>,
-    backend: Option<String>,
-) -> PyResult<Bound<'py, PyAny>> {
-    static RUNS: AtomicU64 = AtomicU64::new(0);
-    // The command writes its document atomically into a folder of ours.
-    let dir = std::env::temp_dir().join(format!(
-        "maskprep-score-{}-{}",
-        std::process::id(),
-        RUNS.fetch_add(1, Ordering::Relaxed)
-    ));
-    let out = dir.join("score.json");
-    let mut argv: Vec<OsString> = vec!["maskprep".into(), "--quiet".into(), "score".into()];
-    argv.extend(["--truth".into(), truth.into_os_string()]);
-    argv.extend(["--pred".into(), pred.into_os_string()]);
-    argv.extend(["-o".into(), out.clone().into_os_string()]);
-    let flags = [
-        ("--labels", labels),
-        ("--pred-kind", pred_kind),
-        ("--threshold", threshold.map(|t| t.to_string())),
-        ("--empty-as", empty_as),
-        ("--backend", backend),
-    ];
-    for (flag, value) in flags {
-        if let Some(v) = value {
-            argv.extend([flag.into(), v.into()]);
-        }
+    empty_as: &str,
+    backend: &str,
+    tensor: Option<String>,
+    sweep: bool,
+    thresholds: Option<Vec<f64>>,
+    sweep_bins: Option<usize>,
+    crowd: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let pred_kind = pred_kind.map(|k| choice("pred_kind", k)).transpose()?;
+    let sweeping = sweep || thresholds.is_some() || sweep_bins.is_some();
+    if sweeping && argmax {
+        return Err(MaskprepError::new_err(
+            "`sweep` thresholds each class on its own; it does not combine with `argmax`",
+        ));
     }
-    if argmax {
-        argv.push("--argmax".into());
+    if threshold.is_some_and(|t| !t.is_finite()) {
+        return Err(MaskprepError::new_err(
+            "`threshold` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities",
+        ));
     }
-    let json = py
-        .detach(|| -> anyhow::Result<String> {
-            let cli = maskprep::cli::Cli::try_parse_from(argv)
-                .map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create `{}`", dir.display()))?;
-            let done = maskprep::run(cli).and_then(|_| {
-                std::fs::read_to_string(&out)
-                    .with_context(|| format!("cannot read `{}`", out.display()))
-            });
-            let _ = std::fs::remove_dir_all(&dir);
-            done
+    let levels = sweeping.then(|| SweepLevels {
+        levels: thresholds,
+        bins: sweep_bins.unwrap_or(maskprep::score::sweep::DEFAULT_BINS),
+    });
+    let gpu = GpuOptions::default();
+    let request = ScoreRequest {
+        truth: &truth,
+        pred: &pred,
+        labels: labels.as_deref(),
+        exports: export_options(crowd)?,
+        pred_kind,
+        threshold,
+        argmax,
+        tensor: tensor.as_deref(),
+        empty_as: choice("empty_as", empty_as)?,
+        backend: choice("backend", backend)?,
+        gpu: &gpu,
+        sweep: levels.as_ref(),
+        partition: None,
+        per_image: false,
+        strict: false,
+    };
+    let inputs = [truth.as_path(), pred.as_path()];
+    let doc = py
+        .detach(|| {
+            maskprep::store::with_workers(&inputs, || {
+                score_collect(&request, &Console::new(true)).map(|c| c.doc)
+            })
         })
         .map_err(fail)?;
-    to_py(py, &json)
+    let out: Bound<'py, PyDict> = to_py(py, &pretty(&doc)?)?.cast_into()?;
+    if let (Some(sd), Decision::Above(default)) = (&doc.sweep, doc_decision(&doc)) {
+        let np = py.import("numpy")?;
+        let chosen = PyDict::new(py);
+        for (key, dice) in [("iou", false), ("dice", true)] {
+            let values = sd.chosen(dice, default);
+            chosen.set_item(key, np.call_method1("array", (values, "float32"))?)?;
+        }
+        chosen.set_item("default", default)?;
+        out.set_item("thresholds", chosen)?;
+    }
+    Ok(out)
+}
+
+/// How a float set was decided, read back from its document.
+fn doc_decision(doc: &maskprep::score::doc::ScoreDoc) -> Decision {
+    match doc.prediction.threshold {
+        Some(t) if !doc.prediction.argmax => Decision::Above(t),
+        _ => Decision::Argmax,
+    }
 }
 
 #[pymodule]
 fn _maskprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MaskprepError", m.py().get_type::<MaskprepError>())?;
+    m.add("MaskprepIOError", io_error_type(m.py())?)?;
     m.add_class::<PyLabelMap>()?;
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(labels, m)?)?;

@@ -570,9 +570,11 @@ impl LabelMap {
 
     /// Class indices of a decoded mask, the target of a single-label loss
     /// (`CrossEntropyLoss`): `out` gets `H x W` values, each pixel's one
-    /// class, `ignore_index` where the pixel is ignored or undeclared.
-    /// Fails on a pixel with no class or several (then the mask is
-    /// multi-label: use [`Self::planes`]).
+    /// class, `ignore_index` where the pixel is ignored or undeclared, and
+    /// `C` (the number of classes) where it carries no class: the extra
+    /// output and last entry of `weight` that `weights` writes for such
+    /// pixels (its `C+1` rule). Fails on a pixel with several classes (the
+    /// mask is multi-label: use [`Self::planes`]).
     pub fn index_target(
         &self,
         frame: &crate::decode::Frame<'_>,
@@ -582,6 +584,7 @@ impl LabelMap {
         let width = frame.width as usize;
         out.clear();
         out.reserve(width * frame.height as usize);
+        let none = self.num_classes() as i64;
         let mut failed = None;
         frame.runs(|code, run| {
             if failed.is_some() {
@@ -589,6 +592,7 @@ impl LabelMap {
             }
             let value = match self.resolve(code, frame.format) {
                 Resolved::Classes(&[c]) => i64::from(c),
+                Resolved::Classes(&[]) => none,
                 Resolved::Classes(set) => {
                     failed = Some((out.len(), code, set.len()));
                     return;
@@ -600,8 +604,8 @@ impl LabelMap {
         match failed {
             None => Ok(()),
             Some((at, code, n)) => Err(format!(
-                "pixel at row {}, column {} (`{}`) carries {n} classes; expected exactly one \
-                 for class indices (a multi-label or background-less map: use the multi-hot planes)",
+                "pixel at row {}, column {} (`{}`) carries {n} classes; expected at most one \
+                 for class indices (a multi-label mask: use the multi-hot planes)",
                 at / width,
                 at % width,
                 code_name(code, frame.format)

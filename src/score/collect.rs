@@ -66,7 +66,8 @@ pub struct Collected {
 }
 
 /// Scores `req.pred` against `req.truth`. An error when no image at all
-/// could be scored (a piece of a partition with no pair is not one).
+/// could be scored (a piece of a partition with no pair is not one), after
+/// each pair's problem is listed on the console.
 pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected> {
     let what = || {
         format!(
@@ -199,6 +200,8 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
     // A piece with no pair to score is an empty part, not a failure.
     let empty_piece = req.partition.is_some() && doc.files.pairs == 0;
     if doc.files.images_scored == 0 && !empty_piece {
+        // Each pair's problem on stderr, then the first as the error.
+        doc.report_problems(console, true);
         let first = nothing_scored(&doc, req.pred, &prep.dataset);
         return Err(anyhow::anyhow!(first))
             .context("no image could be scored")

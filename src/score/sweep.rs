@@ -584,8 +584,9 @@ impl SweepDoc {
         }
     }
 
-    /// Per class: the best-IoU threshold, or `default` where undefined.
-    fn chosen(&self, dice: bool, default: f32) -> Vec<f32> {
+    /// Per class: the best-IoU (with `dice`, best-Dice) threshold, or
+    /// `default` where undefined.
+    pub fn chosen(&self, dice: bool, default: f32) -> Vec<f32> {
         self.classes
             .iter()
             .map(|c| {

@@ -137,8 +137,13 @@ def test_detected_map_says_why(monkeypatch):
 
 def test_decode_index_refuses_multi_label():
     lm = maskprep.LabelMap.from_file(PLATES / "labels.toml")
-    # Background carries no class; a magenta pixel two.
-    with pytest.raises(maskprep.MaskprepError, match="carries 0 classes"):
+    # Background carries no class: index C (the `[C+1]` weight's last
+    # entry); a magenta pixel carries two.
+    black = np.zeros((2, 3, 3), np.uint8)
+    black[0, 0, 1] = 255
+    want = np.array([[1, 3, 3], [3, 3, 3]])
+    np.testing.assert_array_equal(lm.decode_index(black), want)
+    with pytest.raises(maskprep.MaskprepError, match="carries [23] classes"):
         lm.decode_index(PLATES / "masks" / "0001.png")
     magenta = np.zeros((2, 2, 3), np.uint8)
     magenta[..., 0] = magenta[..., 2] = 255
@@ -229,3 +234,110 @@ def test_stats_of_a_coco_export_equal_the_cli(tmp_path, monkeypatch):
     assert maskprep.labels(str(root)).kind == "categories"
     with pytest.raises(maskprep.MaskprepError, match="crowd"):
         maskprep.stats(str(root), crowd="maybe")
+
+
+def blobs(size, seed):
+    """A mask's planes: a few overlapping discs and boxes per class."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    planes = []
+    for _ in range(3):
+        plane = np.zeros((size, size), bool)
+        for _ in range(3):
+            cy, cx, r = rng.integers(0, size, 2).tolist() + [int(rng.integers(4, size // 3))]
+            plane |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        planes.append(plane)
+    return np.stack(planes)
+
+
+def test_decode_anti_aliased_rgb_masks_equals_thresholded_numpy(tmp_path):
+    """Colour masks saved with blurred edges: detected as rgb-bits, and each
+    channel decoded as numpy's `>= threshold`, overlaps (magenta) included."""
+    from PIL import ImageFilter
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    blended = 0
+    for i in range(4):
+        rgb = (blobs(96, i).transpose(1, 2, 0) * 255).astype(np.uint8)
+        soft = Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(1.2))
+        soft.save(masks / f"{i:03}.png")
+        arr = np.asarray(soft)
+        blended += int(((arr > 0) & (arr < 255)).any(-1).sum())
+    assert blended > 500  # the edges really are blended
+    lm = maskprep.labels(tmp_path)
+    assert lm.kind == "rgb-bits", lm.evidence
+    threshold = tomllib.loads(lm.to_toml()).get("threshold", 128)
+    for path in sorted(masks.glob("*.png")):
+        want = rgb_bits_reference(path, threshold)[: len(lm.classes)]
+        np.testing.assert_array_equal(lm.decode(path), want)
+        np.testing.assert_array_equal(lm.decode(np.asarray(Image.open(path))), want)
+
+
+@pytest.mark.parametrize("blur", [0, 1.5])
+def test_decode_binary_masks_equals_numpy(tmp_path, blur):
+    """0/255 masks (and the same with anti-aliased edges): one class, the
+    pixels at or above the threshold."""
+    from PIL import ImageFilter
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for i in range(4):
+        gray = Image.fromarray((blobs(80, 10 + i)[0] * 255).astype(np.uint8))
+        if blur:
+            gray = gray.filter(ImageFilter.GaussianBlur(blur))
+        gray.save(masks / f"{i:03}.png")
+    lm = maskprep.labels(tmp_path)
+    assert lm.kind == "binary", lm.evidence
+    threshold = tomllib.loads(lm.to_toml()).get("threshold", 128)
+    for path in sorted(masks.glob("*.png")):
+        gray = np.asarray(Image.open(path))
+        want = (gray >= threshold).astype(np.uint8)[None]
+        np.testing.assert_array_equal(lm.decode(path), want)
+        np.testing.assert_array_equal(lm.decode(gray), want)
+        # Background: index 1 (C), the `[C+1]` weight's last entry.
+        index = lm.decode_index(path, ignore_index=-100)
+        np.testing.assert_array_equal(index, np.where(gray >= threshold, 0, 1))
+
+
+def test_io_errors_are_os_errors(tmp_path):
+    lm = maskprep.LabelMap.from_file(PLATES / "labels.toml")
+    missing = tmp_path / "missing.png"
+    with pytest.raises(OSError, match="missing.png") as caught:
+        lm.decode(missing)
+    assert isinstance(caught.value, maskprep.MaskprepError)
+    assert isinstance(caught.value, maskprep.MaskprepIOError)
+    # What a file holds is a value error, not an OSError.
+    with pytest.raises(maskprep.MaskprepError) as caught:
+        lm.decode(ROOT / "fixtures" / "bad" / "truncated.png")
+    assert not isinstance(caught.value, OSError)
+
+
+def test_score_sweep_thresholds_are_numpy_and_equal_the_cli(tmp_path, monkeypatch):
+    """Logits of the plates: the document with its sweep equals the CLI's,
+    and the chosen thresholds are the CLI's `thresholds.json` as float32."""
+    monkeypatch.chdir(ROOT)
+    pred = tmp_path / "logits"
+    pred.mkdir()
+    rng = np.random.default_rng(7)
+    for path in sorted((PLATES / "masks").glob("*.png")):
+        truth = rgb_bits_reference(path).astype(np.float32)
+        logits = (truth * 4 - 2 + rng.normal(0, 1.5, truth.shape)).astype(np.float32)
+        np.save(pred / f"{path.stem}.npy", logits)
+    got = maskprep.score("fixtures/plates", str(pred), sweep=True, sweep_bins=20)
+    chosen = got.pop("thresholds")
+    out = tmp_path / "cli"
+    want = cli_json(
+        "score", "--truth", "fixtures/plates", "--pred", pred,
+        "--sweep", "--sweep-bins", "20", "--sweep-out", out,
+    )
+    assert canonical(got) == canonical(want)
+    file = json.loads((out / "thresholds.json").read_text())
+    for key in ["iou", "dice"]:
+        assert chosen[key].dtype == np.float32 and chosen[key].shape == (3,)
+        np.testing.assert_array_equal(chosen[key], np.asarray(file[key], np.float32))
+    assert chosen["default"] == file["default"] == 0.0
+    with pytest.raises(maskprep.MaskprepError, match="argmax"):
+        maskprep.score("fixtures/plates", str(pred), sweep=True, argmax=True)
+    with pytest.raises(maskprep.MaskprepError, match="backend"):
+        maskprep.score("fixtures/plates", str(pred), backend="tpu")
