@@ -7,7 +7,10 @@
 //!
 //! Prints the median of the runs, the ratio of the medians and the median
 //! of the paired (same-run) ratios. `MASKPREP_BENCH_N` (default 1000) and
-//! `MASKPREP_BENCH_RUNS` (default 5) change the size.
+//! `MASKPREP_BENCH_RUNS` (default 5) change the size. The masks are boxes
+//! (a plate, a code, chips); `MASKPREP_BENCH_SHAPES=round` draws them as an
+//! ellipse and discs instead, so that nearly every row differs from the one
+//! before (no repeated rows for the decoder to skip).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,11 +34,13 @@ fn main() {
     let n = env("MASKPREP_BENCH_N", 1000);
     let runs = env("MASKPREP_BENCH_RUNS", 5);
     let side = 512u32;
+    let round = std::env::var("MASKPREP_BENCH_SHAPES").is_ok_and(|v| v == "round");
+    let name = if round { "rgb-round" } else { "rgb-v2" };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("bench-data")
-        .join(format!("rgb-v2-{n}x{side}"));
-    generate(&dir, n, side);
+        .join(format!("{name}-{n}x{side}"));
+    generate(&dir, n, side, round);
     let files: Vec<PathBuf> = {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
             .expect("bench dir")
@@ -118,7 +123,8 @@ fn main() {
     let h = med(&mut hist_t);
     let threads = rayon::current_num_threads();
     println!(
-        "stats bench: {n} RGB masks {side}x{side} ({raw_mb:.0} MB raw), {threads} threads, median of {runs}"
+        "stats bench: {n} RGB masks {side}x{side} ({raw_mb:.0} MB raw, {}), {threads} threads, median of {runs}",
+        if round { "ellipses and discs" } else { "boxes" }
     );
     println!(
         "  decode only : {d:.3} s  ({:.0} masks/s, {:.0} MB/s raw)",
@@ -146,8 +152,9 @@ fn main() {
     println!("  paired ratio stats/decode-frame, median of {runs} runs: {p:.3} (target <= 1.25)");
 }
 
-/// Writes `n` masks of flat shapes (plate, code, chips), deterministic.
-fn generate(dir: &Path, n: usize, side: u32) {
+/// Writes `n` masks of flat shapes (plate, code, chips), deterministic:
+/// boxes, or with `round` the ellipse and discs inside those boxes.
+fn generate(dir: &Path, n: usize, side: u32, round: bool) {
     if dir.is_dir() && std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) == n {
         return;
     }
@@ -166,20 +173,39 @@ fn generate(dir: &Path, n: usize, side: u32) {
         let (qx, qy, qs) = (px0 + rnd(s / 3), py0 + rnd(s / 3), 20 + rnd(s / 6));
         let chips: Vec<(u32, u32, u32)> =
             (0..rnd(6)).map(|_| (rnd(s), rnd(s), 2 + rnd(10))).collect();
+        // Inside the box [x0, x1) x [y0, y1): the box, or its inscribed ellipse.
+        let inside = |x: u32, y: u32, x0: u32, y0: u32, x1: u32, y1: u32| {
+            if x < x0 || x >= x1 || y < y0 || y >= y1 {
+                return false;
+            }
+            if !round {
+                return true;
+            }
+            let (rx, ry) = (f64::from(x1 - x0) / 2.0, f64::from(y1 - y0) / 2.0);
+            let dx = (f64::from(x) + 0.5 - f64::from(x0)) / rx - 1.0;
+            let dy = (f64::from(y) + 0.5 - f64::from(y0)) / ry - 1.0;
+            dx * dx + dy * dy <= 1.0
+        };
         let mut data = vec![0u8; (s * s * 3) as usize];
         for y in 0..s {
             for x in 0..s {
                 let i = ((y * s + x) * 3) as usize;
-                if x >= px0 && x < px1 && y >= py0 && y < py1 {
+                if inside(x, y, px0, py0, px1, py1) {
                     data[i + 2] = 255;
                 }
-                if x >= qx && x < qx + qs && y >= qy && y < qy + qs {
+                if inside(x, y, qx, qy, qx + qs, qy + qs) {
                     data[i] = 255;
                 }
-                if chips
-                    .iter()
-                    .any(|&(cx, cy, r)| x.abs_diff(cx) < r && y.abs_diff(cy) < r)
-                {
+                if chips.iter().any(|&(cx, cy, r)| {
+                    inside(
+                        x,
+                        y,
+                        cx.saturating_sub(r - 1),
+                        cy.saturating_sub(r - 1),
+                        cx + r,
+                        cy + r,
+                    )
+                }) {
                     data[i + 1] = 255;
                 }
             }

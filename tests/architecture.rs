@@ -191,8 +191,16 @@ fn the_checker_finds_each_kind_of_violation() {
         "commands/merge.rs",
         "fn f() { crate::commands::stats::exit_code(); }\n",
     );
-    write(root, "commands/mod.rs", "mod run;\nuse crate::commands::run;\n");
-    write(root, "labels/detect.rs", "use crate::stats::doc::percent;\n");
+    write(
+        root,
+        "commands/mod.rs",
+        "mod run;\nuse crate::commands::run;\n",
+    );
+    write(
+        root,
+        "labels/detect.rs",
+        "use crate::stats::doc::percent;\n",
+    );
     write(root, "stats/doc.rs", "use crate::weights::PosWeightRule;\n");
     write(root, "stats/mod.rs", "use crate::weight_rules::rules;\n");
     write(

@@ -9,16 +9,16 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyOSError, PyValueError};
-use pyo3::sync::PyOnceLock;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyTuple, PyType};
 
 use maskprep::dataset::{ExportOptions, prepare};
-use maskprep::score::collect::{Request as ScoreRequest, SweepLevels, collect as score_collect};
-use maskprep::score::{Decision, GpuOptions};
 use maskprep::decode::{self, Frame};
 use maskprep::labels::{LabelMap, presets};
 use maskprep::output::Console;
+use maskprep::score::collect::{Request as ScoreRequest, SweepLevels, collect as score_collect};
+use maskprep::score::{Decision, GpuOptions};
 use maskprep::source::Partition;
 use maskprep::stats::collect::{Request, collect};
 use maskprep::weights::Options;
@@ -49,10 +49,10 @@ fn io_error_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
                 "__doc__",
                 "maskprep could not read or write a file (an OSError and a MaskprepError).",
             )?;
-            let ty = py
-                .import("builtins")?
-                .getattr("type")?
-                .call1(("MaskprepIOError", bases, body))?;
+            let ty =
+                py.import("builtins")?
+                    .getattr("type")?
+                    .call1(("MaskprepIOError", bases, body))?;
             Ok(ty.cast_into::<PyType>()?.unbind())
         })
         .map(|t| t.bind(py))
