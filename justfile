@@ -22,6 +22,20 @@ bench:
     cargo bench -j2 --bench pipeline
     cargo bench -j2 --bench coco
     cargo bench -j2 --features store --bench store
+    MASKPREP_BENCH_SHAPES=round cargo bench -j2 --bench stats
+    just bench-python
+
+# the Python wheel's `LabelMap.decode` against numpy recipes (builds the
+# release wheel into target/venv first; `bash .ci/run` makes the venv)
+bench-python:
+    target/venv/bin/maturin build --release -i target/venv/bin/python -o target/wheels-release
+    target/venv/bin/python -m pip install --quiet --force-reinstall --no-deps target/wheels-release/maskprep-*.whl
+    target/venv/bin/python tests/python/decode_bench.py --masks 64 --repeat 7
+
+# sizes of what users install: the release binary and the wheel
+sizes:
+    cargo build --release -j2 --features store
+    ls -l target/release/maskprep target/wheels-release/maskprep-*.whl
 
 # format and lint, as CI checks them
 lint:
