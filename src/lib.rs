@@ -93,7 +93,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     if let Some(n) = cli.fetch {
         store::set_fetch(n as usize);
     }
-    commands::execute(cli.into_command())
+    commands::execute(cli.into_command()?)
 }
 
 /// Most worker threads per core that `--threads` may ask for.

@@ -163,7 +163,7 @@ fn the_source_tree_keeps_its_seams() {
         "commands",
         "dataset.rs",
         "output.rs",
-        "cli.rs",
+        "cli",
         "pipeline.rs",
     ] {
         assert!(src.join(must).exists(), "`src/{must}` is missing");

@@ -13,7 +13,7 @@ mod weights;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 use crate::cli::{Command, CountsFrom, ShardsJob};
 
@@ -40,9 +40,7 @@ fn inputs(cmd: &Command) -> Vec<PathBuf> {
         Command::Run(c) => crate::pipeline::load(&c.pipeline)
             .map(|p| vec![p.source.dir])
             .unwrap_or_default(),
-        Command::Merge(_) | Command::Report(_) | Command::MergeRun(_) | Command::Invalid(_) => {
-            Vec::new()
-        }
+        Command::Merge(_) | Command::Report(_) | Command::MergeRun(_) => Vec::new(),
     }
 }
 
@@ -60,6 +58,5 @@ fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::MergeRun(c) => run::merge_run(&c)
             .with_context(|| format!("cannot merge the runs in `{}`", c.parts.display())),
         Command::Score(c) => score::run(&c),
-        Command::Invalid(msg) => bail!(msg),
     }
 }

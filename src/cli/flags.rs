@@ -1,259 +1,17 @@
-//! The command line: clap definitions, and every flag parsed and validated
-//! into one config struct per command ([`Command`]), partitions included
-//! (`I/N`, or `auto` from a Slurm job array or a Kubernetes Indexed Job).
-//! clap types go no further than this file.
+//! The flags: clap's definitions of every command and its arguments, and
+//! the stage enums as flag values (one enum each, shared with the
+//! pipeline schema and the Python API; their help text lives here).
 
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use super::partition::PartitionArg;
+use crate::annotations::{CrowdMode, Order};
 use crate::dataset::ExportOptions;
-use crate::output::Output;
-use crate::score::collect::SweepLevels;
-use crate::score::{Backend, EmptyAs, GpuOptions, PredKind};
-use crate::shards::{self, ShardsConfig};
-use crate::source::Partition;
+use crate::score::{Backend, EmptyAs, PredKind};
 use crate::stats::RARE_BELOW;
-use crate::weights::{Options as WeightOptions, Scheme};
-
-/// A command resolved from the command line.
-#[derive(Debug)]
-pub enum Command {
-    Stats(StatsConfig),
-    Labels(LabelsConfig),
-    Merge(MergeConfig),
-    Weights(WeightsConfig),
-    Shards(ShardsJob),
-    Report(ReportConfig),
-    Run(RunConfig),
-    MergeRun(MergeRunConfig),
-    Score(ScoreConfig),
-    /// Arguments that parse but cannot be used.
-    Invalid(String),
-}
-
-#[derive(Debug)]
-pub struct StatsConfig {
-    pub dir: PathBuf,
-    pub labels: Option<String>,
-    pub exports: ExportOptions,
-    pub output: Output,
-    pub per_image: Option<PathBuf>,
-    pub rare_below: f64,
-    pub partition: Option<Partition>,
-    pub strict: bool,
-    pub quiet: bool,
-    /// Also write the HTML report into this folder.
-    pub report: Option<PathBuf>,
-}
-
-#[derive(Debug)]
-pub struct LabelsConfig {
-    pub dir: PathBuf,
-    pub labels: Option<String>,
-    pub exports: ExportOptions,
-    pub output: Option<PathBuf>,
-    pub quiet: bool,
-}
-
-#[derive(Debug)]
-pub struct MergeConfig {
-    pub inputs: Vec<PathBuf>,
-    pub output: Output,
-}
-
-/// Where the counts come from.
-#[derive(Debug, Clone)]
-pub enum CountsFrom {
-    /// Scan a dataset folder with a label map (detected when `None`).
-    Scan {
-        dir: PathBuf,
-        labels: Option<String>,
-        exports: ExportOptions,
-        strict: bool,
-    },
-    /// A stats document written by `maskprep stats --json` or `merge`.
-    From(PathBuf),
-}
-
-#[derive(Debug, Clone)]
-pub struct WeightsConfig {
-    pub counts: CountsFrom,
-    pub options: WeightOptions,
-    /// Output folder for `weights.json`, `weights.safetensors`, `README.md`.
-    pub output: Option<PathBuf>,
-    /// Also write `pos_weight.npy` and `weight.npy`.
-    pub npy: bool,
-    /// JSON on stdout instead of the table.
-    pub json: bool,
-    pub quiet: bool,
-}
-
-/// What the report is made from.
-#[derive(Debug, Clone)]
-pub enum ReportInput {
-    /// Scan a dataset (label map detected when `None`).
-    Scan {
-        dir: PathBuf,
-        labels: Option<String>,
-        exports: ExportOptions,
-        strict: bool,
-    },
-    /// A stats JSON (`maskprep stats --json`, `maskprep merge`).
-    Stats(PathBuf),
-    /// A score JSON (`maskprep score --json`).
-    Score(PathBuf),
-}
-
-#[derive(Debug, Clone)]
-pub struct ReportConfig {
-    pub input: ReportInput,
-    /// The report folder.
-    pub output: PathBuf,
-    /// Rare-class threshold of a scan.
-    pub rare_below: f64,
-    /// Lowest-scoring images shown with thumbnails.
-    pub worst: usize,
-    pub quiet: bool,
-}
-
-/// `maskprep score`, resolved from the command line.
-#[derive(Debug)]
-pub struct ScoreConfig {
-    pub truth: PathBuf,
-    pub pred: PathBuf,
-    pub labels: Option<String>,
-    pub exports: ExportOptions,
-    /// `None`: from the files (PNG: mask; `.npy`/`.safetensors`: logits).
-    pub pred_kind: Option<PredKind>,
-    pub threshold: Option<f32>,
-    pub argmax: bool,
-    /// Tensor name in `.safetensors` files holding several.
-    pub tensor: Option<String>,
-    pub empty_as: EmptyAs,
-    pub backend: Backend,
-    pub gpu: GpuOptions,
-    pub output: Output,
-    pub per_image: Option<PathBuf>,
-    pub strict: bool,
-    pub quiet: bool,
-    /// Also write the HTML report into this folder.
-    pub report: Option<PathBuf>,
-    /// Sweep thresholds (float predictions).
-    pub sweep: Option<SweepConfig>,
-    /// Score one piece of the pairs (`None`: all).
-    pub partition: Option<Partition>,
-}
-
-/// `score --sweep`: which probability levels, and where the thresholds go.
-#[derive(Debug, Clone)]
-pub struct SweepConfig {
-    /// `--thresholds`, or `--sweep-bins`.
-    pub levels: SweepLevels,
-    /// `--sweep-out DIR`: the folder for `thresholds.json` and
-    /// `thresholds.safetensors`; `None`: named after `-o FILE` beside it
-    /// (see `score::sweep::thresholds_files`).
-    pub out: Option<PathBuf>,
-}
-
-/// `maskprep shards verify DIR`.
-#[derive(Debug, Clone)]
-pub struct VerifyConfig {
-    pub dir: PathBuf,
-    pub quiet: bool,
-}
-
-/// A shards command.
-#[derive(Debug, Clone)]
-pub enum ShardsJob {
-    Write(ShardsConfig),
-    Verify(VerifyConfig),
-}
-
-/// `maskprep run PIPELINE.toml`.
-#[derive(Debug)]
-pub struct RunConfig {
-    pub pipeline: PathBuf,
-    /// `None` or `1/1`: the whole run.
-    pub partition: Option<Partition>,
-    /// Replaces the pipeline's `[output] dir`.
-    pub output: Option<PathBuf>,
-    pub quiet: bool,
-}
-
-/// `maskprep merge-run PARTS -o OUT`.
-#[derive(Debug)]
-pub struct MergeRunConfig {
-    pub parts: PathBuf,
-    pub output: PathBuf,
-    pub pipeline: Option<PathBuf>,
-    pub quiet: bool,
-}
-
-/// `--partition` as given: `I/N`, or `auto` / `auto/N` (read from the
-/// scheduler's environment when the command is resolved).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionArg {
-    Fixed(Partition),
-    Auto(Option<usize>),
-}
-
-impl FromStr for PartitionArg {
-    type Err = String;
-
-    fn from_str(arg: &str) -> Result<Self, String> {
-        match arg.strip_prefix("auto") {
-            Some("") => Ok(Self::Auto(None)),
-            Some(rest) => rest
-                .strip_prefix('/')
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .map(|n| Self::Auto(Some(n)))
-                .ok_or_else(|| format!("`{arg}` is not a partition; expected I/N, auto or auto/N")),
-            None => arg.parse().map(Self::Fixed),
-        }
-    }
-}
-
-impl PartitionArg {
-    /// The partition this process runs.
-    pub fn resolve(self) -> anyhow::Result<Partition> {
-        match self {
-            Self::Fixed(p) => Ok(p),
-            Self::Auto(count) => auto_partition(count),
-        }
-    }
-}
-
-/// The partition `auto` means: from a Slurm job array or a Kubernetes
-/// Indexed Job, read from the environment.
-pub fn auto_partition(count: Option<usize>) -> anyhow::Result<Partition> {
-    let var = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-    };
-    if let Some(id) = var("SLURM_ARRAY_TASK_ID") {
-        let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
-        let n = count.or_else(|| var("SLURM_ARRAY_TASK_COUNT")).context(
-            "`--partition auto` in a Slurm array needs SLURM_ARRAY_TASK_COUNT (or `auto/N`)",
-        )?;
-        return format!("{}/{n}", (id + 1).saturating_sub(min))
-            .parse()
-            .map_err(anyhow::Error::msg);
-    }
-    if let Some(i) = var("JOB_COMPLETION_INDEX") {
-        let n = count.context(
-            "`--partition auto` in a Kubernetes Indexed Job needs the count: `--partition auto/N` (N = completions)",
-        )?;
-        return format!("{}/{n}", i + 1).parse().map_err(anyhow::Error::msg);
-    }
-    bail!(
-        "`--partition auto` found neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX; expected to run in a Slurm job array or a Kubernetes Indexed Job, or give I/N"
-    )
-}
+use crate::weights::Scheme;
 
 /// Honest statistics for segmentation masks: what the labels really are,
 /// which loss fits, and how rare each class is.
@@ -410,41 +168,22 @@ pub struct ExportArgs {
     /// pycocotools' annToMask does, or `ignore` their pixels (out of N), as
     /// detectors train.
     #[arg(long, value_enum, value_name = "HOW", default_value = "count")]
-    pub crowd: CrowdArg,
+    pub crowd: CrowdMode,
     /// Run-length CSV pixel order: `column` (Kaggle's convention: down each
     /// column, 1-based) or `row` (across each row).
     #[arg(long, value_enum, value_name = "ORDER", default_value = "column")]
-    pub rle_order: RleOrderArg,
+    pub rle_order: Order,
     /// Image size for run-length CSV rows whose photo is not found beside
     /// the CSV (`train_images/`, `train/`, `images/`), e.g. `768x768`.
     #[arg(long, value_name = "WxH", value_parser = parse_image_size)]
     pub image_size: Option<(u32, u32)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CrowdArg {
-    Count,
-    Ignore,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RleOrderArg {
-    Column,
-    Row,
-}
-
 impl From<&ExportArgs> for ExportOptions {
     fn from(a: &ExportArgs) -> Self {
-        use crate::annotations::{CrowdMode, Order};
         Self {
-            crowd: match a.crowd {
-                CrowdArg::Count => CrowdMode::AsCategory,
-                CrowdArg::Ignore => CrowdMode::Ignore,
-            },
-            rle_order: match a.rle_order {
-                RleOrderArg::Column => Order::ColumnMajor,
-                RleOrderArg::Row => Order::RowMajor,
-            },
+            crowd: a.crowd,
+            rle_order: a.rle_order,
             size: a.image_size,
         }
     }
@@ -549,36 +288,6 @@ Examples:
   maskprep weights data/train --scheme median-frequency --json
   maskprep weights --from stats.json -o weights/";
 
-/// The class-weight scheme written as `weight`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum SchemeArg {
-    /// scikit-learn's: T / (K n_c), sum of n_c w_c = T.
-    Balanced,
-    /// 1 / f_c, raw.
-    InverseFrequency,
-    /// 1 / sqrt(f_c), raw.
-    InverseSqrt,
-    /// median(n_c/S_c) / (n_c/S_c): the median class gets 1.
-    MedianFrequency,
-    /// 1 / ln(c + f_c), raw.
-    Enet,
-    /// (1 - beta) / (1 - beta^n_c), scaled to sum to the classes with pixels.
-    EffectiveNumber,
-}
-
-impl From<SchemeArg> for Scheme {
-    fn from(s: SchemeArg) -> Self {
-        match s {
-            SchemeArg::Balanced => Self::Balanced,
-            SchemeArg::InverseFrequency => Self::InverseFrequency,
-            SchemeArg::InverseSqrt => Self::InverseSqrt,
-            SchemeArg::MedianFrequency => Self::MedianFrequency,
-            SchemeArg::Enet => Self::Enet,
-            SchemeArg::EffectiveNumber => Self::EffectiveNumber,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct WeightsArgs {
     /// A folder of PNG masks, or a dataset root holding `masks/`.
@@ -602,7 +311,7 @@ pub struct WeightsArgs {
     pub json: bool,
     /// The scheme written as `weight` (every scheme is in weights.json).
     #[arg(long, value_enum, default_value = "balanced")]
-    pub scheme: SchemeArg,
+    pub scheme: Scheme,
     /// c of ENet weighting, 1 / ln(c + f_c); above 1.
     #[arg(long, value_name = "C", default_value_t = crate::weights::ENET_C)]
     pub enet_c: f64,
@@ -698,9 +407,6 @@ pub enum ShardsCmd {
         dir: PathBuf,
     },
 }
-
-// The stage enums themselves are the flag values (one enum each, shared
-// with the pipeline schema); their help text lives here, with clap.
 
 impl clap::ValueEnum for PredKind {
     fn value_variants<'a>() -> &'a [Self] {
@@ -858,145 +564,6 @@ pub struct ScoreArgs {
     pub report: Option<PathBuf>,
 }
 
-fn output(json: bool, path: Option<PathBuf>) -> Output {
-    let json = json
-        || path
-            .as_ref()
-            .and_then(|p| p.extension())
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    Output { json, path }
-}
-
-impl Cli {
-    /// Resolves the arguments into the command to run.
-    pub fn into_command(self) -> Command {
-        match self.command {
-            Cmd::Stats(a) => {
-                if !(0.0..=1.0).contains(&a.rare_below) {
-                    return Command::Invalid(format!(
-                        "`--rare-below {}` is not a fraction; expected a number in 0..=1",
-                        a.rare_below
-                    ));
-                }
-                let partition = match a.partition.map(PartitionArg::resolve).transpose() {
-                    Ok(p) => p,
-                    Err(e) => return Command::Invalid(format!("{e:#}")),
-                };
-                Command::Stats(StatsConfig {
-                    exports: (&a.source.exports).into(),
-                    dir: a.source.dir,
-                    labels: a.source.labels,
-                    output: output(a.json, a.output),
-                    per_image: a.per_image,
-                    rare_below: a.rare_below,
-                    partition,
-                    strict: a.strict,
-                    quiet: self.quiet,
-                    report: a.report,
-                })
-            }
-            Cmd::Labels(a) => Command::Labels(LabelsConfig {
-                exports: (&a.source.exports).into(),
-                dir: a.source.dir,
-                labels: a.source.labels,
-                output: a.output,
-                quiet: self.quiet,
-            }),
-            Cmd::Merge(a) => Command::Merge(MergeConfig {
-                inputs: a.inputs,
-                output: output(a.json, a.output),
-            }),
-            Cmd::Weights(a) => Command::Weights(WeightsConfig {
-                counts: match (a.from, a.dir) {
-                    (Some(path), _) => CountsFrom::From(path),
-                    (None, dir) => CountsFrom::Scan {
-                        dir: dir.unwrap_or_default(),
-                        labels: a.labels,
-                        exports: (&a.exports).into(),
-                        strict: a.strict,
-                    },
-                },
-                options: WeightOptions {
-                    scheme: a.scheme.into(),
-                    enet_c: a.enet_c,
-                    beta: a.beta,
-                    max_weight: a.max_weight,
-                },
-                output: a.output,
-                npy: a.npy,
-                json: a.json,
-                quiet: self.quiet,
-            }),
-            Cmd::Shards(a) => Command::Shards(shards_job(a, self.quiet)),
-            Cmd::Report(a) => report_config(a, self.quiet),
-            Cmd::Run(a) => match a.partition.map(PartitionArg::resolve).transpose() {
-                Ok(partition) => Command::Run(RunConfig {
-                    pipeline: a.pipeline,
-                    partition,
-                    output: a.output,
-                    quiet: self.quiet,
-                }),
-                Err(e) => Command::Invalid(format!("{e:#}")),
-            },
-            Cmd::MergeRun(a) => Command::MergeRun(MergeRunConfig {
-                parts: a.parts,
-                output: a.output,
-                pipeline: a.pipeline,
-                quiet: self.quiet,
-            }),
-            Cmd::Score(a) => {
-                if let Some(t) = a.threshold.filter(|t| !t.is_finite()) {
-                    return Command::Invalid(format!(
-                        "`--threshold {t}` is not a finite number; expected e.g. 0 for logits or 0.5 for probabilities"
-                    ));
-                }
-                let sweeping = a.sweep || !a.thresholds.is_empty() || a.sweep_bins.is_some();
-                if sweeping && a.argmax {
-                    return Command::Invalid(
-                        "`--sweep` thresholds each class on its own; it does not combine with `--argmax`".into(),
-                    );
-                }
-                let sweep = sweeping.then(|| SweepConfig {
-                    levels: SweepLevels {
-                        levels: (!a.thresholds.is_empty()).then(|| a.thresholds.clone()),
-                        bins: a
-                            .sweep_bins
-                            .map_or(crate::score::sweep::DEFAULT_BINS, |n| n as usize),
-                    },
-                    out: a.sweep_out.clone(),
-                });
-                let partition = match a.partition.map(PartitionArg::resolve).transpose() {
-                    Ok(p) => p.filter(|p| p.count > 1),
-                    Err(e) => return Command::Invalid(format!("{e:#}")),
-                };
-                Command::Score(ScoreConfig {
-                    exports: (&a.exports).into(),
-                    partition,
-                    sweep,
-                    truth: a.truth,
-                    pred: a.pred,
-                    labels: a.labels,
-                    pred_kind: a.pred_kind,
-                    threshold: a.threshold,
-                    argmax: a.argmax,
-                    tensor: a.tensor,
-                    empty_as: a.empty_as,
-                    backend: a.backend,
-                    gpu: GpuOptions {
-                        batch: a.gpu_batch.map(|n| n as usize),
-                        verbose: a.verbose,
-                    },
-                    output: output(a.json, a.output),
-                    per_image: a.per_image,
-                    strict: a.strict,
-                    quiet: self.quiet,
-                    report: a.report,
-                })
-            }
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["dir", "stats", "score"])))]
 #[command(after_help = "\
@@ -1041,57 +608,48 @@ pub struct ReportArgs {
     pub strict: bool,
 }
 
-fn report_config(a: ReportArgs, quiet: bool) -> Command {
-    let rare_below = a.rare_below.unwrap_or(RARE_BELOW);
-    if !(0.0..=1.0).contains(&rare_below) {
-        return Command::Invalid(format!(
-            "`--rare-below {rare_below}` is not a fraction; expected a number in 0..=1"
-        ));
+impl clap::ValueEnum for Scheme {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
     }
-    let input = match (a.stats, a.score, a.dir) {
-        (Some(p), _, _) => ReportInput::Stats(p),
-        (None, Some(p), _) => ReportInput::Score(p),
-        (None, None, dir) => ReportInput::Scan {
-            dir: dir.unwrap_or_default(),
-            labels: a.labels,
-            exports: (&a.exports).into(),
-            strict: a.strict,
-        },
-    };
-    Command::Report(ReportConfig {
-        input,
-        output: a.output,
-        rare_below,
-        worst: a.worst,
-        quiet,
-    })
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Balanced => "scikit-learn's: T / (K n_c), sum of n_c w_c = T",
+            Self::InverseFrequency => "1 / f_c, raw",
+            Self::InverseSqrt => "1 / sqrt(f_c), raw",
+            Self::MedianFrequency => "median(n_c/S_c) / (n_c/S_c): the median class gets 1",
+            Self::Enet => "1 / ln(c + f_c), raw",
+            Self::EffectiveNumber => {
+                "(1 - beta) / (1 - beta^n_c), scaled to sum to the classes with pixels"
+            }
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
-fn shards_job(a: ShardsArgs, quiet: bool) -> ShardsJob {
-    if let Some(ShardsCmd::Verify { dir }) = a.verify {
-        return ShardsJob::Verify(VerifyConfig { dir, quiet });
+impl clap::ValueEnum for CrowdMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::AsCategory, Self::Ignore]
     }
-    let geometry = match (a.size, a.tile) {
-        (Some(d), _) => shards::Geometry::Resize(d),
-        (None, Some(d)) => shards::Geometry::Tile(d),
-        (None, None) => shards::Geometry::Native,
-    };
-    ShardsJob::Write(ShardsConfig {
-        exports: (&a.exports).into(),
-        dir: a.dir.unwrap_or_default(),
-        labels: a.labels,
-        out: a.output.unwrap_or_default(),
-        format: a.format,
-        shard_bytes: a.shard_size.map(|s| s.0),
-        shard_samples: a.samples_per_shard,
-        geometry,
-        splits: a.split,
-        seed: a.seed,
-        stratify: !a.no_stratify,
-        shuffle: a.shuffle,
-        strict: a.strict,
-        quiet,
-        command: std::env::args().collect(),
-        partition: Partition::WHOLE,
-    })
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Self::AsCategory => "count",
+            Self::Ignore => "ignore",
+        }))
+    }
+}
+
+impl clap::ValueEnum for Order {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Self::ColumnMajor, Self::RowMajor]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Self::ColumnMajor => "column",
+            Self::RowMajor => "row",
+        }))
+    }
 }
