@@ -6,7 +6,7 @@
 //! code). Below, the stages, in the data's order: `labels` (what codes
 //! mean) → `source` (which files) → `dataset` (layouts, pairing, label-map
 //! detection) → `decode` (PNG → code histogram) → `stats` / `weights` /
-//! `shards` / `score` (exact counters and what derives from them) →
+//! `shards` / `score` / `check` (exact counters and what derives from them) →
 //! `report` (drawing only). `output` (atomic writes, emitter, console),
 //! `tensors` and `pipeline` (the TOML schema) serve every stage. No stage
 //! imports `commands`; `tests/architecture.rs` keeps it so.
@@ -17,6 +17,7 @@ pub mod output;
 pub mod pipeline;
 
 pub mod annotations;
+pub mod check;
 pub mod dataset;
 pub mod decode;
 pub mod labels;

@@ -53,6 +53,9 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
     if let Some(sc) = &p.score {
         code = code.max(score(&p, sc, &out, cfg.quiet, part)?);
     }
+    if let Some(ck) = &p.check {
+        code = code.max(super::check::pipeline_stage(&p, ck, &out, part, &console)?);
+    }
     let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
     if !counts_stages {
         return Ok(code);
