@@ -122,7 +122,12 @@ fn hand_counted_objects_holes_and_small_objects() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("labels.toml"), LABELS).unwrap();
     let m = tmp.path().join("masks");
-    write_mask(&m.join("0.png"), &["1.....", ".1.222", "..12.2", "...222"]);
+    write_mask(
+        &m.join("0.png"),
+        &[
+            "1.......", ".1.22222", "..12...2", "...2.2.2", "...2...2", "...22222",
+        ],
+    );
     let labels = tmp.path().join("labels.toml");
     let (c, d, _) = check_json(&[
         path_str(&m),
@@ -140,8 +145,12 @@ fn hand_counted_objects_holes_and_small_objects() {
     let b = &d["classes"][2];
     assert_eq!(b["objects"], 2);
     assert_eq!(b["objects_with_holes"], 1);
-    assert_eq!(b["sizes"]["min"], 1);
+    assert_eq!(
+        (b["sizes"]["min"].as_u64(), b["sizes"]["max"].as_u64()),
+        (Some(1), Some(16))
+    );
     assert_eq!(b["small_objects"], 1);
+    assert_eq!(b["worst_images"][0]["smallest"], 1);
     let (_, d4, _) = check_json(&[
         path_str(&m),
         "--labels",
