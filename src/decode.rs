@@ -1117,7 +1117,7 @@ mod tests {
             for y in 0..h as usize {
                 // 0..20: blocks of repeated rows; 20..200: every row new
                 // (comparing stops); 200..: repeats again.
-                let seed = if y < 20 || y >= 200 { y / 7 } else { y } as u64;
+                let seed = if !(20..200).contains(&y) { y / 7 } else { y } as u64;
                 data.extend(flat(row, 3, seed + 1).iter().map(|v| v * 90));
             }
             let bytes = png_bytes(w, h, color, depth, &data);

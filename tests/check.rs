@@ -378,3 +378,45 @@ fn sampling_weights_load_and_raise_the_rare_class_share() {
     let said = run_python("check_sampling.py", &[path_str(&file), "c"]);
     assert!(said.contains("share of `c`"), "{said}");
 }
+
+/// A pipeline's `[check]` stage writes `check.json`, the sampling weights
+/// and, with `[report]`, the check report.
+#[test]
+fn the_pipeline_check_stage_writes_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    std::fs::create_dir_all(&root).unwrap();
+    split_dataset(&root);
+    let out = tmp.path().join("out");
+    let toml = format!(
+        "[source]\ndir = \"{}\"\nlabels = \"{}\"\n[output]\ndir = \"{}\"\n\
+         [check]\nconnectivity = 4\nsampling_weights = \"sampling.safetensors\"\nstrict = true\n[report]\n",
+        root.display(),
+        root.join("labels.toml").display(),
+        out.display()
+    );
+    let pipeline = tmp.path().join("p.toml");
+    std::fs::write(&pipeline, toml).unwrap();
+    let o = maskprep(&["run", path_str(&pipeline)]);
+    // `strict`: the leaks make the run exit 1.
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(out.join("check.json")).unwrap()).unwrap();
+    assert_eq!(doc["meta"]["connectivity"], 4);
+    assert_eq!(doc["duplicates"]["masks"]["cross_split_pairs"], 2);
+    assert!(out.join("sampling.safetensors").is_file());
+    assert!(out.join("sampling.safetensors.json").is_file());
+    assert!(out.join("check-report/index.html").is_file());
+    assert!(out.join("check-report/object_sizes.png").is_file());
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace("connectivity = 4", "connectivity = 6"),
+    )
+    .unwrap();
+    let o = maskprep(&["run", path_str(&bad)]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("expected 4 or 8"), "{}", stderr(&o));
+}

@@ -113,7 +113,7 @@ mod tests {
             assert!(edge <= s && s - edge <= s / 128, "{s} -> {edge}");
             assert_eq!(bucket(edge), bucket(s));
         }
-        assert_eq!(lower_edge(bucket(4096 + 31)), 4096 + 0);
+        assert_eq!(lower_edge(bucket(4096 + 31)), 4096);
         assert_eq!(lower_edge(bucket(4096 + 32)), 4096 + 32);
     }
 
