@@ -420,3 +420,42 @@ fn the_pipeline_check_stage_writes_its_files() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("expected 4 or 8"), "{}", stderr(&o));
 }
+
+/// A Roboflow COCO export: the splits are its folders, the photos are
+/// hashed like any other.
+#[test]
+fn coco_export_splits_are_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let p = photo(5, 8, 8);
+    for (split, file, poly) in [
+        ("train", "a.png", "[1,1,6,1,6,6,1,6]"),
+        ("valid", "b.png", "[0,0,3,0,3,3,0,3]"),
+    ] {
+        save_png(&p, &root.join(split).join(file), split == "valid");
+        let json = format!(
+            "{{\"images\":[{{\"id\":1,\"file_name\":\"{file}\",\"width\":8,\"height\":8}}],\
+             \"annotations\":[{{\"id\":1,\"image_id\":1,\"category_id\":1,\"segmentation\":[{poly}],\
+             \"area\":25,\"bbox\":[1,1,5,5],\"iscrowd\":0}}],\
+             \"categories\":[{{\"id\":0,\"name\":\"proj\"}},{{\"id\":1,\"name\":\"cat\"}}]}}"
+        );
+        std::fs::write(root.join(split).join("_annotations.coco.json"), json).unwrap();
+    }
+    let (_, d, err) = check_json(&[path_str(root)]);
+    let names: Vec<&str> = d["splits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["train", "valid"], "{err}");
+    assert_eq!(d["duplicates"]["photos"]["cross_split_pairs"], 1, "{err}");
+    assert_eq!(d["duplicates"]["masks"]["pairs"], 0);
+    let cat = d["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "cat")
+        .unwrap();
+    assert_eq!(cat["objects"], 2);
+}
