@@ -1,6 +1,7 @@
 //! Check stage: objects of every class of one decoded mask, by run-based
-//! union-find labelling. The mask is read as runs of equal codes (the
-//! decoder's own run finder), cut at row ends; each class keeps its runs of
+//! union-find labelling. The mask is read row by row as runs of equal
+//! codes (the decoder's own run finder; a row equal to the one above is not
+//! scanned again, its runs are reused); each class keeps its runs of
 //! the previous row and the current one, and a run joins the components of
 //! the runs above it that it touches. Cost grows with runs, not pixels.
 //!
@@ -117,6 +118,8 @@ pub struct Labeller {
     first: Vec<u64>,
     above: Vec<u32>,
     objects: Vec<Object>,
+    /// The runs of the row being labelled, `(code, length)`.
+    segs: Vec<(u32, u32)>,
 }
 
 impl Labeller {
@@ -191,7 +194,9 @@ impl Labeller {
 }
 
 /// Labels every class of `frame`: objects and holes into `lab`, pixel
-/// counts and the planes' hash into the returned summary.
+/// counts and the planes' hash into the returned summary. A row equal to
+/// the row above (masks are flat down the columns) reuses its runs instead
+/// of being scanned again.
 pub fn label(
     frame: &Frame<'_>,
     map: &LabelMap,
@@ -208,31 +213,30 @@ pub fn label(
         ..MaskSummary::default()
     };
     let mut hasher = PlaneHasher::new(w, h);
-    let (mut x, mut y) = (0u32, 0u32);
-    frame.runs(|code, run| {
-        let resolved = map.resolve(code, frame.format);
-        let mut left = run;
-        while left > 0 {
-            let take = left.min(u64::from(w - x)) as u32;
-            hasher.add(resolved, u64::from(take));
+    let mut segs = std::mem::take(&mut lab.segs);
+    for y in 0..h {
+        if y == 0 || frame.row(y) != frame.row(y - 1) {
+            segs.clear();
+            frame.row_runs(y, |code, run| segs.push((code, run as u32)));
+        }
+        let mut x = 0u32;
+        for &(code, run) in &segs {
+            let resolved = map.resolve(code, frame.format);
+            hasher.add(resolved, u64::from(run));
             match resolved {
                 Resolved::Classes(set) => {
                     for &c in set {
-                        summary.class_pixels[usize::from(c)] += u64::from(take);
-                        push_fg(lab, c, y, x, x + take, w);
+                        summary.class_pixels[usize::from(c)] += u64::from(run);
+                        push_fg(lab, c, y, x, x + run, w);
                     }
                 }
-                Resolved::Ignore | Resolved::Unknown => summary.excluded += u64::from(take),
+                Resolved::Ignore | Resolved::Unknown => summary.excluded += u64::from(run),
             }
-            x += take;
-            left -= u64::from(take);
-            if x == w {
-                finish_row(lab, y, w, h, conn);
-                x = 0;
-                y += 1;
-            }
+            x += run;
         }
-    });
+        finish_row(lab, y, w, h, conn);
+    }
+    lab.segs = segs;
     summary.uniform = hasher.runs <= 1;
     summary.hash = hasher.finish();
     collect(lab);
