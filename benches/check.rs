@@ -66,6 +66,7 @@ fn main() {
         min_object: check::MIN_OBJECT,
         photos: false,
         listed: check::LISTED,
+        keep_classes: false,
         progress: false,
     };
     let empty = BTreeMap::new();

@@ -1017,6 +1017,7 @@ fn check_config(a: CheckArgs, quiet: bool) -> Command {
             min_object: a.min_object,
             photos: !a.no_photos,
             listed: a.list,
+            keep_classes: a.sampling_weights.is_some(),
             progress: !quiet,
         },
         sampling: a.sampling_weights,

@@ -63,6 +63,7 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
         splits.origin
     ));
     let mut opts = req.options;
+    opts.keep_classes = req.sampling;
     opts.progress = console.progress();
     let checked = check(&prep.dataset, &prep.map, &splits, &opts);
     let meta = Meta {

@@ -3,7 +3,8 @@
 //! class (connected components, sizes, holes, small objects), per-split
 //! class counts, and the hashes that find duplicate masks and photos
 //! within and across splits. Memory holds per-class summaries, a bounded
-//! list of worst images, and 16-byte hashes per file; never a plane.
+//! list of worst images, and the hashes of each file (about 100 bytes per
+//! mask); never a plane.
 
 pub mod collect;
 pub mod components;
@@ -41,6 +42,8 @@ pub struct Options {
     pub photos: bool,
     /// Images listed per class (worst first).
     pub listed: usize,
+    /// Keep each mask's classes (for sampling weights).
+    pub keep_classes: bool,
     pub progress: bool,
 }
 
@@ -91,7 +94,7 @@ pub struct Facts {
     pub mask_hash: Option<u128>,
     /// Hash of the photo's pixels, when hashed and readable.
     pub photo_hash: Option<u128>,
-    /// Classes present (for sampling weights).
+    /// Classes present, when kept (for sampling weights).
     pub classes: Vec<u16>,
 }
 
@@ -246,7 +249,9 @@ impl Checked {
             if n > 0 {
                 sp.class_pixels[c] += n;
                 sp.class_images[c] += 1;
-                classes.push(c as u16);
+                if opts.keep_classes {
+                    classes.push(c as u16);
+                }
             }
         }
         self.facts.push(Facts {

@@ -90,6 +90,7 @@ pub fn pipeline_stage(
         min_object: ck.min_object,
         photos: ck.photos,
         listed: LISTED,
+        keep_classes: ck.sampling_weights.is_some(),
         progress: console.progress(),
     };
     let sampling = ck.sampling_weights.as_ref().map(|f| out.join(f));
