@@ -324,6 +324,16 @@ fn given_splits_and_voc_lists() {
     assert_eq!(d["splits"][0]["images"], 2);
     assert_eq!(d["splits"][1]["images"], 1);
     assert_eq!(d["duplicates"]["masks"]["cross_split_pairs"], 1);
+
+    // A mask in two lists: counted in the first (by name), and a warning.
+    std::fs::write(sets.join("val.txt"), "x3\nx2\n").unwrap();
+    let (_, d, err) = check_json(&[path_str(&voc), "--labels", path_str(&labels)]);
+    assert_eq!(
+        d["files"]["listed_in_several_splits"],
+        serde_json::json!(["x2"])
+    );
+    assert_eq!(d["splits"][0]["images"], 2);
+    assert!(err.contains("listed in several splits"), "{err}");
 }
 
 #[test]

@@ -5,7 +5,8 @@
 //! split folders, Cityscapes' `gtFine/<split>/` and COCO/Roboflow split
 //! exports give them), or VOC's `ImageSets/Segmentation/<split>.txt` lists
 //! (`trainval.txt` is left out when `train.txt` or `val.txt` exists: it is
-//! their union). Masks in no split form the split `unsplit`.
+//! their union). Masks in no split form the split `unsplit`; a dataset
+//! with no split at all is the one split `all`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use crate::source::Dataset;
 
 /// The split of masks that no split names.
 pub const UNSPLIT: &str = "unsplit";
+/// The one split of a dataset without splits.
+pub const ALL: &str = "all";
 
 /// Split names (lowercase, trailing digits dropped: `train2017`).
 const SPLIT_NAMES: &[&str] = &[
@@ -57,7 +60,11 @@ impl Splits {
         }
         let by_folder = Self::build(ds, folder_split, "split folders".into());
         if by_folder.names.iter().all(|n| n == UNSPLIT) {
-            return Self::build(ds, |_| None, "none found (one split)".into());
+            return Self::build(
+                ds,
+                |_| Some(ALL.to_string()),
+                "none found (one split)".into(),
+            );
         }
         by_folder
     }
