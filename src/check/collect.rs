@@ -76,8 +76,9 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
         classes: prep.map.classes().to_vec(),
         connectivity: opts.connectivity.number(),
         min_object: opts.min_object,
-        photos_hashed: opts.photos,
+        photos_hashed: opts.photos && prep.dataset.items.iter().any(|i| i.image.is_some()),
         splits_origin: splits.origin.clone(),
+        size_bin_edges: doc::SIZE_EDGES.to_vec(),
     };
     let sampling = req
         .sampling

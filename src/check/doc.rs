@@ -56,6 +56,9 @@ pub struct Meta {
     pub min_object: u64,
     pub photos_hashed: bool,
     pub splits_origin: String,
+    /// Edges of each class's `size_bins` (pixels): below the first, between
+    /// edges, from the last up.
+    pub size_bin_edges: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
