@@ -15,6 +15,9 @@ pub fn run(cfg: &CheckConfig) -> anyhow::Result<u8> {
     let console = Console::new(cfg.quiet);
     if let Some(out) = &cfg.report {
         crate::source::refuse_output_inside(&cfg.dir, out)?;
+        for (_, dir) in &cfg.splits {
+            crate::source::refuse_output_inside(dir, out)?;
+        }
         crate::report::check_output(out)?;
     }
     let Collected { doc, sampling } = collect(
