@@ -13,9 +13,11 @@ test-quick:
     cargo test -j2
 
 # benchmarks: stats, shards, score vs their decode-only floors, the pipeline,
-# and score --sweep vs a plain score (generated data under target/bench-data/)
+# score --sweep vs a plain score, and check vs stats (generated data under
+# target/bench-data/)
 bench:
     cargo bench -j2 --bench stats
+    cargo bench -j2 --bench check
     cargo bench -j2 --bench shards
     cargo bench -j2 --bench score
     cargo bench -j2 --bench sweep

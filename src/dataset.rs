@@ -77,6 +77,73 @@ pub fn prepare(
         return prepare_export(loaded, labels, opts, part);
     }
     let (whole, layout) = discover(dir)?;
+    resolve(whole, layout, dir, labels, part)
+}
+
+/// Given splits (`check --split name=DIR`) as one dataset: each split's
+/// layout is found in its folder, and its keys start with `name/`. The
+/// label map is loaded, or detected from all splits together (a class
+/// absent from one split does not change the map).
+pub fn prepare_splits(
+    splits: &[(String, PathBuf)],
+    labels: Option<&str>,
+    opts: &ExportOptions,
+) -> anyhow::Result<Prepared> {
+    let Some((_, first)) = splits.first() else {
+        anyhow::bail!("no split given; expected `--split NAME=DIR`");
+    };
+    let mut parts = Vec::new();
+    let mut notes = Vec::new();
+    let mut names = None;
+    for (name, dir) in splits {
+        if exports::load(dir, opts)?.is_some() {
+            anyhow::bail!(
+                "`--split {name}={}` is an annotation export; pass the export's folder as DIR \
+                 and its splits are found from it",
+                dir.display()
+            );
+        }
+        source::check_dir(dir)?;
+        let layout = layout::find(dir);
+        if names.is_some_and(|n| n != layout.names) {
+            anyhow::bail!(
+                "split `{name}` (`{}`) names its masks unlike the first split; expected one kind \
+                 of dataset",
+                dir.display()
+            );
+        }
+        names = Some(layout.names);
+        notes.extend(layout.notes.iter().map(|n| format!("split `{name}`: {n}")));
+        for mut p in layout.parts {
+            p.prefix = if p.prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}/{}", p.prefix)
+            };
+            parts.push(p);
+        }
+    }
+    let layout = layout::Layout {
+        name: Some("given splits"),
+        parts,
+        names: names.unwrap_or_default(),
+        notes,
+        preset: None,
+        candidates: Vec::new(),
+    };
+    let whole = source::discover_parts(first, &layout.parts, layout.names)?;
+    resolve(whole, layout, first, labels, Partition::WHOLE)
+}
+
+/// The label map of a dataset found at `dir` (loaded, or detected from the
+/// whole dataset), then its partition `part`.
+fn resolve(
+    whole: Dataset,
+    layout: layout::Layout,
+    dir: &Path,
+    labels: Option<&str>,
+    part: Partition,
+) -> anyhow::Result<Prepared> {
     let mut found: Vec<String> = layout::describe(&layout, dir).into_iter().collect();
     found.extend(layout.notes.iter().cloned());
     let mut warnings = Vec::new();

@@ -213,6 +213,28 @@ impl Frame<'_> {
     pub fn data(&self) -> &[u8] {
         self.data
     }
+
+    /// The samples of row `y`.
+    pub fn row(&self, y: u32) -> &[u8] {
+        let line = self.width as usize * sample_bytes(self.format);
+        &self.data[y as usize * line..(y as usize + 1) * line]
+    }
+
+    /// [`Self::runs`] within row `y` (runs end at the row's end).
+    pub fn row_runs(&self, y: u32, mut f: impl FnMut(u32, u64)) {
+        let row = self.row(y);
+        match self.format {
+            MaskFormat::Gray8 | MaskFormat::Indexed => {
+                count_runs::<1>(row, |p, run| f(u32::from(p[0]), run))
+            }
+            MaskFormat::Gray16 => count_runs::<2>(row, |p, run| {
+                f(u32::from(u16::from_be_bytes([p[0], p[1]])), run)
+            }),
+            MaskFormat::Rgb => count_runs::<3>(row, |p, run| f(rgb_code(p), run)),
+            MaskFormat::Rgba => count_runs::<4>(row, |p, run| f(rgba_code(p), run)),
+            MaskFormat::Sets => count_runs::<4>(row, |p, run| f(set_code(p), run)),
+        }
+    }
 }
 
 #[inline]

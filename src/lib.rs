@@ -6,7 +6,7 @@
 //! code). Below, the stages, in the data's order: `labels` (what codes
 //! mean) → `source` (which files) → `dataset` (layouts, pairing, label-map
 //! detection) → `decode` (PNG → code histogram) → `stats` / `weights` /
-//! `shards` / `score` (exact counters and what derives from them) →
+//! `shards` / `score` / `check` (exact counters and what derives from them) →
 //! `report` (drawing only). `output` (atomic writes, emitter, console),
 //! `format` (numbers in words), `tensors`, `weight_rules` (pos_weight and
 //! the rules of every weight) and `pipeline` (the TOML schema) serve every
@@ -21,6 +21,7 @@ pub mod output;
 pub mod pipeline;
 
 pub mod annotations;
+pub mod check;
 pub mod dataset;
 pub mod decode;
 pub mod format;

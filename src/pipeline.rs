@@ -28,6 +28,8 @@ pub const PARTS_DIR: &str = "parts";
 pub const SCORE_FILE: &str = "score.json";
 pub const REPORT_DIR: &str = "report";
 pub const SCORE_REPORT_DIR: &str = "score-report";
+pub const CHECK_FILE: &str = "check.json";
+pub const CHECK_REPORT_DIR: &str = "check-report";
 /// The pipeline file copied into each part folder.
 pub const PIPELINE_FILE: &str = "pipeline.toml";
 
@@ -42,7 +44,38 @@ pub struct Pipeline {
     pub weights: Option<WeightsStage>,
     pub shards: Option<ShardsStage>,
     pub score: Option<ScoreStage>,
+    pub check: Option<CheckStage>,
     pub report: Option<ReportStage>,
+}
+
+/// `[check]`: dataset health (objects, leakage, missing classes), in a
+/// pass of its own (objects need the pixels) into `OUT/check.json`; with
+/// `[report]`, `OUT/check-report/`. Not run by `--partition` pieces:
+/// duplicates need the whole dataset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckStage {
+    /// 8 (default) or 4.
+    #[serde(default = "eight")]
+    pub connectivity: u8,
+    #[serde(default = "min_object")]
+    pub min_object: u64,
+    /// Hash the photos for duplicates (default true).
+    #[serde(default = "yes")]
+    pub photos: bool,
+    /// Sampling weights file in the output folder (and `FILE.json`).
+    pub sampling_weights: Option<String>,
+    /// A leak or a missing class makes the run exit 1.
+    #[serde(default)]
+    pub strict: bool,
+}
+
+fn eight() -> u8 {
+    8
+}
+
+fn min_object() -> u64 {
+    crate::check::MIN_OBJECT
 }
 
 /// `[report]`: HTML reports of the stages run: `report/` for the stats
@@ -229,12 +262,26 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
         )
     })?;
     let bad = |msg: String| anyhow::anyhow!("invalid pipeline `{}`: {msg}", path.display());
-    if p.stats.is_none() && p.weights.is_none() && p.shards.is_none() && p.score.is_none() {
+    if p.stats.is_none()
+        && p.weights.is_none()
+        && p.shards.is_none()
+        && p.score.is_none()
+        && p.check.is_none()
+    {
         return Err(bad(
-            "no stage; expected at least one of [stats], [weights], [shards], [score] \
-             (and [report] to render them)"
+            "no stage; expected at least one of [stats], [weights], [shards], [score], \
+             [check] (and [report] to render them)"
                 .into(),
         ));
+    }
+    if let Some(c) = &p.check
+        && c.connectivity != 4
+        && c.connectivity != 8
+    {
+        return Err(bad(format!(
+            "[check] connectivity = {}: expected 4 or 8",
+            c.connectivity
+        )));
     }
     p.source.check_exports().map_err(&bad)?;
     if let Some(sc) = &p.score

@@ -23,6 +23,7 @@ pub enum Command {
     Run(RunConfig),
     MergeRun(MergeRunConfig),
     Score(ScoreConfig),
+    Check(CheckConfig),
 }
 
 #[derive(Debug)]
@@ -37,6 +38,25 @@ pub struct StatsConfig {
     pub strict: bool,
     pub quiet: bool,
     /// Also write the HTML report into this folder.
+    pub report: Option<PathBuf>,
+}
+
+/// `maskprep check`, resolved from the command line.
+#[derive(Debug)]
+pub struct CheckConfig {
+    /// The dataset; with `splits`, the first split's folder.
+    pub dir: PathBuf,
+    /// `--split name=DIR`, in the order given.
+    pub splits: Vec<(String, PathBuf)>,
+    pub labels: Option<String>,
+    pub exports: ExportOptions,
+    pub options: crate::check::Options,
+    /// Write per-image sampling weights here (and `FILE.json`).
+    pub sampling: Option<PathBuf>,
+    pub output: Output,
+    /// Exit 1 on a leak or a missing class.
+    pub strict: bool,
+    pub quiet: bool,
     pub report: Option<PathBuf>,
 }
 

@@ -94,6 +94,12 @@ Exit codes: 0 every truth mask was paired and scored; 1 done, but some
 predictions were missing, extra, of another size or unreadable (listed);
 2 the job could not be done.")]
     Score(ScoreArgs),
+    /// Dataset health before training: objects per class (connected
+    /// components, sizes, holes, small objects), duplicate masks and photos
+    /// within and across splits (leakage), classes missing from a split,
+    /// per-split class shares, and per-image sampling weights.
+    #[command(after_long_help = CHECK_HELP)]
+    Check(CheckArgs),
     /// Run a declared pipeline (`pipelines/NAME.toml`): stats, weights and
     /// shards in one pass over the masks; `--partition I/N` runs one piece.
     Run(RunArgs),
@@ -112,7 +118,9 @@ Pipeline file (TOML; unknown keys are errors naming their line):
              split = { val = 0.1 }, seed, stratify, shuffle, strict
   [score]    truth, pred, pred_kind, threshold, argmax, tensor, empty_as,
              backend, per_image, strict
-  [report]   (no keys) HTML reports in OUT/report/ and OUT/score-report/
+  [check]    connectivity, min_object, photos, sampling_weights, strict
+  [report]   (no keys) HTML reports in OUT/report/, OUT/score-report/
+             and OUT/check-report/
 Paths are relative to the working directory.
 
 Cluster runs: `--partition I/N` writes OUT/parts/I-of-N/; in a Slurm job
@@ -227,6 +235,101 @@ pub struct StatsArgs {
     /// from the same scan.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  maskprep check data/                           splits from train/ val/ test/ folders
+  maskprep check VOC2012/ --json -o check.json   splits from ImageSets/Segmentation/*.txt
+  maskprep check --split train=data/train --split val=data/val
+  maskprep check data/ --min-object 25 --connectivity 4
+  maskprep check data/ --sampling-weights sampling.safetensors
+
+Exit codes: 0 done (leaks and missing classes are warnings); 1 some files
+were skipped, or `--strict` found a leak or a missing class; 2 the job
+could not be done.")]
+pub struct CheckArgs {
+    /// The dataset root (its splits are found from the layout); omit it
+    /// with `--split`.
+    #[arg(
+        value_name = "DIR",
+        required_unless_present = "split",
+        conflicts_with = "split"
+    )]
+    pub dir: Option<PathBuf>,
+    /// A split and its folder, `NAME=DIR` (repeat for each split).
+    #[arg(long, value_name = "NAME=DIR", value_parser = parse_split)]
+    pub split: Vec<(String, PathBuf)>,
+    /// Label map (file or preset, as for `stats`); detected when omitted.
+    #[arg(short, long, value_name = "MAP")]
+    pub labels: Option<String>,
+    #[command(flatten)]
+    pub exports: ExportArgs,
+    /// Pixels of an object that touch: 8 (edges and corners) or 4 (edges).
+    #[arg(long, value_name = "4|8", default_value_t = 8, value_parser = clap::value_parser!(u8).range(4..=8))]
+    pub connectivity: u8,
+    /// Objects under this many pixels are small: counted, and their images listed.
+    #[arg(long, value_name = "N", default_value_t = crate::check::MIN_OBJECT)]
+    pub min_object: u64,
+    /// Images listed per class for small objects, worst first.
+    #[arg(long, value_name = "N", default_value_t = crate::check::LISTED)]
+    pub list: usize,
+    /// Do not decode the photos (no duplicate-photo check; faster).
+    #[arg(long)]
+    pub no_photos: bool,
+    /// Write per-image weights for `WeightedRandomSampler` here
+    /// (safetensors, float32 [N]) and beside it `FILE.json` (file list,
+    /// weights, formula).
+    #[arg(long, value_name = "FILE")]
+    pub sampling_weights: Option<PathBuf>,
+    /// Print JSON instead of the table (also chosen by `-o *.json`).
+    #[arg(long)]
+    pub json: bool,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Exit 1 when a leak (a duplicate across splits) or a class missing
+    /// from a split is found.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also write the HTML report (object sizes, splits, duplicates) into
+    /// this folder.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+}
+
+/// What `check` computes (`check --help`).
+const CHECK_HELP: &str = "\
+Objects: connected components of each class's plane, 8-connected unless
+`--connectivity 4`. Holes: components of the pixels not carrying the class
+under the other connectivity (4 for 8, 8 for 4) that touch no border;
+`holed` counts objects around at least one. Sizes: exact min and max;
+quantiles are the object at rank ceil(q*n) (numpy `inverted_cdf`), exact
+below 4096 pixels, within 1/128 below above.
+
+Duplicates: masks with equal size and equal classes on every pixel
+(xxh3-128 of the decoded planes; masks with one label set on every pixel,
+empty or all background, are not compared); photos with equal size and
+equal decoded 8-bit RGB pixels. A lossless re-encoding is a duplicate; a
+JPEG (even quality 100) of a PNG is not. A duplicate across splits is a
+leak.
+
+Sampling weights (training split `train*`, else all masks): with M masks
+and n_c of them holding class c, w_i = M / min over classes c of mask i of
+n_c (the rarest class it holds); 1 for a mask with no class pixel.";
+
+fn parse_split(s: &str) -> Result<(String, PathBuf), String> {
+    let (name, dir) = s
+        .split_once('=')
+        .filter(|(n, d)| !n.is_empty() && !d.is_empty())
+        .ok_or_else(|| format!("`{s}` is not a split; expected NAME=DIR, e.g. val=data/val"))?;
+    if name.contains(['/', '\\']) {
+        return Err(format!(
+            "split name `{name}` holds a slash; expected a plain name"
+        ));
+    }
+    Ok((name.to_string(), PathBuf::from(dir)))
 }
 
 #[derive(Debug, Args)]

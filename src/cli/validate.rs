@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 
 use super::config::{
-    Command, CountsFrom, LabelsConfig, MergeConfig, MergeRunConfig, ReportConfig, ReportInput,
-    RunConfig, ScoreConfig, ShardsJob, StatsConfig, SweepConfig, VerifyConfig, WeightsConfig,
+    CheckConfig, Command, CountsFrom, LabelsConfig, MergeConfig, MergeRunConfig, ReportConfig,
+    ReportInput, RunConfig, ScoreConfig, ShardsJob, StatsConfig, SweepConfig, VerifyConfig,
+    WeightsConfig,
 };
 use super::flags::{
-    Cli, Cmd, ReportArgs, ScoreArgs, ShardsArgs, ShardsCmd, StatsArgs, WeightsArgs,
+    CheckArgs, Cli, Cmd, ReportArgs, ScoreArgs, ShardsArgs, ShardsCmd, StatsArgs, WeightsArgs,
 };
 use super::partition::PartitionArg;
 use crate::output::Output;
@@ -35,6 +36,10 @@ pub enum UsageError {
     /// reason, whole).
     #[error("{0}")]
     Partition(String),
+    #[error("`--connectivity {0}`: expected 4 or 8")]
+    Connectivity(u8),
+    #[error("split `{0}` is given twice; expected each split once")]
+    SplitTwice(String),
 }
 
 impl Cli {
@@ -70,6 +75,7 @@ impl Cli {
                 quiet,
             }),
             Cmd::Score(a) => Command::Score(score_config(a, quiet)?),
+            Cmd::Check(a) => Command::Check(check_config(a, quiet)?),
         })
     }
 }
@@ -109,6 +115,41 @@ fn stats_config(a: StatsArgs, quiet: bool) -> Result<StatsConfig, UsageError> {
         per_image: a.per_image,
         rare_below,
         partition: partition(a.partition)?,
+        strict: a.strict,
+        quiet,
+        report: a.report,
+    })
+}
+
+fn check_config(a: CheckArgs, quiet: bool) -> Result<CheckConfig, UsageError> {
+    let connectivity = match a.connectivity {
+        4 => crate::check::Connectivity::Four,
+        8 => crate::check::Connectivity::Eight,
+        n => return Err(UsageError::Connectivity(n)),
+    };
+    let mut names: Vec<&str> = a.split.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(UsageError::SplitTwice(w[0].to_string()));
+    }
+    Ok(CheckConfig {
+        exports: (&a.exports).into(),
+        dir: a
+            .dir
+            .or_else(|| a.split.first().map(|(_, d)| d.clone()))
+            .unwrap_or_default(),
+        splits: a.split,
+        labels: a.labels,
+        options: crate::check::Options {
+            connectivity,
+            min_object: a.min_object,
+            photos: !a.no_photos,
+            listed: a.list,
+            keep_classes: a.sampling_weights.is_some(),
+            progress: !quiet,
+        },
+        sampling: a.sampling_weights,
+        output: output(a.json, a.output),
         strict: a.strict,
         quiet,
         report: a.report,

@@ -2,6 +2,7 @@
 //! through the console, and picks the exit code (0 done, 1 some files
 //! skipped; an `Err` is exit code 2). Nothing below this layer imports it.
 
+mod check;
 mod labels;
 mod merge;
 mod report;
@@ -30,6 +31,10 @@ fn inputs(cmd: &Command) -> Vec<PathBuf> {
     match cmd {
         Command::Stats(c) => vec![c.dir.clone()],
         Command::Labels(c) => vec![c.dir.clone()],
+        Command::Check(c) => match c.splits.is_empty() {
+            true => vec![c.dir.clone()],
+            false => c.splits.iter().map(|(_, d)| d.clone()).collect(),
+        },
         Command::Weights(c) => match &c.counts {
             CountsFrom::Scan { dir, .. } => vec![dir.clone()],
             CountsFrom::From(_) => Vec::new(),
@@ -48,6 +53,7 @@ fn dispatch(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Stats(c) => stats::run(&c),
         Command::Labels(c) => labels::run(&c),
+        Command::Check(c) => check::run(&c),
         Command::Merge(c) => merge::run(&c),
         Command::Weights(c) => weights::run(&c),
         Command::Shards(j) => shards::run(j),

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::check;
 use crate::cli::{MergeRunConfig, RunConfig};
 use crate::output::{Console, Output, emit, write_bytes};
 use crate::pipeline::{
-    PARTS_DIR, PIPELINE_FILE, Pipeline, REPORT_DIR, SCORE_FILE, SCORE_REPORT_DIR, SHARDS_DIR,
-    STATS_FILE, ScoreStage, ShardsStage, WEIGHTS_DIR, load,
+    CHECK_FILE, CHECK_REPORT_DIR, CheckStage, PARTS_DIR, PIPELINE_FILE, Pipeline, REPORT_DIR,
+    SCORE_FILE, SCORE_REPORT_DIR, SHARDS_DIR, STATS_FILE, ScoreStage, ShardsStage, WEIGHTS_DIR,
+    load,
 };
 use crate::score::{self, doc::read_score};
 use crate::shards::{self, Format, Geometry, ShardsConfig, SplitArg};
@@ -50,6 +52,9 @@ pub fn run(cfg: &RunConfig) -> anyhow::Result<u8> {
     let mut code = 0;
     if let Some(sc) = &p.score {
         code = code.max(score(&p, sc, &out, cfg.quiet, part)?);
+    }
+    if let Some(ck) = &p.check {
+        code = code.max(check(&p, ck, &out, part, &console)?);
     }
     let counts_stages = p.stats.is_some() || p.weights.is_some() || p.shards.is_some();
     if !counts_stages {
@@ -158,6 +163,65 @@ fn score(
         ));
     }
     Ok(if scored.doc.complete() { 0 } else { 1 })
+}
+
+/// A pipeline's `[check]` stage: `OUT/check.json` (and the sampling
+/// weights, and `OUT/check-report/` with `[report]`). A partition's piece
+/// skips it: duplicates need the whole dataset.
+fn check(
+    p: &Pipeline,
+    ck: &CheckStage,
+    out: &Path,
+    part: Option<Partition>,
+    console: &Console,
+) -> anyhow::Result<u8> {
+    if part.is_some() {
+        console.note("[check] skipped in a partition: duplicates need the whole dataset");
+        return Ok(0);
+    }
+    let options = check::Options {
+        connectivity: if ck.connectivity == 4 {
+            check::Connectivity::Four
+        } else {
+            check::Connectivity::Eight
+        },
+        min_object: ck.min_object,
+        photos: ck.photos,
+        listed: check::LISTED,
+        keep_classes: ck.sampling_weights.is_some(),
+        progress: console.progress(),
+    };
+    let sampling = ck.sampling_weights.as_ref().map(|f| out.join(f));
+    let check::collect::Collected {
+        doc,
+        sampling: weights,
+    } = check::collect::collect(
+        &check::collect::Request {
+            dir: &p.source.dir,
+            splits: &[],
+            labels: p.source.labels.as_deref(),
+            exports: p.source.exports(),
+            options,
+            sampling: sampling.is_some(),
+        },
+        console,
+    )?;
+    doc.report_problems(console);
+    if let (Some(path), Some(mut w)) = (&sampling, weights) {
+        w.write(path)?;
+    }
+    let to = Output {
+        json: true,
+        path: Some(out.join(CHECK_FILE)),
+    };
+    emit(&doc, &to, check::doc::render_table)?;
+    console.note(&format!("wrote `{}`", out.join(CHECK_FILE).display()));
+    if p.report.is_some() {
+        let dir = out.join(CHECK_REPORT_DIR);
+        crate::report::check::write(&dir, &doc)?;
+        console.note(&format!("wrote the report `{}`", dir.display()));
+    }
+    Ok(doc.exit_code(ck.strict))
 }
 
 /// Writes `OUT/stats.json` (always: parts need it to merge).

@@ -4,6 +4,7 @@
 //! over it, so a reader sees the old report or the new one. The same input
 //! gives the same bytes (embedded font, fixed PNG settings, no timestamps).
 
+pub mod check;
 pub mod html;
 pub mod plots;
 pub mod score;
