@@ -552,6 +552,26 @@ impl LabelMap {
         planes.resize(self.num_classes() * hw, 0);
         excluded.clear();
         excluded.resize(hw, 0);
+        if let Rule::RgbBits {
+            threshold,
+            channels,
+        } = &self.rule
+            && let Some(stride) = match frame.format {
+                crate::decode::MaskFormat::Rgb => Some(3),
+                crate::decode::MaskFormat::Rgba => Some(4),
+                _ => None,
+            }
+        {
+            // Channel c (R, G, B, A) is sample byte c and class c: one
+            // compare per sample, no run to find (nothing is ignored).
+            for (c, plane) in planes.chunks_exact_mut(hw).take(*channels).enumerate() {
+                let samples = frame.data().chunks_exact(stride);
+                for (out, px) in plane.iter_mut().zip(samples) {
+                    *out = u8::from(px[c] >= *threshold);
+                }
+            }
+            return;
+        }
         let mut at = 0usize;
         frame.runs(|code, run| {
             let run = run as usize;
@@ -923,6 +943,52 @@ mod tests {
             Kind::Categories,
         ] {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
+
+    /// The per-sample path of rgb-bits planes equals resolving each run,
+    /// for RGB and RGBA samples, 1 to 4 channels, values around the
+    /// threshold.
+    #[test]
+    fn rgb_bits_planes_equal_resolving_each_pixel() {
+        use crate::decode::{Frame, MaskFormat};
+        let (w, h) = (7u32, 5u32);
+        for (channels, stride) in [(1, 3), (2, 3), (3, 3), (3, 4), (4, 4)] {
+            let names: Vec<String> = (0..channels).map(|c| format!("c{c}")).collect();
+            let text = format!("kind = \"rgb-bits\"\nclasses = {names:?}\nthreshold = 100\n");
+            let spec: LabelSpec = toml::from_str(&text).unwrap();
+            let map = LabelMap::compile(spec, "test").unwrap();
+            let data: Vec<u8> = (0..w * h * stride)
+                .map(|i| [0, 99, 100, 101, 255][(i * 7 % 11 % 5) as usize])
+                .collect();
+            let frame = Frame::from_samples(w, h, stride as usize, &data).unwrap();
+            let format = if stride == 3 {
+                MaskFormat::Rgb
+            } else {
+                MaskFormat::Rgba
+            };
+            let (mut planes, mut excluded) = (Vec::new(), Vec::new());
+            map.planes(&frame, &mut planes, &mut excluded);
+            let hw = (w * h) as usize;
+            assert_eq!(planes.len(), channels * hw);
+            assert!(excluded.iter().all(|&e| e == 0));
+            for (i, px) in data.chunks_exact(stride as usize).enumerate() {
+                let code = if stride == 3 {
+                    u32::from(px[0]) << 16 | u32::from(px[1]) << 8 | u32::from(px[2])
+                } else {
+                    u32::from(px[3]) << 24
+                        | u32::from(px[0]) << 16
+                        | u32::from(px[1]) << 8
+                        | u32::from(px[2])
+                };
+                let Resolved::Classes(set) = map.resolve(code, format) else {
+                    panic!("rgb-bits ignores nothing");
+                };
+                for c in 0..channels {
+                    let want = u8::from(set.contains(&(c as u16)));
+                    assert_eq!(planes[c * hw + i], want, "channels {channels}, pixel {i}");
+                }
+            }
         }
     }
 }
