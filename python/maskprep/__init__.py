@@ -2,7 +2,8 @@
 segmentation masks.
 
 The command line (``maskprep stats DIR``, ...) and the same stages as
-Python calls: :func:`labels`, :func:`stats`, :func:`weights` and
+Python calls: :func:`labels`, :func:`stats`, :func:`weights`,
+:func:`score`, :func:`check` and
 :class:`LabelMap` (``decode`` / ``decode_index`` for a ``Dataset``).
 Errors raise :class:`MaskprepError` (a ``ValueError``) with the command's
 messages; a file that cannot be read or written raises
@@ -16,6 +17,7 @@ from ._maskprep import (
     LabelMap,
     MaskprepError,
     MaskprepIOError,
+    check,
     labels,
     score,
     stats,
@@ -27,6 +29,7 @@ __all__ = [
     "LabelMap",
     "MaskprepError",
     "MaskprepIOError",
+    "check",
     "labels",
     "main",
     "score",

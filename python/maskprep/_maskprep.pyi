@@ -44,6 +44,16 @@ def stats(
     strict: bool = False,
     crowd: Literal["count", "ignore"] = "count",
 ) -> dict[str, Any]: ...
+def check(
+    path: Optional[Union[str, os.PathLike]] = None,
+    splits: Optional[dict[str, Union[str, os.PathLike]]] = None,
+    labels: Optional[str] = None,
+    connectivity: Literal[4, 8] = 8,
+    min_object: int = 16,
+    photos: bool = True,
+    sampling_weights: bool = False,
+    crowd: Literal["count", "ignore"] = "count",
+) -> dict[str, Any]: ...
 def weights(
     source: Union[str, os.PathLike, dict[str, Any]],
     scheme: str = "balanced",

@@ -644,6 +644,91 @@ fn doc_decision(doc: &maskprep::score::doc::ScoreDoc) -> Decision {
     }
 }
 
+/// Dataset health: the document `check --json` prints (objects per class
+/// with sizes and holes, duplicate masks and photos within and across
+/// splits, classes missing from a split, per-split shares). `splits`:
+/// `{"train": "data/train", "val": "data/val"}` instead of finding them in
+/// `path`'s layout. With `sampling_weights=True` the dict also holds
+/// `"sampling"`: what `--sampling-weights` writes, its `weights` as numpy
+/// float32 `[N]` in the order of its `masks` (for
+/// `torch.utils.data.WeightedRandomSampler`).
+#[pyfunction]
+#[pyo3(signature = (path = None, splits = None, labels = None, connectivity = 8, min_object = maskprep::check::MIN_OBJECT, photos = true, sampling_weights = false, crowd = "count"))]
+#[allow(clippy::too_many_arguments)]
+fn check<'py>(
+    py: Python<'py>,
+    path: Option<PathBuf>,
+    splits: Option<&Bound<'py, PyDict>>,
+    labels: Option<String>,
+    connectivity: u8,
+    min_object: u64,
+    photos: bool,
+    sampling_weights: bool,
+    crowd: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    use maskprep::check::{Connectivity, LISTED, Options};
+    let connectivity = match connectivity {
+        4 => Connectivity::Four,
+        8 => Connectivity::Eight,
+        n => {
+            return Err(MaskprepError::new_err(format!(
+                "`connectivity={n}`: expected 4 or 8"
+            )));
+        }
+    };
+    let splits: Vec<(String, PathBuf)> = match splits {
+        Some(d) => d
+            .iter()
+            .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+            .collect::<PyResult<_>>()?,
+        None => Vec::new(),
+    };
+    let dir = match (path, splits.first()) {
+        (Some(p), _) => p,
+        (None, Some((_, d))) => d.clone(),
+        (None, None) => {
+            return Err(MaskprepError::new_err(
+                "expected a dataset `path`, or `splits={name: folder}`",
+            ));
+        }
+    };
+    let request = maskprep::check::collect::Request {
+        dir: &dir,
+        splits: &splits,
+        labels: labels.as_deref(),
+        exports: export_options(crowd)?,
+        options: Options {
+            connectivity,
+            min_object,
+            photos,
+            listed: LISTED,
+            keep_classes: sampling_weights,
+            progress: false,
+        },
+        sampling: sampling_weights,
+    };
+    let mut inputs: Vec<&Path> = vec![dir.as_path()];
+    inputs.extend(splits.iter().map(|(_, d)| d.as_path()));
+    let checked = py
+        .detach(|| {
+            maskprep::store::with_workers(&inputs, || {
+                maskprep::check::collect::collect(&request, &Console::new(true))
+            })
+        })
+        .map_err(fail)?;
+    let out: Bound<'py, PyDict> = to_py(py, &pretty(&checked.doc)?)?.cast_into()?;
+    if let Some(sampling) = &checked.sampling {
+        let doc: Bound<'py, PyDict> = to_py(py, &pretty(sampling)?)?.cast_into()?;
+        let np = py.import("numpy")?;
+        doc.set_item(
+            "weights",
+            np.call_method1("array", (sampling.weights.clone(), "float32"))?,
+        )?;
+        out.set_item("sampling", doc)?;
+    }
+    Ok(out)
+}
+
 #[pymodule]
 fn _maskprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MaskprepError", m.py().get_type::<MaskprepError>())?;
@@ -652,6 +737,7 @@ fn _maskprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(labels, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
+    m.add_function(wrap_pyfunction!(check, m)?)?;
     m.add_function(wrap_pyfunction!(weights, m)?)?;
     m.add_function(wrap_pyfunction!(score, m)?)?;
     Ok(())

@@ -341,3 +341,35 @@ def test_score_sweep_thresholds_are_numpy_and_equal_the_cli(tmp_path, monkeypatc
         maskprep.score("fixtures/plates", str(pred), sweep=True, argmax=True)
     with pytest.raises(maskprep.MaskprepError, match="backend"):
         maskprep.score("fixtures/plates", str(pred), backend="tpu")
+
+
+def test_check_is_the_cli_document_and_weights_are_numpy(tmp_path, monkeypatch):
+    """`check` through the API: the CLI's document, and the sampling
+    weights as float32 in the order of their masks."""
+    for split, seeds in [("train", range(6)), ("val", range(6, 9))]:
+        masks = tmp_path / split / "masks"
+        masks.mkdir(parents=True)
+        for i in seeds:
+            rgb = (blobs(48, i).transpose(1, 2, 0) * 255).astype(np.uint8)
+            Image.fromarray(rgb).save(masks / f"{i:03}.png")
+    # The same mask in both splits: a leak.
+    (tmp_path / "val" / "masks" / "000.png").write_bytes(
+        (tmp_path / "train" / "masks" / "000.png").read_bytes()
+    )
+    labels = tmp_path / "labels.toml"
+    labels.write_text('kind = "rgb-bits"\nclasses = ["a", "b", "c"]\n')
+    got = maskprep.check(tmp_path, labels=str(labels), sampling_weights=True)
+    sampling = got.pop("sampling")
+    out = tmp_path / "w.safetensors"
+    want = cli_json("check", tmp_path, "-l", labels, "--sampling-weights", out)
+    assert canonical(got) == canonical(want)
+    file = json.loads(out.with_name("w.safetensors.json").read_text())
+    assert sampling["masks"] == file["masks"]
+    assert sampling["weights"].dtype == np.float32
+    np.testing.assert_array_equal(sampling["weights"], np.asarray(file["weights"], np.float32))
+    by_split = maskprep.check(
+        splits={"train": tmp_path / "train", "val": tmp_path / "val"}, labels=str(labels)
+    )
+    assert canonical(by_split["classes"]) == canonical(got["classes"])
+    with pytest.raises(maskprep.MaskprepError, match="connectivity"):
+        maskprep.check(tmp_path, connectivity=6)
