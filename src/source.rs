@@ -249,48 +249,11 @@ pub fn discover_parts(
             // No PNG at all: the masks were saved as JPEGs (lossy).
             found = walk(&part.masks, &["jpg", "jpeg"], &mut problems)?;
         }
-        for (k, p) in found {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            match names {
-                MaskNames::Any => {
-                    masks.entry(join(k)).or_insert(p);
-                }
-                MaskNames::Suffix(suffix) => {
-                    if let Some(stem) = name.strip_suffix(suffix) {
-                        let dir = k.rsplit_once('/').map(|(d, _)| d);
-                        let key = match dir {
-                            Some(d) => format!("{d}/{stem}"),
-                            None => stem.to_string(),
-                        };
-                        masks.entry(join(key)).or_insert(p);
-                    }
-                }
-            }
+        for (k, p) in mask_keys(found, names) {
+            masks.entry(join(k)).or_insert(p);
         }
         if let Some(dir) = &part.images {
-            let mut found = walk(dir, IMAGE_EXTS, &mut problems)?;
-            if let MaskNames::Suffix(suffix) = names {
-                // Masks may sit beside their images (ADE20K's `*_seg.png`).
-                // ADE20K's photos are JPEGs; its other PNGs are annotations.
-                let jpeg_only = suffix == "_seg.png";
-                found.retain(|_, p| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    let png = n.to_ascii_lowercase().ends_with(".png");
-                    let annotation = n.ends_with(suffix) || is_aux_png(n);
-                    !(annotation || jpeg_only && png)
-                });
-                found = found
-                    .into_iter()
-                    .map(|(k, p)| {
-                        let k = IMAGE_SUFFIXES
-                            .iter()
-                            .find_map(|s| k.strip_suffix(s))
-                            .map(str::to_string)
-                            .unwrap_or(k);
-                        (k, p)
-                    })
-                    .collect();
-            }
+            let found = walk_images(dir, names, &mut problems)?;
             for (k, p) in found {
                 let key = join(k);
                 if part.images_superset {
@@ -311,6 +274,74 @@ pub fn discover_parts(
     }
     // Images of a superset folder count only where a mask has their key.
     images.retain(|k, _| !superset.contains_key(k) || masks.contains_key(k));
+    Ok(assemble(root, first, &masks, &images, &problems))
+}
+
+/// The masks found in a folder by key: every one, or (`Suffix`) only those
+/// named `KEY{suffix}`, keyed without the suffix. In key order.
+fn mask_keys(found: BTreeMap<String, PathBuf>, names: MaskNames) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for (k, p) in found {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        match names {
+            MaskNames::Any => out.push((k, p)),
+            MaskNames::Suffix(suffix) => {
+                if let Some(stem) = name.strip_suffix(suffix) {
+                    let dir = k.rsplit_once('/').map(|(d, _)| d);
+                    let key = match dir {
+                        Some(d) => format!("{d}/{stem}"),
+                        None => stem.to_string(),
+                    };
+                    out.push((key, p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The images of a folder by key; beside `Suffix` masks, the masks and
+/// other annotations left out and the images' own suffixes dropped.
+fn walk_images(
+    dir: &Path,
+    names: MaskNames,
+    problems: &mut Vec<Problem>,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let mut found = walk(dir, IMAGE_EXTS, problems)?;
+    if let MaskNames::Suffix(suffix) = names {
+        // Masks may sit beside their images (ADE20K's `*_seg.png`).
+        // ADE20K's photos are JPEGs; its other PNGs are annotations.
+        let jpeg_only = suffix == "_seg.png";
+        found.retain(|_, p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let png = n.to_ascii_lowercase().ends_with(".png");
+            let annotation = n.ends_with(suffix) || is_aux_png(n);
+            !(annotation || jpeg_only && png)
+        });
+        found = found
+            .into_iter()
+            .map(|(k, p)| {
+                let k = IMAGE_SUFFIXES
+                    .iter()
+                    .find_map(|s| k.strip_suffix(s))
+                    .map(str::to_string)
+                    .unwrap_or(k);
+                (k, p)
+            })
+            .collect();
+    }
+    Ok(found)
+}
+
+/// The dataset: every key (mask, image or problem) numbered in sorted
+/// order, masks paired with their images, problems as skipped files.
+fn assemble(
+    root: &Path,
+    first: Part,
+    masks: &BTreeMap<String, PathBuf>,
+    images: &BTreeMap<String, PathBuf>,
+    problems: &[Problem],
+) -> Dataset {
     let mut keys: Vec<&String> = masks
         .keys()
         .chain(images.keys())
@@ -346,7 +377,7 @@ pub fn discover_parts(
         })
         .collect();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Dataset {
+    Dataset {
         root: root.to_path_buf(),
         mask_dir: first.masks,
         image_dir: first.images,
@@ -354,7 +385,7 @@ pub fn discover_parts(
         images_without_masks,
         candidates: Vec::new(),
         skipped,
-    })
+    }
 }
 
 /// When masks and images name the same sample with different tags
