@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::scan::SizeMismatch;
 use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
+use crate::format::table::{Column, Table, Width};
 use crate::format::{percent, ratio};
 use crate::labels::evidence::{Confidence, Detection};
 use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
@@ -514,64 +515,17 @@ fn verdict(d: &[u64; 4], valid: u64, kind: Kind, has_ignore: bool) -> Verdict {
 /// The human table.
 pub fn render_table(doc: &StatsDoc) -> String {
     let mut s = String::new();
-    let m = &doc.meta;
-    let part = m
-        .partition
-        .map(|p| format!(", partition {p}"))
-        .unwrap_or_default();
-    let _ = writeln!(
-        s,
-        "maskprep stats: `{}`{part}: {} masks read of {}; labels: {} ({})",
-        m.dataset,
-        doc.files.masks_read,
-        doc.files.masks_found,
-        m.labels_origin,
-        m.labels.kind.name()
-    );
-    let p = &doc.pixels;
-    let _ = writeln!(
-        s,
-        "pixels: {} total, {} valid, {} ignored, {} undeclared\n",
-        p.total, p.valid, p.ignored, p.undeclared
-    );
-    let w = doc
+    render_head(&mut s, doc);
+    let table = class_table(doc);
+    table.write_to(&mut s);
+    if doc
         .classes
         .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(5)
-        // A width past u16::MAX panics the formatter: names are capped.
-        .clamp(5, crate::labels::MAX_NAME_CHARS);
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}",
-        "class", "pixels", "frequency", "images", "pos_weight"
-    );
-    let mut marked = false;
-    for c in &doc.classes {
-        // What `maskprep weights` writes: 1, marked, where a rule sets it.
-        let (v, rule) = written_pos_weight(c.pixels, p.valid);
-        let mark = if rule == PosWeightRule::Formula {
-            ""
-        } else {
-            marked = true;
-            "†"
-        };
-        let pw = format!("{:.4}{mark}", v as f32);
-        let rare = if c.rare { "  rare" } else { "" };
-        let _ = writeln!(
-            s,
-            "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}{rare}",
-            c.name,
-            c.pixels,
-            percent(c.frequency),
-            c.images,
-            pw
-        );
-    }
-    if marked {
+        .any(|c| marked(c.pixels, doc.pixels.valid))
+    {
         let _ = writeln!(s, "{}", rules::MARKED);
     }
+    let p = &doc.pixels;
     let d = &doc.label_degree;
     let _ = writeln!(
         s,
@@ -585,77 +539,14 @@ pub fn render_table(doc: &StatsDoc) -> String {
         d.three_plus,
         percent(ratio(d.three_plus, p.valid)),
     );
-    if doc.verdict.kind != "multi-label" {
-        let _ = writeln!(s, "\nco-occurrence: none (no pixel carries two classes)");
-    } else if doc.classes.len() <= MATRIX_CLASSES {
-        let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
-        let cw = doc
-            .cooccurrence
-            .iter()
-            .flatten()
-            .map(|v| v.to_string().len())
-            .max()
-            .unwrap_or(1)
-            .max(w.min(12));
-        let _ = write!(s, "{:<w$}", "");
-        for c in &doc.classes {
-            let name: String = c.name.chars().take(cw).collect();
-            let _ = write!(s, "  {name:>cw$}");
-        }
-        s.push('\n');
-        for (c, row) in doc.classes.iter().zip(&doc.cooccurrence) {
-            let _ = write!(s, "{:<w$}", c.name);
-            for v in row {
-                let _ = write!(s, "  {v:>cw$}");
-            }
-            s.push('\n');
-        }
-    } else {
-        let pairs = doc.top_pairs();
-        let _ = writeln!(
-            s,
-            "\nco-occurrence: {} class pairs share pixels; the most:",
-            pairs.len()
-        );
-        for p in pairs.iter().take(TOP_PAIRS) {
-            let _ = writeln!(
-                s,
-                "  {} + {}: {} pixels",
-                doc.classes[p.a].name, doc.classes[p.b].name, p.pixels
-            );
-        }
-    }
+    render_cooccurrence(&mut s, doc);
     let sizes: Vec<String> = doc
         .image_sizes
         .iter()
         .map(|z| format!("{}x{}: {}", z.width, z.height, z.masks))
         .collect();
     let _ = writeln!(s, "\nmask sizes: {}", sizes.join(", "));
-    if !doc.undeclared.is_empty() {
-        let _ = writeln!(s, "\nundeclared codes:");
-        for u in &doc.undeclared {
-            let near = u
-                .nearest
-                .as_ref()
-                .map(|n| format!(", nearest {n}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "  {}: {} pixels in {} masks{near}, e.g. `{}`",
-                u.code,
-                u.pixels,
-                u.images,
-                u.examples.first().map(String::as_str).unwrap_or("")
-            );
-        }
-        if let Some(r) = &doc.undeclared_rest {
-            let _ = writeln!(
-                s,
-                "  and {} more code(s): {} pixels, {} mask occurrences (summed per code)",
-                r.codes, r.pixels, r.masks
-            );
-        }
-    }
+    render_undeclared(&mut s, doc);
     let f = &doc.files;
     for b in &f.bad {
         let _ = writeln!(s, "skipped `{}`: {}", b.path, b.reason);
@@ -678,4 +569,151 @@ pub fn render_table(doc: &StatsDoc) -> String {
     }
     let _ = writeln!(s, "\nverdict: {}", doc.verdict.reason);
     s
+}
+
+/// The dataset, the masks read and the pixels counted.
+fn render_head(s: &mut String, doc: &StatsDoc) {
+    let m = &doc.meta;
+    let part = m
+        .partition
+        .map(|p| format!(", partition {p}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "maskprep stats: `{}`{part}: {} masks read of {}; labels: {} ({})",
+        m.dataset,
+        doc.files.masks_read,
+        doc.files.masks_found,
+        m.labels_origin,
+        m.labels.kind.name()
+    );
+    let p = &doc.pixels;
+    let _ = writeln!(
+        s,
+        "pixels: {} total, {} valid, {} ignored, {} undeclared\n",
+        p.total, p.valid, p.ignored, p.undeclared
+    );
+}
+
+/// Width of the class column: the longest name, at least 5 characters.
+fn name_width(doc: &StatsDoc) -> usize {
+    doc.classes
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, crate::labels::MAX_NAME_CHARS)
+}
+
+/// Whether a class's pos_weight is set by a rule (marked `†`), not the
+/// formula.
+fn marked(pixels: u64, valid: u64) -> bool {
+    written_pos_weight(pixels, valid).1 != PosWeightRule::Formula
+}
+
+/// A row per class: pixels, frequency, images and pos_weight as `maskprep
+/// weights` writes it (1, marked `†`, where a rule sets it).
+fn class_table(doc: &StatsDoc) -> Table {
+    let mut table = Table::new(vec![
+        Column::left("class", Width::Fixed(name_width(doc))),
+        Column::right("pixels", Width::Fixed(14)),
+        Column::right("frequency", Width::Fixed(10)),
+        Column::right("images", Width::Fixed(8)),
+        Column::right("pos_weight", Width::Fixed(12)),
+        Column::left("", Width::Fixed(0)),
+    ]);
+    for c in &doc.classes {
+        let (v, _) = written_pos_weight(c.pixels, doc.pixels.valid);
+        let mark = if marked(c.pixels, doc.pixels.valid) {
+            "†"
+        } else {
+            ""
+        };
+        table.row([
+            c.name.clone(),
+            c.pixels.to_string(),
+            percent(c.frequency),
+            c.images.to_string(),
+            format!("{:.4}{mark}", v as f32),
+            if c.rare { "rare" } else { "" }.to_string(),
+        ]);
+    }
+    table
+}
+
+/// Which classes share pixels: the matrix when it fits, else the top pairs.
+fn render_cooccurrence(s: &mut String, doc: &StatsDoc) {
+    if doc.verdict.kind != "multi-label" {
+        let _ = writeln!(s, "\nco-occurrence: none (no pixel carries two classes)");
+    } else if doc.classes.len() <= MATRIX_CLASSES {
+        let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
+        cooccurrence_matrix(doc).write_to(s);
+    } else {
+        let pairs = doc.top_pairs();
+        let _ = writeln!(
+            s,
+            "\nco-occurrence: {} class pairs share pixels; the most:",
+            pairs.len()
+        );
+        for p in pairs.iter().take(TOP_PAIRS) {
+            let _ = writeln!(
+                s,
+                "  {} + {}: {} pixels",
+                doc.classes[p.a].name, doc.classes[p.b].name, p.pixels
+            );
+        }
+    }
+}
+
+/// The co-occurrence matrix, its column heads cut to the column width.
+fn cooccurrence_matrix(doc: &StatsDoc) -> Table {
+    let w = name_width(doc);
+    let cw = doc
+        .cooccurrence
+        .iter()
+        .flatten()
+        .map(|v| v.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(w.min(12));
+    let mut columns = vec![Column::left("", Width::Fixed(w))];
+    columns.extend(doc.classes.iter().map(|c| {
+        let name: String = c.name.chars().take(cw).collect();
+        Column::right(name, Width::Fixed(cw))
+    }));
+    let mut table = Table::new(columns);
+    for (c, row) in doc.classes.iter().zip(&doc.cooccurrence) {
+        table.row(std::iter::once(c.name.clone()).chain(row.iter().map(u64::to_string)));
+    }
+    table
+}
+
+/// Codes the label map does not declare, the largest first.
+fn render_undeclared(s: &mut String, doc: &StatsDoc) {
+    if doc.undeclared.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\nundeclared codes:");
+    for u in &doc.undeclared {
+        let near = u
+            .nearest
+            .as_ref()
+            .map(|n| format!(", nearest {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {}: {} pixels in {} masks{near}, e.g. `{}`",
+            u.code,
+            u.pixels,
+            u.images,
+            u.examples.first().map(String::as_str).unwrap_or("")
+        );
+    }
+    if let Some(r) = &doc.undeclared_rest {
+        let _ = writeln!(
+            s,
+            "  and {} more code(s): {} pixels, {} mask occurrences (summed per code)",
+            r.codes, r.pixels, r.masks
+        );
+    }
 }
