@@ -1,7 +1,9 @@
-//! Numbers in words for people: shares as percentages, and text tables
-//! ([`table`]). Below every stage, so labels, stats, weights, score,
-//! shards and report word and lay them out alike.
+//! Numbers and problems in words for people: shares as percentages, file
+//! problems ([`problem`]) and text tables ([`table`]). Below every stage,
+//! so labels, stats, weights, score, shards and report word and lay them
+//! out alike.
 
+pub mod problem;
 pub mod table;
 
 /// A ratio that is 0 (not NaN) when the denominator is 0.

@@ -199,30 +199,6 @@ fn thumb_file(rank: usize, what: &str) -> String {
     format!("worst-{:02}-{what}.png", rank + 1)
 }
 
-/// The problems a score document lists under `files`.
-fn file_problems(doc: &ScoreDoc) -> Vec<String> {
-    let f = &doc.files;
-    let mut out: Vec<String> = Vec::new();
-    out.extend(
-        f.missing_predictions
-            .iter()
-            .map(|m| format!("truth without prediction: `{m}`")),
-    );
-    out.extend(
-        f.extra_predictions
-            .iter()
-            .map(|e| format!("prediction without truth: `{e}`")),
-    );
-    out.extend(f.size_mismatches.iter().map(|z| {
-        format!(
-            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
-            z.truth, z.truth_size, z.pred, z.pred_size
-        )
-    }));
-    out.extend(f.skipped.iter().map(|k| format!("skipped: {}", k.reason)));
-    out
-}
-
 fn empty_rule(e: EmptyAs) -> &'static str {
     match e {
         EmptyAs::Skip => "skip: undefined, left out of means",
@@ -349,7 +325,7 @@ fn summary(page: &mut Page, doc: &ScoreDoc) {
         esc(empty_rule(sm.empty_as))
     ));
     page.warnings("Warnings", &doc.warnings);
-    page.warnings("File problems", &file_problems(doc));
+    page.warnings("File problems", &doc.files.problem_lines());
 }
 
 /// Per-class metrics: a plot and the table of counts behind it.

@@ -784,28 +784,7 @@ fn files_section(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> 
         f.masks_read,
         f.bad.len()
     ));
-    let mut problems: Vec<String> = Vec::new();
-    problems.extend(
-        f.bad
-            .iter()
-            .map(|b| format!("skipped `{}`: {}", b.path, b.reason)),
-    );
-    problems.extend(
-        f.masks_without_images
-            .iter()
-            .map(|m| format!("mask without image: `{m}`")),
-    );
-    problems.extend(
-        f.images_without_masks
-            .iter()
-            .map(|i| format!("image without mask: `{i}`")),
-    );
-    problems.extend(f.size_mismatches.iter().map(|z| {
-        format!(
-            "size mismatch: mask `{}` is {}, image `{}` is {}",
-            z.mask, z.mask_size, z.image, z.image_size
-        )
-    }));
+    let problems = f.problem_lines();
     if problems.is_empty() {
         page.p("Every mask was read; no pairing problem.");
     } else {

@@ -258,10 +258,7 @@ fn nothing_scored(doc: &ScoreDoc, pred: &Path, dataset: &Dataset) -> String {
         return k.reason.clone();
     }
     if let Some(z) = doc.files.size_mismatches.first() {
-        return format!(
-            "prediction `{}` is {} but truth `{}` is {}",
-            z.pred, z.pred_size, z.truth, z.truth_size
-        );
+        return z.sentence();
     }
     format!(
         "no prediction under `{}` has the relative path of a truth mask (e.g. `{}`)",

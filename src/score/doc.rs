@@ -11,6 +11,7 @@ use super::metrics::{self, Metrics, MetricsMean, show};
 use super::pairs::PredFile;
 use super::scan::{Scan, SizeMismatch, Skipped};
 use super::{ClassCounts, EmptyAs, PredKind};
+use crate::format::problem;
 use crate::format::table::{Column, Table, Width};
 use crate::labels::LabelSpec;
 use crate::output::Console;
@@ -69,7 +70,36 @@ pub struct Files {
     pub skipped: Vec<Skipped>,
 }
 
+/// "truth without prediction: `t.png`".
+fn missing_prediction(truth: &str) -> String {
+    problem::unpaired("truth", "prediction", truth)
+}
+
+/// "prediction without truth: `p.png`".
+fn extra_prediction(pred: &str) -> String {
+    problem::unpaired("prediction", "truth", pred)
+}
+
 impl Files {
+    /// Every file problem, a line each, as the table and the report list
+    /// them: unpaired files, size mismatches, pairs skipped.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        out.extend(
+            self.missing_predictions
+                .iter()
+                .map(|m| missing_prediction(m)),
+        );
+        out.extend(self.extra_predictions.iter().map(|e| extra_prediction(e)));
+        out.extend(self.size_mismatches.iter().map(SizeMismatch::line));
+        out.extend(
+            self.skipped
+                .iter()
+                .map(|k| problem::skipped_reason(&k.reason)),
+        );
+        out
+    }
+
     /// Was every truth mask paired and scored, with no extra prediction?
     pub fn complete(&self) -> bool {
         self.missing_predictions.is_empty()
@@ -313,19 +343,13 @@ impl ScoreDoc {
             console.skipped(&k.pred, &k.reason);
         }
         for z in &f.size_mismatches {
-            console.skipped(
-                &z.pred,
-                &format!(
-                    "prediction is {} but truth `{}` is {}",
-                    z.pred_size, z.truth, z.truth_size
-                ),
-            );
+            console.skipped(&z.pred, &z.reason());
         }
         for m in &f.missing_predictions {
-            console.problem(&format!("truth without prediction: `{m}`"));
+            console.problem(&missing_prediction(m));
         }
         for e in &f.extra_predictions {
-            console.problem(&format!("prediction without truth: `{e}`"));
+            console.problem(&extra_prediction(e));
         }
         if !table_shown {
             for w in &self.warnings {
@@ -388,22 +412,8 @@ pub fn render_table(doc: &ScoreDoc) -> String {
     class_table(doc).write_to(&mut s);
     render_reductions(&mut s, doc);
     render_summary(&mut s, doc);
-    let f = &doc.files;
-    for m in &f.missing_predictions {
-        let _ = writeln!(s, "truth without prediction: `{m}`");
-    }
-    for e in &f.extra_predictions {
-        let _ = writeln!(s, "prediction without truth: `{e}`");
-    }
-    for z in &f.size_mismatches {
-        let _ = writeln!(
-            s,
-            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
-            z.truth, z.truth_size, z.pred, z.pred_size
-        );
-    }
-    for k in &f.skipped {
-        let _ = writeln!(s, "skipped: {}", k.reason);
+    for line in doc.files.problem_lines() {
+        let _ = writeln!(s, "{line}");
     }
     if let Some(sw) = &doc.sweep {
         render_sweep(&mut s, doc, sw);

@@ -168,12 +168,7 @@ pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> 
     per_image.skipped = scan.skipped.iter().map(|k| k.reason.clone()).collect();
     per_image
         .skipped
-        .extend(scan.size_mismatches.iter().map(|z| {
-            format!(
-                "prediction `{}` is {} but truth `{}` is {}",
-                z.pred, z.pred_size, z.truth, z.truth_size
-            )
-        }));
+        .extend(scan.size_mismatches.iter().map(|z| z.sentence()));
     Ok(per_image)
 }
 

@@ -12,7 +12,7 @@ use super::scan::SizeMismatch;
 use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
 use crate::format::table::{Column, Table, Width};
-use crate::format::{percent, ratio};
+use crate::format::{percent, problem, ratio};
 use crate::labels::evidence::{Confidence, Detection};
 use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
 use crate::output::Console;
@@ -43,6 +43,31 @@ pub struct Files {
     pub masks_without_images: Vec<String>,
     pub images_without_masks: Vec<String>,
     pub size_mismatches: Vec<SizeMismatch>,
+}
+
+impl Files {
+    /// Every file problem, a line each, as the table and the report list
+    /// them: masks skipped, unpaired files, size mismatches.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        out.extend(
+            self.bad
+                .iter()
+                .map(|b| problem::skipped(&b.path, &b.reason)),
+        );
+        out.extend(
+            self.masks_without_images
+                .iter()
+                .map(|m| problem::unpaired("mask", "image", m)),
+        );
+        out.extend(
+            self.images_without_masks
+                .iter()
+                .map(|i| problem::unpaired("image", "mask", i)),
+        );
+        out.extend(self.size_mismatches.iter().map(SizeMismatch::line));
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,10 +430,7 @@ impl StatsDoc {
             ));
         }
         for z in &f.size_mismatches {
-            console.warn(&format!(
-                "mask `{}` is {} but image `{}` is {}",
-                z.mask, z.mask_size, z.image, z.image_size
-            ));
+            console.warn(&z.sentence());
         }
     }
 }
@@ -547,22 +569,8 @@ pub fn render_table(doc: &StatsDoc) -> String {
         .collect();
     let _ = writeln!(s, "\nmask sizes: {}", sizes.join(", "));
     render_undeclared(&mut s, doc);
-    let f = &doc.files;
-    for b in &f.bad {
-        let _ = writeln!(s, "skipped `{}`: {}", b.path, b.reason);
-    }
-    for m in &f.masks_without_images {
-        let _ = writeln!(s, "mask without image: `{m}`");
-    }
-    for i in &f.images_without_masks {
-        let _ = writeln!(s, "image without mask: `{i}`");
-    }
-    for z in &f.size_mismatches {
-        let _ = writeln!(
-            s,
-            "size mismatch: mask `{}` is {}, image `{}` is {}",
-            z.mask, z.mask_size, z.image, z.image_size
-        );
+    for line in doc.files.problem_lines() {
+        let _ = writeln!(s, "{line}");
     }
     for wmsg in &doc.warnings {
         let _ = writeln!(s, "warning: {wmsg}");
