@@ -477,9 +477,40 @@ fn walk(
     exts: &[&str],
     problems: &mut Vec<Problem>,
 ) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let listing = list(dir)?;
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in listing.files {
+        if has_ext(&path, exts) {
+            take(&mut out, key_of(dir, &path), path, exts, problems);
+        }
+    }
+    for (path, reason) in listing.unreadable {
+        // A folder that cannot be read may have held files of any name.
+        let folder = path.extension().is_none() && !store::is_url(dir);
+        if folder || has_ext(&path, exts) {
+            problems.push((key_of(dir, &path), path, reason));
+        }
+    }
+    Ok(out)
+}
+
+/// What a folder holds: its files, and the entries that cannot be taken.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Every file below the folder, in name order.
+    pub files: Vec<PathBuf>,
+    /// Dangling symlinks, symlink loops, unreadable folders and object
+    /// keys no path can name, with why, in name order.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Lists `dir`, a local folder (symlinks followed) or an object-store
+/// prefix: every file below it in name order, and what cannot be taken.
+/// Folders that maskprep wrote (see [`crate::output::MARKS`]) are not
+/// data and are left out. An error when `dir` itself cannot be read.
+pub fn list(dir: &Path) -> Result<Listing, SourceError> {
     if store::is_url(dir) {
-        return walk_store(dir, exts, problems);
+        return list_store(dir);
     }
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
@@ -488,9 +519,11 @@ fn walk(
         .filter_entry(|e| {
             e.depth() == 0 || !e.file_type().is_dir() || !crate::output::is_marked(e.path())
         });
+    let mut listing = Listing::default();
     for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
+        match entry {
+            Ok(e) if e.file_type().is_file() => listing.files.push(e.into_path()),
+            Ok(_) => {}
             Err(e) if e.depth() == 0 => {
                 return Err(SourceError::Walk {
                     path: dir.to_path_buf(),
@@ -498,31 +531,15 @@ fn walk(
                 });
             }
             Err(e) => {
-                if let Some(path) = e.path()
-                    && (path.extension().is_none() || has_ext(path, exts))
-                {
-                    let reason = walk_reason(&e);
-                    problems.push((key_of(dir, path), path.to_path_buf(), reason));
+                if let Some(path) = e.path() {
+                    listing
+                        .unreadable
+                        .push((path.to_path_buf(), walk_reason(&e)));
                 }
-                continue;
             }
-        };
-        if !entry.file_type().is_file() {
-            continue;
         }
-        let path = entry.path();
-        if !has_ext(path, exts) {
-            continue;
-        }
-        take(
-            &mut out,
-            key_of(dir, path),
-            path.to_path_buf(),
-            exts,
-            problems,
-        );
     }
-    Ok(out)
+    Ok(listing)
 }
 
 /// Files `path` under `key`, found in name order: the first file of a key
@@ -554,14 +571,10 @@ fn take(
     }
 }
 
-/// [`walk`] over an object store: the keys under the prefix `dir`, sorted.
-/// A store has no symlinks or unreadable folders; two objects whose keys
-/// differ only in the extension's case still share a key.
-fn walk_store(
-    dir: &Path,
-    exts: &[&str],
-    problems: &mut Vec<Problem>,
-) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+/// [`list`] over an object store: the keys under the prefix `dir`, sorted.
+/// A store has no symlinks or unreadable folders; keys no path can name
+/// are listed as unreadable.
+fn list_store(dir: &Path) -> Result<Listing, SourceError> {
     let listing = store::list(dir).map_err(|source| SourceError::List {
         path: dir.to_path_buf(),
         source,
@@ -590,13 +603,11 @@ fn walk_store(
                 .is_some_and(|r| r.starts_with('/'))
         })
     };
-    let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut out = Listing::default();
     for (rel, _) in listing {
-        let path = dir.join(&rel);
-        if in_marked(&rel) || !has_ext(&path, exts) {
-            continue;
+        if !in_marked(&rel) {
+            out.files.push(dir.join(&rel));
         }
-        take(&mut out, key_of(dir, &path), path, exts, problems);
     }
     // Keys no path can name (`..`, `//`, a control character): listed
     // where a file of theirs would be data, as an unreadable file is.
@@ -609,13 +620,13 @@ fn walk_store(
             })
             .collect();
         let path = PathBuf::from(format!("{}/{shown}", dir.display()));
-        if in_marked(&rel) || !has_ext(&path, exts) {
+        if in_marked(&rel) {
             continue;
         }
         let reason = "the object key is no usable path (an empty, `.` or `..` segment, or a \
                       control character); expected keys like `masks/0001.png`, rename the object"
             .to_string();
-        problems.push((key_of(dir, &path), path, reason));
+        out.unreadable.push((path, reason));
     }
     Ok(out)
 }
@@ -626,8 +637,9 @@ fn has_ext(path: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-/// The pairing key: the relative path without extension, `/`-separated.
-fn key_of(dir: &Path, path: &Path) -> String {
+/// The pairing key: the relative path without extension, `/`-separated
+/// (`dir/a/b.png` → `a/b`).
+pub fn key_of(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())

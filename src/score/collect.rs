@@ -78,7 +78,7 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
     };
     let prep = prepare(req.truth, req.labels, &req.exports, Partition::WHOLE).with_context(what)?;
     prep.announce(console);
-    let mut pairing = pairs::pair(&prep.dataset, req.pred).with_context(what)?;
+    let mut pairing = pairs::pair_on(&prep.dataset, req.pred, console).with_context(what)?;
     let truth_masks = match req.partition {
         Some(part) => keep_piece(&mut pairing, part),
         None => prep.dataset.items.len() as u64,
