@@ -1,5 +1,6 @@
 //! Source stage: find the masks (and images) of a dataset, pair them by
-//! relative stem, and take a deterministic partition `I/N` of them.
+//! relative stem, and take a deterministic partition `I/N` of them. The one
+//! folder walk ([`list`]) also lists the predictions that scoring pairs.
 //!
 //! Everything here is sorted by key, so the same folder gives the same list
 //! on every machine; a partition is every N-th key of that list. Nothing

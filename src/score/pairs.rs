@@ -1,7 +1,9 @@
 //! Pairing: each truth mask with its prediction, by relative path without
 //! extension (`val/0001.png` ↔ `val/0001.npy`), as `source` pairs masks
 //! with images. Truth without a prediction and predictions without truth
-//! are listed, never silently dropped. Everything is sorted by key.
+//! are listed, never silently dropped. Everything is sorted by key. The
+//! folder is listed by [`crate::source::list`] (local or object store),
+//! and every file left out is said on the console.
 
 use std::collections::BTreeMap;
 use std::fmt;
