@@ -1,5 +1,6 @@
 //! Source stage: find the masks (and images) of a dataset, pair them by
-//! relative stem, and take a deterministic partition `I/N` of them.
+//! relative stem, and take a deterministic partition `I/N` of them. The one
+//! folder walk ([`list`]) also lists the predictions that scoring pairs.
 //!
 //! Everything here is sorted by key, so the same folder gives the same list
 //! on every machine; a partition is every N-th key of that list. Nothing
@@ -249,48 +250,11 @@ pub fn discover_parts(
             // No PNG at all: the masks were saved as JPEGs (lossy).
             found = walk(&part.masks, &["jpg", "jpeg"], &mut problems)?;
         }
-        for (k, p) in found {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            match names {
-                MaskNames::Any => {
-                    masks.entry(join(k)).or_insert(p);
-                }
-                MaskNames::Suffix(suffix) => {
-                    if let Some(stem) = name.strip_suffix(suffix) {
-                        let dir = k.rsplit_once('/').map(|(d, _)| d);
-                        let key = match dir {
-                            Some(d) => format!("{d}/{stem}"),
-                            None => stem.to_string(),
-                        };
-                        masks.entry(join(key)).or_insert(p);
-                    }
-                }
-            }
+        for (k, p) in mask_keys(found, names) {
+            masks.entry(join(k)).or_insert(p);
         }
         if let Some(dir) = &part.images {
-            let mut found = walk(dir, IMAGE_EXTS, &mut problems)?;
-            if let MaskNames::Suffix(suffix) = names {
-                // Masks may sit beside their images (ADE20K's `*_seg.png`).
-                // ADE20K's photos are JPEGs; its other PNGs are annotations.
-                let jpeg_only = suffix == "_seg.png";
-                found.retain(|_, p| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                    let png = n.to_ascii_lowercase().ends_with(".png");
-                    let annotation = n.ends_with(suffix) || is_aux_png(n);
-                    !(annotation || jpeg_only && png)
-                });
-                found = found
-                    .into_iter()
-                    .map(|(k, p)| {
-                        let k = IMAGE_SUFFIXES
-                            .iter()
-                            .find_map(|s| k.strip_suffix(s))
-                            .map(str::to_string)
-                            .unwrap_or(k);
-                        (k, p)
-                    })
-                    .collect();
-            }
+            let found = walk_images(dir, names, &mut problems)?;
             for (k, p) in found {
                 let key = join(k);
                 if part.images_superset {
@@ -311,6 +275,74 @@ pub fn discover_parts(
     }
     // Images of a superset folder count only where a mask has their key.
     images.retain(|k, _| !superset.contains_key(k) || masks.contains_key(k));
+    Ok(assemble(root, first, &masks, &images, &problems))
+}
+
+/// The masks found in a folder by key: every one, or (`Suffix`) only those
+/// named `KEY{suffix}`, keyed without the suffix. In key order.
+fn mask_keys(found: BTreeMap<String, PathBuf>, names: MaskNames) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for (k, p) in found {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        match names {
+            MaskNames::Any => out.push((k, p)),
+            MaskNames::Suffix(suffix) => {
+                if let Some(stem) = name.strip_suffix(suffix) {
+                    let dir = k.rsplit_once('/').map(|(d, _)| d);
+                    let key = match dir {
+                        Some(d) => format!("{d}/{stem}"),
+                        None => stem.to_string(),
+                    };
+                    out.push((key, p));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The images of a folder by key; beside `Suffix` masks, the masks and
+/// other annotations left out and the images' own suffixes dropped.
+fn walk_images(
+    dir: &Path,
+    names: MaskNames,
+    problems: &mut Vec<Problem>,
+) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let mut found = walk(dir, IMAGE_EXTS, problems)?;
+    if let MaskNames::Suffix(suffix) = names {
+        // Masks may sit beside their images (ADE20K's `*_seg.png`).
+        // ADE20K's photos are JPEGs; its other PNGs are annotations.
+        let jpeg_only = suffix == "_seg.png";
+        found.retain(|_, p| {
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let png = n.to_ascii_lowercase().ends_with(".png");
+            let annotation = n.ends_with(suffix) || is_aux_png(n);
+            !(annotation || jpeg_only && png)
+        });
+        found = found
+            .into_iter()
+            .map(|(k, p)| {
+                let k = IMAGE_SUFFIXES
+                    .iter()
+                    .find_map(|s| k.strip_suffix(s))
+                    .map(str::to_string)
+                    .unwrap_or(k);
+                (k, p)
+            })
+            .collect();
+    }
+    Ok(found)
+}
+
+/// The dataset: every key (mask, image or problem) numbered in sorted
+/// order, masks paired with their images, problems as skipped files.
+fn assemble(
+    root: &Path,
+    first: Part,
+    masks: &BTreeMap<String, PathBuf>,
+    images: &BTreeMap<String, PathBuf>,
+    problems: &[Problem],
+) -> Dataset {
     let mut keys: Vec<&String> = masks
         .keys()
         .chain(images.keys())
@@ -346,7 +378,7 @@ pub fn discover_parts(
         })
         .collect();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Dataset {
+    Dataset {
         root: root.to_path_buf(),
         mask_dir: first.masks,
         image_dir: first.images,
@@ -354,7 +386,7 @@ pub fn discover_parts(
         images_without_masks,
         candidates: Vec::new(),
         skipped,
-    })
+    }
 }
 
 /// When masks and images name the same sample with different tags
@@ -446,9 +478,40 @@ fn walk(
     exts: &[&str],
     problems: &mut Vec<Problem>,
 ) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+    let listing = list(dir)?;
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in listing.files {
+        if has_ext(&path, exts) {
+            take(&mut out, key_of(dir, &path), path, exts, problems);
+        }
+    }
+    for (path, reason) in listing.unreadable {
+        // A folder that cannot be read may have held files of any name.
+        let folder = path.extension().is_none() && !store::is_url(dir);
+        if folder || has_ext(&path, exts) {
+            problems.push((key_of(dir, &path), path, reason));
+        }
+    }
+    Ok(out)
+}
+
+/// What a folder holds: its files, and the entries that cannot be taken.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Every file below the folder, in name order.
+    pub files: Vec<PathBuf>,
+    /// Dangling symlinks, symlink loops, unreadable folders and object
+    /// keys no path can name, with why, in name order.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Lists `dir`, a local folder (symlinks followed) or an object-store
+/// prefix: every file below it in name order, and what cannot be taken.
+/// Folders that maskprep wrote (see [`crate::output::MARKS`]) are not
+/// data and are left out. An error when `dir` itself cannot be read.
+pub fn list(dir: &Path) -> Result<Listing, SourceError> {
     if store::is_url(dir) {
-        return walk_store(dir, exts, problems);
+        return list_store(dir);
     }
     let walker = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
@@ -457,9 +520,11 @@ fn walk(
         .filter_entry(|e| {
             e.depth() == 0 || !e.file_type().is_dir() || !crate::output::is_marked(e.path())
         });
+    let mut listing = Listing::default();
     for entry in walker {
-        let entry = match entry {
-            Ok(e) => e,
+        match entry {
+            Ok(e) if e.file_type().is_file() => listing.files.push(e.into_path()),
+            Ok(_) => {}
             Err(e) if e.depth() == 0 => {
                 return Err(SourceError::Walk {
                     path: dir.to_path_buf(),
@@ -467,31 +532,15 @@ fn walk(
                 });
             }
             Err(e) => {
-                if let Some(path) = e.path()
-                    && (path.extension().is_none() || has_ext(path, exts))
-                {
-                    let reason = walk_reason(&e);
-                    problems.push((key_of(dir, path), path.to_path_buf(), reason));
+                if let Some(path) = e.path() {
+                    listing
+                        .unreadable
+                        .push((path.to_path_buf(), walk_reason(&e)));
                 }
-                continue;
             }
-        };
-        if !entry.file_type().is_file() {
-            continue;
         }
-        let path = entry.path();
-        if !has_ext(path, exts) {
-            continue;
-        }
-        take(
-            &mut out,
-            key_of(dir, path),
-            path.to_path_buf(),
-            exts,
-            problems,
-        );
     }
-    Ok(out)
+    Ok(listing)
 }
 
 /// Files `path` under `key`, found in name order: the first file of a key
@@ -523,14 +572,10 @@ fn take(
     }
 }
 
-/// [`walk`] over an object store: the keys under the prefix `dir`, sorted.
-/// A store has no symlinks or unreadable folders; two objects whose keys
-/// differ only in the extension's case still share a key.
-fn walk_store(
-    dir: &Path,
-    exts: &[&str],
-    problems: &mut Vec<Problem>,
-) -> Result<BTreeMap<String, PathBuf>, SourceError> {
+/// [`list`] over an object store: the keys under the prefix `dir`, sorted.
+/// A store has no symlinks or unreadable folders; keys no path can name
+/// are listed as unreadable.
+fn list_store(dir: &Path) -> Result<Listing, SourceError> {
     let listing = store::list(dir).map_err(|source| SourceError::List {
         path: dir.to_path_buf(),
         source,
@@ -559,13 +604,11 @@ fn walk_store(
                 .is_some_and(|r| r.starts_with('/'))
         })
     };
-    let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut out = Listing::default();
     for (rel, _) in listing {
-        let path = dir.join(&rel);
-        if in_marked(&rel) || !has_ext(&path, exts) {
-            continue;
+        if !in_marked(&rel) {
+            out.files.push(dir.join(&rel));
         }
-        take(&mut out, key_of(dir, &path), path, exts, problems);
     }
     // Keys no path can name (`..`, `//`, a control character): listed
     // where a file of theirs would be data, as an unreadable file is.
@@ -578,13 +621,13 @@ fn walk_store(
             })
             .collect();
         let path = PathBuf::from(format!("{}/{shown}", dir.display()));
-        if in_marked(&rel) || !has_ext(&path, exts) {
+        if in_marked(&rel) {
             continue;
         }
         let reason = "the object key is no usable path (an empty, `.` or `..` segment, or a \
                       control character); expected keys like `masks/0001.png`, rename the object"
             .to_string();
-        problems.push((key_of(dir, &path), path, reason));
+        out.unreadable.push((path, reason));
     }
     Ok(out)
 }
@@ -595,8 +638,9 @@ fn has_ext(path: &Path, exts: &[&str]) -> bool {
         .is_some_and(|e| exts.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-/// The pairing key: the relative path without extension, `/`-separated.
-fn key_of(dir: &Path, path: &Path) -> String {
+/// The pairing key: the relative path without extension, `/`-separated
+/// (`dir/a/b.png` → `a/b`).
+pub fn key_of(dir: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())

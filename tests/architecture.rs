@@ -11,7 +11,10 @@
 //!   `crate::source`, `crate::dataset`): it draws what it is given;
 //! - `burn` appears only in `score/gpu.rs`;
 //! - `object_store` and `tokio` appear only in `store.rs`: every other
-//!   module reads and writes through its functions, local or remote alike.
+//!   module reads and writes through its functions, local or remote alike;
+//! - no function is longer than [`MAX_FN_LINES`] lines, from its `fn` line
+//!   to its closing brace (STYLE.md: a function longer than a screen or
+//!   two is several functions).
 //!
 //! The checker runs on the real tree and, to show it can fail, on a small
 //! fake tree with one violation of each rule.
@@ -80,6 +83,66 @@ fn named_modules(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// Longest a function may be, counted from its `fn` line to the closing
+/// brace at the `fn` line's indent, both included.
+const MAX_FN_LINES: usize = 120;
+
+/// The name of the function a line starts (`pub(crate) async fn name(`),
+/// and the line's indent; `None` for any other line.
+fn fn_start(line: &str) -> Option<(usize, &str)> {
+    let rest = line.trim_start();
+    let indent = line.len() - rest.len();
+    let mut rest = rest;
+    if let Some(r) = rest.strip_prefix("pub") {
+        let r = match r.strip_prefix('(') {
+            Some(inner) => &inner[inner.find(')')? + 1..],
+            None => r,
+        };
+        rest = r.strip_prefix(' ')?;
+    }
+    for word in ["const ", "async ", "unsafe "] {
+        rest = rest.strip_prefix(word).unwrap_or(rest);
+    }
+    let name = rest.strip_prefix("fn ")?;
+    let end = name
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(name.len());
+    (end > 0).then(|| (indent, &name[..end]))
+}
+
+/// Every function of `text` longer than [`MAX_FN_LINES`], as (line of its
+/// `fn`, name, lines). A function ends at the first `}` line at its indent
+/// after the line that opens its body; a declaration (`fn f();`) has none.
+fn long_functions(text: &str) -> Vec<(usize, String, usize)> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some((indent, name)) = fn_start(line) else {
+            continue;
+        };
+        let Some(open) = (i..lines.len()).find(|&j| {
+            let l = lines[j].trim_end();
+            l.ends_with('{') || l.ends_with(';')
+        }) else {
+            continue;
+        };
+        if lines[open].trim_end().ends_with(';') {
+            continue;
+        }
+        let close = (open + 1..lines.len())
+            .find(|&k| {
+                let l = lines[k];
+                l.len() - l.trim_start().len() == indent && l[indent..].starts_with('}')
+            })
+            .unwrap_or(lines.len());
+        let length = close - i + 1;
+        if length > MAX_FN_LINES {
+            out.push((i + 1, name.to_string(), length));
+        }
+    }
+    out
+}
+
 /// Every broken rule in the tree at `src`, as `file:line: why`.
 fn violations(src: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -143,8 +206,26 @@ fn violations(src: &Path) -> Vec<String> {
                 }
             }
         }
+        for (line, name, length) in long_functions(&text) {
+            out.push(format!(
+                "{rel}:{line}: function `{name}` is {length} lines; expected at most \
+                 {MAX_FN_LINES} (split it into functions that read top-down)"
+            ));
+        }
     }
     out
+}
+
+/// A function of `n` lines from its `fn` line to its closing brace, with
+/// a nested block and a nested function inside.
+fn function_of(name: &str, n: usize) -> String {
+    let mut s = format!("pub(crate) fn {name}(\n    x: u8,\n) -> u8 {{\n");
+    s.push_str("    fn inner() {}\n    if x > 0 {\n        return x;\n    }\n");
+    for _ in 0..n - 9 {
+        s.push_str("    let _ = x;\n");
+    }
+    s.push_str("    x\n}\n");
+    s
 }
 
 fn write(root: &Path, rel: &str, text: &str) {
@@ -216,6 +297,12 @@ fn the_checker_finds_each_kind_of_violation() {
     write(root, "score/gpu.rs", "use burn::tensor::Tensor;\n");
     write(root, "shards/write.rs", "use object_store::ObjectStore;\n");
     write(root, "store.rs", "use object_store::ObjectStore;\n");
+    // One line too many is too long; the longest allowed passes, as does a
+    // declaration.
+    let mut sizes = function_of("too_long", MAX_FN_LINES + 1);
+    sizes.push_str(&function_of("just_fits", MAX_FN_LINES));
+    sizes.push_str("trait T {\n    fn declared(&self);\n}\n");
+    write(root, "stats/sizes.rs", &sizes);
     let found = violations(root);
     let expect = [
         "stats/scan.rs:1: a stage names `commands`",
@@ -227,6 +314,7 @@ fn the_checker_finds_each_kind_of_violation() {
         "report/score.rs:1: the report reads masks or files",
         "score/cpu.rs:1: burn outside",
         "shards/write.rs:1: an object-store client outside",
+        "stats/sizes.rs:1: function `too_long` is 121 lines; expected at most 120",
     ];
     for e in expect {
         assert!(

@@ -1045,47 +1045,7 @@ impl Builder {
                 );
                 continue;
             }
-            let mut objects = Vec::with_capacity(entries.len());
-            for e in entries {
-                let bad = |reason: String| Problem {
-                    image: Some(file_name.clone()),
-                    reason,
-                };
-                let mut obj = match e {
-                    Entry::Bad(why) => {
-                        problems.push(bad(why));
-                        continue;
-                    }
-                    Entry::Ok(obj) => obj,
-                };
-                let name = match obj.ann_id {
-                    Some(a) => format!("annotation {a}"),
-                    None => "an annotation with no `id`".into(),
-                };
-                let Some(cat) = remap[obj.category as usize] else {
-                    let cat_id = self.interned_ids[obj.category as usize];
-                    problems.push(bad(format!(
-                        "{name} skipped: it names category {cat_id}, which `categories` does not list"
-                    )));
-                    continue;
-                };
-                obj.category = cat;
-                match check_shape(&mut obj.shape, h, w) {
-                    Ok(notes) => {
-                        for note in notes {
-                            problems.push(bad(format!("{name}: {note}")));
-                        }
-                    }
-                    Err(why) => {
-                        problems.push(bad(format!("{name} skipped: {why}")));
-                        continue;
-                    }
-                }
-                let c = &mut categories[cat as usize];
-                c.annotations += 1;
-                c.crowd += u64::from(obj.crowd);
-                objects.push(obj);
-            }
+            let objects = self.objects(entries, &file_name, (w, h), remap, categories, problems);
             out.push(ImageAnn {
                 id,
                 file_name,
@@ -1095,6 +1055,61 @@ impl Builder {
             });
         }
         out
+    }
+
+    /// An image's objects that name a listed category and fit the image
+    /// (`(w, h)`), counted in `categories`; the others are problems.
+    fn objects(
+        &self,
+        entries: Vec<Entry>,
+        file_name: &str,
+        (w, h): (u32, u32),
+        remap: &[Option<u32>],
+        categories: &mut [Category],
+        problems: &mut Vec<Problem>,
+    ) -> Vec<Object> {
+        let mut objects = Vec::with_capacity(entries.len());
+        for e in entries {
+            let bad = |reason: String| Problem {
+                image: Some(file_name.to_string()),
+                reason,
+            };
+            let mut obj = match e {
+                Entry::Bad(why) => {
+                    problems.push(bad(why));
+                    continue;
+                }
+                Entry::Ok(obj) => obj,
+            };
+            let name = match obj.ann_id {
+                Some(a) => format!("annotation {a}"),
+                None => "an annotation with no `id`".into(),
+            };
+            let Some(cat) = remap[obj.category as usize] else {
+                let cat_id = self.interned_ids[obj.category as usize];
+                problems.push(bad(format!(
+                    "{name} skipped: it names category {cat_id}, which `categories` does not list"
+                )));
+                continue;
+            };
+            obj.category = cat;
+            match check_shape(&mut obj.shape, h, w) {
+                Ok(notes) => {
+                    for note in notes {
+                        problems.push(bad(format!("{name}: {note}")));
+                    }
+                }
+                Err(why) => {
+                    problems.push(bad(format!("{name} skipped: {why}")));
+                    continue;
+                }
+            }
+            let c = &mut categories[cat as usize];
+            c.annotations += 1;
+            c.crowd += u64::from(obj.crowd);
+            objects.push(obj);
+        }
+        objects
     }
 }
 

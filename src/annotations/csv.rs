@@ -120,56 +120,67 @@ pub fn load(
             header: header.join(","),
         });
     };
-    let mut problems = Vec::new();
-    let mut images: Vec<PendingImage> = Vec::new();
+    let Pending {
+        images,
+        classes,
+        mut problems,
+    } = read_rows(&mut records, path, layout, header.len())?;
+    let (mut categories, remap) = categories(classes, layout);
+    let mut out = Vec::with_capacity(images.len());
+    for (i, img) in images.into_iter().enumerate() {
+        let sized = sized_image(i, img, &size, order, &remap, &mut categories, &mut problems);
+        out.extend(sized);
+    }
+    Ok(Export {
+        format: Format::RleCsv,
+        path: path.to_path_buf(),
+        categories,
+        images: out,
+        problems,
+    })
+}
+
+/// The rows of a CSV grouped by image, in first-seen order, before any
+/// image's size is known.
+struct Pending {
+    images: Vec<PendingImage>,
+    /// Class names in first-seen order (`foreground` for a plain layout).
+    classes: Vec<String>,
+    problems: Vec<Problem>,
+}
+
+/// Reads every row after the header; a row that cannot be read is a
+/// [`Problem`], and an empty runs cell lists its image with no rows.
+fn read_rows(
+    records: &mut Records<impl BufRead>,
+    path: &Path,
+    layout: Layout,
+    fields_expected: usize,
+) -> Result<Pending, CsvError> {
+    let mut pending = Pending {
+        images: Vec::new(),
+        classes: Vec::new(),
+        problems: Vec::new(),
+    };
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    let mut classes: Vec<String> = Vec::new();
     let mut class_index: HashMap<String, u32> = HashMap::new();
     if layout == Layout::Plain {
-        classes.push("foreground".into());
+        pending.classes.push("foreground".into());
     }
     while let Some((line, fields)) = records.next(path)? {
         if fields.len() == 1 && fields[0].is_empty() {
             continue;
         }
-        if fields.len() != header.len() {
-            problems.push(Problem {
-                image: fields.first().cloned(),
-                reason: format!(
-                    "row {line} skipped: it has {} fields; expected {} like the header",
-                    fields.len(),
-                    header.len()
-                ),
-            });
-            continue;
-        }
-        let (image, class) = match layout {
-            Layout::Plain => (fields[0].as_str(), None),
-            Layout::Columns => (fields[0].as_str(), Some(fields[1].as_str())),
-            Layout::Joined => match fields[0].rsplit_once('_') {
-                Some((image, class)) if !image.is_empty() && !class.is_empty() => {
-                    (image, Some(class))
-                }
-                _ => {
-                    problems.push(Problem {
-                        image: Some(fields[0].clone()),
-                        reason: format!(
-                            "row {line} skipped: `{}` is not `image_class`; expected the class \
-                             after the last `_` (`0002cc93b.jpg_1`)",
-                            fields[0]
-                        ),
-                    });
-                    continue;
-                }
-            },
+        let (image, class) = match row_key(layout, &fields, line, fields_expected) {
+            Ok(key) => key,
+            Err(problem) => {
+                pending.problems.push(problem);
+                continue;
+            }
         };
-        if image.is_empty() {
-            problems.push(Problem {
-                image: None,
-                reason: format!("row {line} skipped: its image id is empty"),
-            });
-            continue;
-        }
+        let Pending {
+            images, classes, ..
+        } = &mut pending;
         let class = match class {
             None => 0,
             Some(c) => *class_index.entry(c.to_string()).or_insert_with(|| {
@@ -194,64 +205,111 @@ pub fn load(
             runs: parse_runs(cell),
         });
     }
-    let (mut categories, remap) = categories(classes, layout);
-    let mut out = Vec::with_capacity(images.len());
-    for (i, img) in images.into_iter().enumerate() {
-        let Some((w, h)) = size(&img.name).filter(|&(w, h)| w > 0 && h > 0) else {
-            problems.push(Problem {
-                image: Some(img.name.clone()),
-                reason: format!(
-                    "image skipped{}: its size is unknown (no photo of that name found, no size given)",
-                    rows_note(img.rows.len())
-                ),
-            });
-            continue;
-        };
-        let total = u64::from(w) * u64::from(h);
-        if total > u64::from(u32::MAX) {
-            problems.push(Problem {
-                image: Some(img.name.clone()),
-                reason: format!(
-                    "image skipped{}: it is {w}x{h}, more than the {} pixels runs may count",
-                    rows_note(img.rows.len()),
-                    u32::MAX
-                ),
-            });
-            continue;
-        }
-        let mut objects = Vec::with_capacity(img.rows.len());
-        for row in img.rows {
-            match row.runs.and_then(|r| check_runs(r, total)) {
-                Ok(runs) => {
-                    let category = remap[row.class as usize];
-                    categories[category as usize].annotations += 1;
-                    objects.push(Object {
-                        category,
-                        crowd: false,
-                        shape: Shape::Runs { order, runs },
-                        ann_id: Some(row.line as i64),
-                    });
-                }
-                Err(why) => problems.push(Problem {
-                    image: Some(img.name.clone()),
-                    reason: format!("row {} skipped: {why}", row.line),
-                }),
-            }
-        }
-        out.push(ImageAnn {
-            id: i as i64 + 1,
-            file_name: img.name,
-            width: w,
-            height: h,
-            objects,
+    Ok(pending)
+}
+
+/// The image id and class name of a row, as its layout says, or why the
+/// row is skipped.
+fn row_key(
+    layout: Layout,
+    fields: &[String],
+    line: u64,
+    fields_expected: usize,
+) -> Result<(&str, Option<&str>), Problem> {
+    if fields.len() != fields_expected {
+        return Err(Problem {
+            image: fields.first().cloned(),
+            reason: format!(
+                "row {line} skipped: it has {} fields; expected {} like the header",
+                fields.len(),
+                fields_expected
+            ),
         });
     }
-    Ok(Export {
-        format: Format::RleCsv,
-        path: path.to_path_buf(),
-        categories,
-        images: out,
-        problems,
+    let (image, class) = match layout {
+        Layout::Plain => (fields[0].as_str(), None),
+        Layout::Columns => (fields[0].as_str(), Some(fields[1].as_str())),
+        Layout::Joined => match fields[0].rsplit_once('_') {
+            Some((image, class)) if !image.is_empty() && !class.is_empty() => (image, Some(class)),
+            _ => {
+                return Err(Problem {
+                    image: Some(fields[0].clone()),
+                    reason: format!(
+                        "row {line} skipped: `{}` is not `image_class`; expected the class \
+                         after the last `_` (`0002cc93b.jpg_1`)",
+                        fields[0]
+                    ),
+                });
+            }
+        },
+    };
+    if image.is_empty() {
+        return Err(Problem {
+            image: None,
+            reason: format!("row {line} skipped: its image id is empty"),
+        });
+    }
+    Ok((image, class))
+}
+
+/// The `i`th image with its size and its readable rows as objects, counted
+/// in `categories`; `None` (a problem) when its size is unknown or too big.
+fn sized_image(
+    i: usize,
+    img: PendingImage,
+    size: &impl Fn(&str) -> Option<(u32, u32)>,
+    order: Order,
+    remap: &[u32],
+    categories: &mut [Category],
+    problems: &mut Vec<Problem>,
+) -> Option<ImageAnn> {
+    let Some((w, h)) = size(&img.name).filter(|&(w, h)| w > 0 && h > 0) else {
+        problems.push(Problem {
+            image: Some(img.name.clone()),
+            reason: format!(
+                "image skipped{}: its size is unknown (no photo of that name found, no size given)",
+                rows_note(img.rows.len())
+            ),
+        });
+        return None;
+    };
+    let total = u64::from(w) * u64::from(h);
+    if total > u64::from(u32::MAX) {
+        problems.push(Problem {
+            image: Some(img.name.clone()),
+            reason: format!(
+                "image skipped{}: it is {w}x{h}, more than the {} pixels runs may count",
+                rows_note(img.rows.len()),
+                u32::MAX
+            ),
+        });
+        return None;
+    }
+    let mut objects = Vec::with_capacity(img.rows.len());
+    for row in img.rows {
+        match row.runs.and_then(|r| check_runs(r, total)) {
+            Ok(runs) => {
+                let category = remap[row.class as usize];
+                categories[category as usize].annotations += 1;
+                objects.push(Object {
+                    category,
+                    crowd: false,
+                    shape: Shape::Runs { order, runs },
+                    ann_id: Some(row.line as i64),
+                });
+            }
+            Err(why) => problems.push(Problem {
+                image: Some(img.name.clone()),
+                reason: format!("row {} skipped: {why}", row.line),
+            }),
+        }
+    }
+    Some(ImageAnn {
+        id: i as i64 + 1,
+        file_name: img.name,
+        width: w,
+        height: h,
+        objects,
     })
 }
 

@@ -48,7 +48,7 @@ pub fn run(cfg: &ReportConfig) -> anyhow::Result<u8> {
         ReportInput::Score(path) => {
             let context = || format!("cannot write a report from `{}`", path.display());
             let doc = read_score(path).with_context(context)?;
-            let per_image = replay::rescore(&doc, path.parent());
+            let per_image = replay::rescore(&doc, path.parent(), &console);
             if let Err(why) = &per_image {
                 console.note(&format!("note: no per-image section: {why}"));
             }

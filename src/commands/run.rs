@@ -426,7 +426,7 @@ fn merge_scores(
     if p.is_some_and(|p| p.report.is_some()) {
         let dir = out.join(SCORE_REPORT_DIR);
         // The per-image section scores the files again (as `report --score`).
-        let per_image = score::replay::rescore(&doc, None);
+        let per_image = score::replay::rescore(&doc, None, console);
         crate::report::write_score(
             &dir,
             &doc,

@@ -286,19 +286,62 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
     let mut exports = Vec::new();
     let mut found = Vec::new();
     let mut warnings = Vec::new();
-    let mut keyed: BTreeMap<String, (usize, u32, Option<PathBuf>)> = BTreeMap::new();
-    let mut skipped: Vec<(String, PathBuf, String)> = Vec::new();
+    let mut keys = Keys::default();
     let mut orphans: Vec<PathBuf> = Vec::new();
     for (e, spot) in spots.iter().enumerate() {
         let photos = index_photos(&spot.photos);
         let export = read_export(spot, opts, &photos)?;
+        let (image_keys, used, paired) = keys.add_images(e, spot, &export, &photos);
+        keys.add_problems(spot, &export, &image_keys);
+        found.push(describe(spot, &export, paired));
+        let unlabelled: Vec<PathBuf> = photos
+            .by_rel
+            .values()
+            .filter(|p| !used.contains(*p))
+            .cloned()
+            .collect();
+        found.extend(notes(spot, &export, opts, unlabelled.len()));
+        orphans.extend(unlabelled);
+        if export.images.is_empty() {
+            warnings.push(format!("`{}` lists no images", spot.path.display()));
+        }
+        exports.push((Arc::new(export), image_keys));
+    }
+    Ok(Some(Loaded {
+        exports,
+        dataset: keys.dataset(dir, &spots, orphans),
+        found,
+        warnings,
+    }))
+}
+
+/// The images of every export by key, and the images and rows skipped.
+#[derive(Default)]
+struct Keys {
+    /// Key → (export, image within it, its photo).
+    keyed: BTreeMap<String, (usize, u32, Option<PathBuf>)>,
+    /// (key, path, why): the key may be empty.
+    skipped: Vec<(String, PathBuf, String)>,
+}
+
+impl Keys {
+    /// Keys the images of export `e`; a second image of one key is skipped.
+    /// Returns each image's key, the photos used, and how many images have one.
+    fn add_images(
+        &mut self,
+        e: usize,
+        spot: &Spot,
+        export: &Export,
+        photos: &Photos,
+    ) -> (Vec<String>, std::collections::BTreeSet<PathBuf>, usize) {
+        let Keys { keyed, skipped } = self;
         let mut used = std::collections::BTreeSet::new();
         let mut keys = Vec::with_capacity(export.images.len());
         let mut paired = 0usize;
         for (i, img) in export.images.iter().enumerate() {
             let rel = relative_name(&img.file_name);
             let key = join(&spot.prefix, without_ext(&rel));
-            let photo = find_photo(&photos, &rel);
+            let photo = find_photo(photos, &rel);
             paired += usize::from(photo.is_some());
             if let Some(p) = &photo {
                 used.insert(p.clone());
@@ -319,10 +362,16 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
             }
             keys.push(key);
         }
+        (keys, used, paired)
+    }
+
+    /// The export's own problems, as skipped files named `EXPORT#KEY`.
+    fn add_problems(&mut self, spot: &Spot, export: &Export, keys: &[String]) {
+        let skipped = &mut self.skipped;
         let by_name: BTreeMap<&str, &str> = export
             .images
             .iter()
-            .zip(&keys)
+            .zip(keys)
             .map(|(img, k)| (img.file_name.as_str(), k.as_str()))
             .collect();
         for p in &export.problems {
@@ -341,91 +390,85 @@ pub fn load(dir: &Path, opts: &ExportOptions) -> anyhow::Result<Option<Loaded>> 
             };
             skipped.push((key, path, p.reason.clone()));
         }
-        found.push(describe(spot, &export, paired));
-        let unlabelled: Vec<PathBuf> = photos
-            .by_rel
-            .values()
-            .filter(|p| !used.contains(*p))
-            .cloned()
-            .collect();
-        if !unlabelled.is_empty() {
-            found.push(format!(
-                "{} photos beside `{}` have no annotation: listed as images without masks, \
-                 not counted (Severstal-style CSVs list only images with defects; give them \
-                 empty rows to count them)",
-                unlabelled.len(),
-                spot.path.display()
-            ));
-            orphans.extend(unlabelled);
-        }
-        let empty: Vec<String> = export
-            .categories
-            .iter()
-            .filter(|c| c.annotations == 0)
-            .map(|c| format!("`{}` (id {})", c.name, c.id))
-            .collect();
-        if !empty.is_empty() {
-            found.push(format!(
-                "categories with no annotations in `{}`: {}",
-                spot.path.display(),
-                empty.join(", ")
-            ));
-        }
-        let crowd: u64 = export.categories.iter().map(|c| c.crowd).sum();
-        if crowd > 0 {
-            found.push(match opts.crowd {
-                CrowdMode::AsCategory => format!(
-                    "{crowd} crowd regions (iscrowd) counted as their category, as pycocotools' \
-                     annToMask does (`--crowd ignore` excludes their pixels)"
-                ),
-                CrowdMode::Ignore => {
-                    format!("{crowd} crowd regions (iscrowd): their pixels are ignored")
-                }
-            });
-        }
-        if export.images.is_empty() {
-            warnings.push(format!("`{}` lists no images", spot.path.display()));
-        }
-        exports.push((Arc::new(export), keys));
     }
-    let positions: BTreeMap<&str, usize> = keyed
-        .keys()
-        .enumerate()
-        .map(|(i, k)| (k.as_str(), i))
-        .collect();
-    let items = keyed
+
+    /// The dataset of every keyed image, in key order.
+    fn dataset(&self, dir: &Path, spots: &[Spot], orphans: Vec<PathBuf>) -> Dataset {
+        let Keys { keyed, skipped } = self;
+        let positions: BTreeMap<&str, usize> = keyed
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let items = keyed
+            .iter()
+            .enumerate()
+            .map(|(index, (key, (e, _, photo)))| Item {
+                key: key.clone(),
+                index,
+                mask: crate::decode::raster::virtual_path(&spots[*e].path, key),
+                image: photo.clone(),
+            })
+            .collect();
+        let skipped = skipped
+            .iter()
+            .map(|(key, path, reason)| Skipped {
+                index: positions.get(key.as_str()).copied().unwrap_or(0),
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect();
+        Dataset {
+            root: dir.to_path_buf(),
+            mask_dir: spots[0].path.clone(),
+            image_dir: spots[0].photos.first().cloned(),
+            items,
+            images_without_masks: orphans.into_iter().map(|p| (0, p)).collect(),
+            candidates: Vec::new(),
+            skipped,
+        }
+    }
+}
+
+/// What the `found` list says of an export beyond its description:
+/// photos with no annotation, categories with none, crowd regions.
+fn notes(spot: &Spot, export: &Export, opts: &ExportOptions, unlabelled: usize) -> Vec<String> {
+    let mut found = Vec::new();
+    if unlabelled > 0 {
+        found.push(format!(
+            "{} photos beside `{}` have no annotation: listed as images without masks, \
+             not counted (Severstal-style CSVs list only images with defects; give them \
+             empty rows to count them)",
+            unlabelled,
+            spot.path.display()
+        ));
+    }
+    let empty: Vec<String> = export
+        .categories
         .iter()
-        .enumerate()
-        .map(|(index, (key, (e, _, photo)))| Item {
-            key: key.clone(),
-            index,
-            mask: crate::decode::raster::virtual_path(&spots[*e].path, key),
-            image: photo.clone(),
-        })
+        .filter(|c| c.annotations == 0)
+        .map(|c| format!("`{}` (id {})", c.name, c.id))
         .collect();
-    let skipped = skipped
-        .into_iter()
-        .map(|(key, path, reason)| Skipped {
-            index: positions.get(key.as_str()).copied().unwrap_or(0),
-            path,
-            reason,
-        })
-        .collect();
-    let dataset = Dataset {
-        root: dir.to_path_buf(),
-        mask_dir: spots[0].path.clone(),
-        image_dir: spots[0].photos.first().cloned(),
-        items,
-        images_without_masks: orphans.into_iter().map(|p| (0, p)).collect(),
-        candidates: Vec::new(),
-        skipped,
-    };
-    Ok(Some(Loaded {
-        exports,
-        dataset,
-        found,
-        warnings,
-    }))
+    if !empty.is_empty() {
+        found.push(format!(
+            "categories with no annotations in `{}`: {}",
+            spot.path.display(),
+            empty.join(", ")
+        ));
+    }
+    let crowd: u64 = export.categories.iter().map(|c| c.crowd).sum();
+    if crowd > 0 {
+        found.push(match opts.crowd {
+            CrowdMode::AsCategory => format!(
+                "{crowd} crowd regions (iscrowd) counted as their category, as pycocotools' \
+                 annToMask does (`--crowd ignore` excludes their pixels)"
+            ),
+            CrowdMode::Ignore => {
+                format!("{crowd} crowd regions (iscrowd): their pixels are ignored")
+            }
+        });
+    }
+    found
 }
 
 /// Loads the exports of `dir` again and registers them under `map` (a

@@ -313,8 +313,30 @@ fn detect_index(
     n: usize,
 ) -> Result<Detected, LabelError> {
     let pixels = evidence::value_pixels(sample);
-    let values: BTreeSet<u32> = pixels.keys().copied().collect();
     let eight_bit = !formats.contains(&MaskFormat::Gray16);
+    if let Some(voc) = voc_index(hints, &pixels, palettes, formats, n) {
+        return Ok(voc);
+    }
+    let what = formats
+        .iter()
+        .map(|f| f.describe())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if eight_bit && let Some((threshold, blended)) = binary_reading(&pixels) {
+        return Ok(binary(&what, &pixels, threshold, blended, n));
+    }
+    index_by_value(hints.root, &what, &pixels, eight_bit, n)
+}
+
+/// The VOC preset, when the palette or the layout and the values say VOC.
+fn voc_index(
+    hints: &Hints<'_>,
+    pixels: &BTreeMap<u32, u64>,
+    palettes: &[Option<Vec<u8>>],
+    formats: &BTreeSet<MaskFormat>,
+    n: usize,
+) -> Option<Detected> {
+    let values: BTreeSet<u32> = pixels.keys().copied().collect();
     let is_voc = |p: &Option<Vec<u8>>| {
         p.as_ref().is_some_and(|p| {
             p.len() >= 3 * 21
@@ -331,7 +353,7 @@ fn detect_index(
              in {n} sampled masks: reading indices as the {} VOC classes, 255 ignored",
             VOC_CLASSES.len()
         );
-        return Ok(preset(presets::voc_index(), "voc", &why));
+        return Some(preset(presets::voc_index(), "voc", &why));
     }
     let voc_dir = hints
         .mask_dir
@@ -348,18 +370,22 @@ fn detect_index(
             "VOC layout (`{folder}`) with values within 0..=20 and 255 in {n} sampled masks: \
              the 21 VOC classes, 255 ignored"
         );
-        return Ok(preset(presets::voc_index(), "voc", &why));
+        return Some(preset(presets::voc_index(), "voc", &why));
     }
-    let root = hints.root;
-    let what = formats
-        .iter()
-        .map(|f| f.describe())
-        .collect::<Vec<_>>()
-        .join(", ");
-    if eight_bit && let Some((threshold, blended)) = binary_reading(&pixels) {
-        return Ok(binary(&what, &pixels, threshold, blended, n));
-    }
-    let ignore = eight_bit && evidence::ignore_255(&pixels);
+    None
+}
+
+/// Each value its own class: by position when the values are dense, one by
+/// one when sparse; 255 ignored when it sits apart (VOC style).
+fn index_by_value(
+    root: &Path,
+    what: &str,
+    pixels: &BTreeMap<u32, u64>,
+    eight_bit: bool,
+    n: usize,
+) -> Result<Detected, LabelError> {
+    let values: BTreeSet<u32> = pixels.keys().copied().collect();
+    let ignore = eight_bit && evidence::ignore_255(pixels);
     let seen: Vec<u32> = values
         .iter()
         .copied()
@@ -398,21 +424,7 @@ fn detect_index(
     } else {
         format!("{} values seen, each `class_<value>`", seen.len())
     };
-    let alternative = if ignore {
-        Some(
-            "255 as a class of its own: rejected, it sits apart from the small range of \
-             the other values (VOC style ignore)"
-                .to_string(),
-        )
-    } else if values.contains(&255) && eight_bit {
-        Some(
-            "255 as ignore (VOC style): rejected, the other values are not a small range \
-             far below it"
-                .to_string(),
-        )
-    } else {
-        None
-    };
+    let alternative = ignore_alternative(ignore, &values, eight_bit);
     Ok(Detected {
         spec: LabelSpec {
             kind: Kind::Index,
@@ -453,6 +465,25 @@ fn detect_index(
             blended_fraction: None,
         },
     })
+}
+
+/// The reading of 255 that detection rejected, if 255 was a question.
+fn ignore_alternative(ignore: bool, values: &BTreeSet<u32>, eight_bit: bool) -> Option<String> {
+    if ignore {
+        Some(
+            "255 as a class of its own: rejected, it sits apart from the small range of \
+             the other values (VOC style ignore)"
+                .to_string(),
+        )
+    } else if values.contains(&255) && eight_bit {
+        Some(
+            "255 as ignore (VOC style): rejected, the other values are not a small range \
+             far below it"
+                .to_string(),
+        )
+    } else {
+        None
+    }
 }
 
 /// The full ADE20K format: class = R/10*256 + G, B is the instance.
@@ -612,6 +643,83 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
     let o = Overlap::measure(e);
     let blended = (e.blended() > 0).then(|| e.blended() as f64 / e.pixels.max(1) as f64);
     let share_c = o.share();
+    let mut evidence = pure_evidence(e, &o, blended, share_c, n);
+    let (palette, confidence) = palette_or_channels(&o, share_c);
+    let files = MAP_FILES
+        .iter()
+        .map(|f| format!("`{f}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if o.compound > 0 {
+        evidence.push(format!(
+            "no colour file ({files}) in `{}`, the two folders above it, or the folders \
+             beside it inside the dataset",
+            hints.mask_dir.display()
+        ));
+    }
+    let channels_reading = "rgb-bits: each channel a class, compound colours (yellow = red + \
+                            green) are overlaps, multi-label, BCEWithLogitsLoss";
+    let palette_reading = "a palette: each colour its own class, single-label, CrossEntropyLoss";
+    let settle = (confidence == Confidence::Low).then(|| {
+        format!(
+            "{}; a colour file ({files}) beside the masks would also settle it",
+            evidence::settle(&hints.root.display().to_string())
+        )
+    });
+    let thresholded = if blended.is_some() {
+        " (thresholded at 128)"
+    } else {
+        ""
+    };
+    if palette {
+        return pure_palette(
+            e,
+            blended,
+            thresholded,
+            confidence,
+            evidence,
+            settle,
+            channels_reading,
+        );
+    }
+    let why = format!(
+        "RGB masks whose channels are 0/255 only{thresholded} ({} colours in {n} sampled \
+         masks): reading as rgb-bits, each channel a class (red, green, blue) and a pixel may \
+         carry several",
+        e.colours,
+    );
+    Detected {
+        spec: LabelSpec {
+            kind: Kind::RgbBits,
+            classes: vec!["red".into(), "green".into(), "blue".into()],
+            threshold: Some(128),
+            ignore: Vec::new(),
+            colors: Default::default(),
+            values: Default::default(),
+            unlisted: Unlisted::Unknown,
+        },
+        origin: "auto".into(),
+        why,
+        detection: Detection {
+            confidence,
+            reading: "rgb-bits".into(),
+            evidence,
+            alternative: Some(palette_reading.into()),
+            settle,
+            blended_fraction: blended,
+        },
+    }
+}
+
+/// What the colours of pure-colour RGB masks show: blending, the colours
+/// present, how many pixels have 2+ channels on, orphan compounds, black.
+fn pure_evidence(
+    e: &RgbEvidence,
+    o: &Overlap,
+    blended: Option<f64>,
+    share_c: f64,
+    n: usize,
+) -> Vec<String> {
     let mut evidence = Vec::new();
     if let Some(b) = blended {
         evidence.push(format!(
@@ -645,8 +753,14 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
     if o.no_black && o.compound > 0 {
         evidence.push("no pixel is black (as channels, every pixel would carry a class)".into());
     }
+    evidence
+}
+
+/// Whether the compound colours read as a palette, and how sure that is:
+/// many compound pixels, or a compound whose parts never appear alone.
+fn palette_or_channels(o: &Overlap, share_c: f64) -> (bool, Confidence) {
     let orphan = !o.orphans.is_empty();
-    let (palette, confidence) = if o.compound == 0 {
+    if o.compound == 0 {
         (false, Confidence::High)
     } else if share_c >= 0.5 {
         (
@@ -665,86 +779,43 @@ fn pure_colours(hints: &Hints<'_>, e: &RgbEvidence, n: usize) -> Detected {
         (true, Confidence::Medium)
     } else {
         (orphan || share_c >= 0.3, Confidence::Low)
-    };
-    let files = MAP_FILES
-        .iter()
-        .map(|f| format!("`{f}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if o.compound > 0 {
-        evidence.push(format!(
-            "no colour file ({files}) in `{}`, the two folders above it, or the folders \
-             beside it inside the dataset",
-            hints.mask_dir.display()
-        ));
     }
-    let channels_reading = "rgb-bits: each channel a class, compound colours (yellow = red + \
-                            green) are overlaps, multi-label, BCEWithLogitsLoss";
-    let palette_reading = "a palette: each colour its own class, single-label, CrossEntropyLoss";
-    let settle = (confidence == Confidence::Low).then(|| {
-        format!(
-            "{}; a colour file ({files}) beside the masks would also settle it",
-            evidence::settle(&hints.root.display().to_string())
-        )
-    });
-    let thresholded = if blended.is_some() {
-        " (thresholded at 128)"
+}
+
+/// Pure-colour RGB masks read as a palette: each colour its own class.
+fn pure_palette(
+    e: &RgbEvidence,
+    blended: Option<f64>,
+    thresholded: &str,
+    confidence: Confidence,
+    evidence: Vec<String>,
+    settle: Option<String>,
+    channels_reading: &str,
+) -> Detected {
+    let colours: BTreeSet<u32> = (0..8usize)
+        .filter(|&b| e.by_bits[b] > 0)
+        .map(bits_colour)
+        .collect();
+    let (classes, colors) = palette_of(&colours);
+    let edge_note = if blended.is_some() {
+        "; blended edge colours are not in the palette and will be reported as undeclared"
     } else {
         ""
     };
-    if palette {
-        let colours: BTreeSet<u32> = (0..8usize)
-            .filter(|&b| e.by_bits[b] > 0)
-            .map(bits_colour)
-            .collect();
-        let (classes, colors) = palette_of(&colours);
-        let edge_note = if blended.is_some() {
-            "; blended edge colours are not in the palette and will be reported as undeclared"
-        } else {
-            ""
-        };
-        let why = format!(
-            "RGB masks with pure colours{thresholded}: reading as a palette ({} colours, each \
-             its own class, black = no class), not as overlapping channels{edge_note}",
-            colours.len(),
-        );
-        return Detected {
-            spec: LabelSpec::palette(classes, Vec::new(), colors),
-            origin: "auto".into(),
-            why,
-            detection: Detection {
-                confidence,
-                reading: "palette".into(),
-                evidence,
-                alternative: Some(channels_reading.into()),
-                settle,
-                blended_fraction: blended,
-            },
-        };
-    }
     let why = format!(
-        "RGB masks whose channels are 0/255 only{thresholded} ({} colours in {n} sampled \
-         masks): reading as rgb-bits, each channel a class (red, green, blue) and a pixel may \
-         carry several",
-        e.colours,
+        "RGB masks with pure colours{thresholded}: reading as a palette ({} colours, each \
+         its own class, black = no class), not as overlapping channels{edge_note}",
+        colours.len(),
     );
     Detected {
-        spec: LabelSpec {
-            kind: Kind::RgbBits,
-            classes: vec!["red".into(), "green".into(), "blue".into()],
-            threshold: Some(128),
-            ignore: Vec::new(),
-            colors: Default::default(),
-            values: Default::default(),
-            unlisted: Unlisted::Unknown,
-        },
+        spec: LabelSpec::palette(classes, Vec::new(), colors),
         origin: "auto".into(),
         why,
         detection: Detection {
             confidence,
-            reading: "rgb-bits".into(),
+            reading: "palette".into(),
             evidence,
-            alternative: Some(palette_reading.into()),
+            alternative: Some(channels_reading.into()),
             settle,
             blended_fraction: blended,
         },

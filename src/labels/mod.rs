@@ -209,36 +209,7 @@ impl LabelMap {
     /// Checks and compiles a spec; `origin` names it in messages.
     pub fn compile(spec: LabelSpec, origin: &str) -> Result<Self, LabelError> {
         let bad = |m: String| LabelError::malformed(origin, m);
-        if spec.classes.is_empty() {
-            return Err(bad(
-                "field `classes`: expected at least one class name".into()
-            ));
-        }
-        if spec.classes.len() > MAX_CLASSES {
-            return Err(bad(format!(
-                "field `classes`: {} classes; expected at most {MAX_CLASSES}",
-                spec.classes.len()
-            )));
-        }
-        let mut seen = BTreeMap::new();
-        for (i, name) in spec.classes.iter().enumerate() {
-            if name.is_empty() {
-                return Err(bad(format!("field `classes`: class {i} has an empty name")));
-            }
-            let chars = name.chars().count();
-            if chars > MAX_NAME_CHARS {
-                let head: String = name.chars().take(20).collect();
-                return Err(bad(format!(
-                    "field `classes`: class {i} (`{head}...`) has a name of {chars} characters; \
-                     expected at most {MAX_NAME_CHARS}"
-                )));
-            }
-            if let Some(j) = seen.insert(name.as_str(), i) {
-                return Err(bad(format!(
-                    "field `classes`: name `{name}` is used twice (classes {j} and {i})"
-                )));
-            }
-        }
+        let seen = check_classes(&spec, origin)?;
         let index_of = |name: &str, field: &str| -> Result<u16, LabelError> {
             seen.get(name).map(|&i| i as u16).ok_or_else(|| {
                 bad(format!(
@@ -248,161 +219,12 @@ impl LabelMap {
             })
         };
         let mut pool = Vec::new();
-        let mut push = |set: &[u16]| {
-            let start = pool.len() as u32;
-            pool.extend_from_slice(set);
-            Entry::Classes {
-                start,
-                len: set.len() as u16,
-            }
-        };
         let mut combos = Vec::new();
         let rule = match spec.kind {
-            Kind::RgbBits => {
-                let channels = spec.classes.len();
-                if channels > MAX_CHANNELS {
-                    return Err(bad(format!(
-                        "field `classes`: rgb-bits has one class per channel (R, G, B, A); got {channels}"
-                    )));
-                }
-                reject_fields(&spec, origin, &["colors", "values", "ignore", "unlisted"])?;
-                for bits in 0..(1usize << channels) {
-                    let set: Vec<u16> = (0..channels)
-                        .filter(|c| bits >> c & 1 == 1)
-                        .map(|c| c as u16)
-                        .collect();
-                    combos.push(push(&set));
-                }
-                Rule::RgbBits {
-                    threshold: spec.threshold.unwrap_or(128),
-                    channels,
-                }
-            }
-            Kind::Palette => {
-                reject_fields(&spec, origin, &["threshold", "values", "unlisted"])?;
-                if spec.colors.is_empty() {
-                    return Err(bad(
-                        "field `colors`: expected `\"#rrggbb\" = [\"class\", ...]` entries".into(),
-                    ));
-                }
-                let mut entries = Vec::new();
-                for (hex, names) in &spec.colors {
-                    let rgb = parse_hex(hex).ok_or_else(|| {
-                        bad(format!(
-                            "field `colors`: key `{hex}` is not a `#rrggbb` colour"
-                        ))
-                    })?;
-                    let mut set = Vec::new();
-                    for n in names {
-                        set.push(index_of(n, &format!("colors.\"{hex}\""))?);
-                    }
-                    set.sort_unstable();
-                    set.dedup();
-                    entries.push((rgb, push(&set)));
-                }
-                for ig in &spec.ignore {
-                    let CodeRef::Colour(hex) = ig else {
-                        return Err(bad(
-                            "field `ignore`: palette maps ignore `#rrggbb` colours, not numbers"
-                                .into(),
-                        ));
-                    };
-                    let rgb = parse_hex(hex).ok_or_else(|| {
-                        bad(format!("field `ignore`: `{hex}` is not a `#rrggbb` colour"))
-                    })?;
-                    if spec.colors.keys().any(|k| parse_hex(k) == Some(rgb)) {
-                        return Err(bad(format!(
-                            "field `ignore`: `{hex}` is also declared in `colors`"
-                        )));
-                    }
-                    entries.push((rgb, Entry::Ignore));
-                }
-                entries.sort_by_key(|e| e.0);
-                if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
-                    return Err(bad(format!(
-                        "field `colors`: colour `{}` is declared twice",
-                        hex(w[0].0)
-                    )));
-                }
-                Rule::Palette(entries)
-            }
-            Kind::Binary => {
-                if spec.classes.len() != 1 {
-                    return Err(bad(format!(
-                        "field `classes`: binary has one foreground class; got {}",
-                        spec.classes.len()
-                    )));
-                }
-                reject_fields(&spec, origin, &["colors", "values", "unlisted"])?;
-                let mut ignore = Vec::new();
-                for ig in &spec.ignore {
-                    match ig {
-                        CodeRef::Value(v) if *v <= 65535 => ignore.push(*v),
-                        _ => {
-                            return Err(bad(
-                                "field `ignore`: binary maps ignore values in 0..=65535".into(),
-                            ));
-                        }
-                    }
-                }
-                ignore.sort_unstable();
-                combos.push(push(&[]));
-                combos.push(push(&[0]));
-                Rule::Binary {
-                    threshold: spec.threshold.unwrap_or(128).max(1),
-                    ignore,
-                }
-            }
-            Kind::Index | Kind::Ade20kSeg => {
-                reject_fields(&spec, origin, &["threshold", "colors"])?;
-                let rest = match spec.unlisted {
-                    Unlisted::Unknown => Entry::Unknown,
-                    Unlisted::Ignore => Entry::Ignore,
-                };
-                let mut lut: Vec<Entry> = Vec::new();
-                let set = |lut: &mut Vec<Entry>, v: usize, e: Entry| {
-                    if lut.len() <= v {
-                        lut.resize(v + 1, rest);
-                    }
-                    lut[v] = e;
-                };
-                let class_entries: Vec<Entry> =
-                    (0..spec.classes.len()).map(|c| push(&[c as u16])).collect();
-                if spec.values.is_empty() {
-                    for (c, e) in class_entries.iter().enumerate() {
-                        set(&mut lut, c, *e);
-                    }
-                } else {
-                    for (v, name) in &spec.values {
-                        let value = parse_value(v).ok_or_else(|| {
-                            bad(format!(
-                                "field `values`: key `{v}` is not a value in 0..=65535"
-                            ))
-                        })?;
-                        let c = index_of(name, &format!("values.\"{v}\""))?;
-                        set(&mut lut, value, class_entries[usize::from(c)]);
-                    }
-                }
-                for ig in &spec.ignore {
-                    let CodeRef::Value(v) = ig else {
-                        return Err(bad(
-                            "field `ignore`: index maps ignore values (numbers), not colours"
-                                .into(),
-                        ));
-                    };
-                    if *v > 65535 {
-                        return Err(bad(format!(
-                            "field `ignore`: {v} is not a value in 0..=65535"
-                        )));
-                    }
-                    set(&mut lut, *v as usize, Entry::Ignore);
-                }
-                Rule::Index {
-                    lut,
-                    rest,
-                    ade: spec.kind == Kind::Ade20kSeg,
-                }
-            }
+            Kind::RgbBits => rgb_bits_rule(&spec, origin, &mut pool, &mut combos)?,
+            Kind::Palette => palette_rule(&spec, origin, &index_of, &mut pool)?,
+            Kind::Binary => binary_rule(&spec, origin, &mut pool, &mut combos)?,
+            Kind::Index | Kind::Ade20kSeg => index_rule(&spec, origin, &index_of, &mut pool)?,
             Kind::Categories => compile_categories(&spec, origin, &index_of)?,
         };
         Ok(Self {
@@ -741,6 +563,231 @@ impl LabelMap {
         let body = toml::to_string(&self.spec).unwrap_or_default();
         format!("{}{body}", presets::toml_header(self.spec.kind))
     }
+}
+
+/// Checks the class names (some, not too many, not empty, not too long,
+/// each once); returns each name's index.
+fn check_classes<'a>(
+    spec: &'a LabelSpec,
+    origin: &str,
+) -> Result<BTreeMap<&'a str, usize>, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    if spec.classes.is_empty() {
+        return Err(bad(
+            "field `classes`: expected at least one class name".into()
+        ));
+    }
+    if spec.classes.len() > MAX_CLASSES {
+        return Err(bad(format!(
+            "field `classes`: {} classes; expected at most {MAX_CLASSES}",
+            spec.classes.len()
+        )));
+    }
+    let mut seen = BTreeMap::new();
+    for (i, name) in spec.classes.iter().enumerate() {
+        if name.is_empty() {
+            return Err(bad(format!("field `classes`: class {i} has an empty name")));
+        }
+        let chars = name.chars().count();
+        if chars > MAX_NAME_CHARS {
+            let head: String = name.chars().take(20).collect();
+            return Err(bad(format!(
+                "field `classes`: class {i} (`{head}...`) has a name of {chars} characters; \
+                 expected at most {MAX_NAME_CHARS}"
+            )));
+        }
+        if let Some(j) = seen.insert(name.as_str(), i) {
+            return Err(bad(format!(
+                "field `classes`: name `{name}` is used twice (classes {j} and {i})"
+            )));
+        }
+    }
+    Ok(seen)
+}
+
+/// Appends a label set to the pool; the entry that points at it.
+fn push_set(pool: &mut Vec<u16>, set: &[u16]) -> Entry {
+    let start = pool.len() as u32;
+    pool.extend_from_slice(set);
+    Entry::Classes {
+        start,
+        len: set.len() as u16,
+    }
+}
+
+/// rgb-bits: one class per channel, a label set per channel bitmask.
+fn rgb_bits_rule(
+    spec: &LabelSpec,
+    origin: &str,
+    pool: &mut Vec<u16>,
+    combos: &mut Vec<Entry>,
+) -> Result<Rule, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    let channels = spec.classes.len();
+    if channels > MAX_CHANNELS {
+        return Err(bad(format!(
+            "field `classes`: rgb-bits has one class per channel (R, G, B, A); got {channels}"
+        )));
+    }
+    reject_fields(spec, origin, &["colors", "values", "ignore", "unlisted"])?;
+    for bits in 0..(1usize << channels) {
+        let set: Vec<u16> = (0..channels)
+            .filter(|c| bits >> c & 1 == 1)
+            .map(|c| c as u16)
+            .collect();
+        combos.push(push_set(pool, &set));
+    }
+    Ok(Rule::RgbBits {
+        threshold: spec.threshold.unwrap_or(128),
+        channels,
+    })
+}
+
+/// palette: `#rrggbb` colours to label sets, and ignored colours.
+fn palette_rule(
+    spec: &LabelSpec,
+    origin: &str,
+    index_of: &dyn Fn(&str, &str) -> Result<u16, LabelError>,
+    pool: &mut Vec<u16>,
+) -> Result<Rule, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    reject_fields(spec, origin, &["threshold", "values", "unlisted"])?;
+    if spec.colors.is_empty() {
+        return Err(bad(
+            "field `colors`: expected `\"#rrggbb\" = [\"class\", ...]` entries".into(),
+        ));
+    }
+    let mut entries = Vec::new();
+    for (hex, names) in &spec.colors {
+        let rgb = parse_hex(hex).ok_or_else(|| {
+            bad(format!(
+                "field `colors`: key `{hex}` is not a `#rrggbb` colour"
+            ))
+        })?;
+        let mut set = Vec::new();
+        for n in names {
+            set.push(index_of(n, &format!("colors.\"{hex}\""))?);
+        }
+        set.sort_unstable();
+        set.dedup();
+        entries.push((rgb, push_set(pool, &set)));
+    }
+    for ig in &spec.ignore {
+        let CodeRef::Colour(hex) = ig else {
+            return Err(bad(
+                "field `ignore`: palette maps ignore `#rrggbb` colours, not numbers".into(),
+            ));
+        };
+        let rgb = parse_hex(hex)
+            .ok_or_else(|| bad(format!("field `ignore`: `{hex}` is not a `#rrggbb` colour")))?;
+        if spec.colors.keys().any(|k| parse_hex(k) == Some(rgb)) {
+            return Err(bad(format!(
+                "field `ignore`: `{hex}` is also declared in `colors`"
+            )));
+        }
+        entries.push((rgb, Entry::Ignore));
+    }
+    entries.sort_by_key(|e| e.0);
+    if let Some(w) = entries.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(bad(format!(
+            "field `colors`: colour `{}` is declared twice",
+            hex(w[0].0)
+        )));
+    }
+    Ok(Rule::Palette(entries))
+}
+
+/// binary: one foreground class above a threshold, ignored values.
+fn binary_rule(
+    spec: &LabelSpec,
+    origin: &str,
+    pool: &mut Vec<u16>,
+    combos: &mut Vec<Entry>,
+) -> Result<Rule, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    if spec.classes.len() != 1 {
+        return Err(bad(format!(
+            "field `classes`: binary has one foreground class; got {}",
+            spec.classes.len()
+        )));
+    }
+    reject_fields(spec, origin, &["colors", "values", "unlisted"])?;
+    let mut ignore = Vec::new();
+    for ig in &spec.ignore {
+        match ig {
+            CodeRef::Value(v) if *v <= 65535 => ignore.push(*v),
+            _ => {
+                return Err(bad(
+                    "field `ignore`: binary maps ignore values in 0..=65535".into(),
+                ));
+            }
+        }
+    }
+    ignore.sort_unstable();
+    combos.push(push_set(pool, &[]));
+    combos.push(push_set(pool, &[0]));
+    Ok(Rule::Binary {
+        threshold: spec.threshold.unwrap_or(128).max(1),
+        ignore,
+    })
+}
+
+/// index (and ADE20K's RGB-coded index): a lookup table by value.
+fn index_rule(
+    spec: &LabelSpec,
+    origin: &str,
+    index_of: &dyn Fn(&str, &str) -> Result<u16, LabelError>,
+    pool: &mut Vec<u16>,
+) -> Result<Rule, LabelError> {
+    let bad = |m: String| LabelError::malformed(origin, m);
+    reject_fields(spec, origin, &["threshold", "colors"])?;
+    let rest = match spec.unlisted {
+        Unlisted::Unknown => Entry::Unknown,
+        Unlisted::Ignore => Entry::Ignore,
+    };
+    let mut lut: Vec<Entry> = Vec::new();
+    let set = |lut: &mut Vec<Entry>, v: usize, e: Entry| {
+        if lut.len() <= v {
+            lut.resize(v + 1, rest);
+        }
+        lut[v] = e;
+    };
+    let class_entries: Vec<Entry> = (0..spec.classes.len())
+        .map(|c| push_set(pool, &[c as u16]))
+        .collect();
+    if spec.values.is_empty() {
+        for (c, e) in class_entries.iter().enumerate() {
+            set(&mut lut, c, *e);
+        }
+    } else {
+        for (v, name) in &spec.values {
+            let value = parse_value(v).ok_or_else(|| {
+                bad(format!(
+                    "field `values`: key `{v}` is not a value in 0..=65535"
+                ))
+            })?;
+            let c = index_of(name, &format!("values.\"{v}\""))?;
+            set(&mut lut, value, class_entries[usize::from(c)]);
+        }
+    }
+    for ig in &spec.ignore {
+        let CodeRef::Value(v) = ig else {
+            return Err(bad(
+                "field `ignore`: index maps ignore values (numbers), not colours".into(),
+            ));
+        };
+        if *v > 65535 {
+            return Err(bad(format!(
+                "field `ignore`: {v} is not a value in 0..=65535"
+            )));
+        }
+        set(&mut lut, *v as usize, Entry::Ignore);
+    }
+    Ok(Rule::Index {
+        lut,
+        rest,
+        ade: spec.kind == Kind::Ade20kSeg,
+    })
 }
 
 /// The rule of a `categories` map: `values` names each category id's class

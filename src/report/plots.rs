@@ -819,69 +819,121 @@ fn ramp(t: f64) -> RGBColor {
 }
 
 pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
-    let (nr, nc) = (p.rows.len().max(1), p.cols.len().max(1));
     let rows: Vec<String> = p.rows.iter().map(|l| short(l)).collect();
     let cols: Vec<String> = p.cols.iter().map(|l| short(l)).collect();
     let max = p.values.iter().flatten().copied().max().unwrap_or(0);
-    // Past 40 rows the rows get thin; past 40 columns the cells are small
-    // squares without numbers (the table under the plot has them).
-    let (thin_rows, thin_cols) = (nr > 40 || !p.numbers, nc > 40 || !p.numbers);
-    let label_size = if thin_rows { 11.0 } else { 14.0 };
-    let col_size = if thin_cols { 11.0 } else { 13.0 };
-    let num_size = if thin_rows { 10.0 } else { 12.0 };
-    let exact: Vec<String> = p.values.iter().flatten().map(|v| thousands(*v)).collect();
-    let digits_w = measure(&exact, num_size) + 10;
-    let cols_w = measure(&cols, col_size) + 12;
-    // Without numbers, squares shrink so ~60+ classes still fit a page
-    // (900 px of grid), and labels go to every `step`-th index.
-    let square = (900 / nc.max(nr) as u32).clamp(5, 16);
-    let step = if p.numbers {
-        1
-    } else {
-        12u32.div_ceil(square) as usize
-    };
-    let cell_w = if !p.numbers {
-        square
-    } else if thin_cols {
-        14
-    } else if nc <= 24 {
-        // Wide enough for the counts, and for flat column names.
-        digits_w.max(cols_w).clamp(30, 90)
-    } else {
-        digits_w.clamp(24, 60)
-    };
-    let cell_h = if !p.numbers {
-        square
-    } else if thin_rows {
-        16
-    } else {
-        30
-    };
-    let row_w = measure(&rows, label_size) + 20;
-    let cols_flat = cols_w <= cell_w;
-    let col_h = if cols_flat { 34 } else { cols_w + 12 };
-    let grid_w = cell_w * nc as u32;
-    let grid_h = cell_h * nr as u32;
-    let head_h = 78u32;
-    let left = 40 + row_w;
     let key_text = format!("0 … {} (log scale)", thousands(max));
-    let w = (left + grid_w + 40)
-        .max(left + 210 + measure(std::slice::from_ref(&key_text), 12.0) + 20)
+    let g = HeatGrid::new(p, &rows, &cols);
+    let w = (g.left + g.grid_w + 40)
+        .max(g.left + 210 + measure(std::slice::from_ref(&key_text), 12.0) + 20)
         .max(760);
-    let h = head_h + col_h + grid_h + 90;
-    let show = |v: u64| -> String {
-        let t = thousands(v);
-        if text_width(&t, num_size) + 6 <= cell_w {
-            t
-        } else {
-            compact(v)
-        }
-    };
+    let h = g.head_h + g.col_h + g.grid_h + 90;
     render(p.file, w, h, |root| {
         title(root, p.title, p.subtitle)?;
-        let x0 = left as i32;
-        let y0 = (head_h + col_h) as i32;
-        let (cw, ch) = (cell_w as i32, cell_h as i32);
+        g.cells(root, p.values, max)?;
+        g.labels(root, p, &rows, &cols)?;
+        g.key(root, &key_text)
+    })
+}
+
+/// Where a heatmap's parts go, in pixels, and how big its text is.
+struct HeatGrid {
+    thin_cols: bool,
+    label_size: f64,
+    col_size: f64,
+    num_size: f64,
+    /// Labels on every `step`-th row and column.
+    step: usize,
+    cell_w: u32,
+    cell_h: u32,
+    cols_flat: bool,
+    col_h: u32,
+    grid_w: u32,
+    grid_h: u32,
+    head_h: u32,
+    left: u32,
+}
+
+impl HeatGrid {
+    fn new(p: &Heatmap<'_>, rows: &[String], cols: &[String]) -> Self {
+        let (nr, nc) = (p.rows.len().max(1), p.cols.len().max(1));
+        // Past 40 rows the rows get thin; past 40 columns the cells are small
+        // squares without numbers (the table under the plot has them).
+        let (thin_rows, thin_cols) = (nr > 40 || !p.numbers, nc > 40 || !p.numbers);
+        let label_size = if thin_rows { 11.0 } else { 14.0 };
+        let col_size = if thin_cols { 11.0 } else { 13.0 };
+        let num_size = if thin_rows { 10.0 } else { 12.0 };
+        let exact: Vec<String> = p.values.iter().flatten().map(|v| thousands(*v)).collect();
+        let digits_w = measure(&exact, num_size) + 10;
+        let cols_w = measure(cols, col_size) + 12;
+        // Without numbers, squares shrink so ~60+ classes still fit a page
+        // (900 px of grid), and labels go to every `step`-th index.
+        let square = (900 / nc.max(nr) as u32).clamp(5, 16);
+        let step = if p.numbers {
+            1
+        } else {
+            12u32.div_ceil(square) as usize
+        };
+        let cell_w = if !p.numbers {
+            square
+        } else if thin_cols {
+            14
+        } else if nc <= 24 {
+            // Wide enough for the counts, and for flat column names.
+            digits_w.max(cols_w).clamp(30, 90)
+        } else {
+            digits_w.clamp(24, 60)
+        };
+        let cell_h = if !p.numbers {
+            square
+        } else if thin_rows {
+            16
+        } else {
+            30
+        };
+        let row_w = measure(rows, label_size) + 20;
+        let cols_flat = cols_w <= cell_w;
+        let col_h = if cols_flat { 34 } else { cols_w + 12 };
+        let grid_w = cell_w * nc as u32;
+        let grid_h = cell_h * nr as u32;
+        let head_h = 78u32;
+        let left = 40 + row_w;
+        Self {
+            thin_cols,
+            label_size,
+            col_size,
+            num_size,
+            step,
+            cell_w,
+            cell_h,
+            cols_flat,
+            col_h,
+            grid_w,
+            grid_h,
+            head_h,
+            left,
+        }
+    }
+
+    /// Top-left corner of the grid.
+    fn origin(&self) -> (i32, i32) {
+        (self.left as i32, (self.head_h + self.col_h) as i32)
+    }
+
+    /// The cells, coloured on a log scale up to `max`, with their counts
+    /// unless the columns are thin.
+    fn cells(&self, root: &Area<'_>, values: &[Vec<u64>], max: u64) -> DrawResult {
+        let (x0, y0) = self.origin();
+        let (cw, ch) = (self.cell_w as i32, self.cell_h as i32);
+        let (num_size, cell_w, thin_cols) = (self.num_size, self.cell_w, self.thin_cols);
+        let show = |v: u64| -> String {
+            let t = thousands(v);
+            if text_width(&t, num_size) + 6 <= cell_w {
+                t
+            } else {
+                compact(v)
+            }
+        };
         let scale = |v: u64| {
             if max == 0 {
                 0.0
@@ -889,7 +941,7 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
                 (v as f64).ln_1p() / (max as f64).ln_1p()
             }
         };
-        for (r, row) in p.values.iter().enumerate() {
+        for (r, row) in values.iter().enumerate() {
             for (c, v) in row.iter().enumerate() {
                 let (cx, cy) = (x0 + cw * c as i32, y0 + ch * r as i32);
                 let t = scale(*v);
@@ -910,6 +962,27 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Row and column names, and the axis labels.
+    fn labels(
+        &self,
+        root: &Area<'_>,
+        p: &Heatmap<'_>,
+        rows: &[String],
+        cols: &[String],
+    ) -> DrawResult {
+        let (x0, y0) = self.origin();
+        let (cw, ch) = (self.cell_w as i32, self.cell_h as i32);
+        let (label_size, col_size, step, cols_flat, grid_w, grid_h) = (
+            self.label_size,
+            self.col_size,
+            self.step,
+            self.cols_flat,
+            self.grid_w,
+            self.grid_h,
+        );
         let rs = font(label_size).pos(Pos::new(HPos::Right, VPos::Center));
         for (r, name) in rows.iter().enumerate().step_by(step) {
             root.draw_text(name, &rs, (x0 - 8, y0 + ch * r as i32 + ch / 2))?;
@@ -939,7 +1012,13 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
                 .pos(Pos::new(HPos::Center, VPos::Top)),
             (14, y0 + grid_h as i32 / 2),
         )?;
-        // Colour key: 0 → max, log scale.
+        Ok(())
+    }
+
+    /// The colour key under the grid: 0 → max, log scale.
+    fn key(&self, root: &Area<'_>, key_text: &str) -> DrawResult {
+        let (x0, y0) = self.origin();
+        let by = y0 + self.grid_h as i32 + 18;
         let ky = by + 30;
         let kw = 200;
         for i in 0..kw {
@@ -950,9 +1029,9 @@ pub fn heatmap(p: &Heatmap<'_>) -> Result<Plot, PlotError> {
             ))?;
         }
         let ks = font(12.0).pos(Pos::new(HPos::Left, VPos::Center));
-        root.draw_text(&key_text, &ks, (x0 + kw + 10, ky + 6))?;
+        root.draw_text(key_text, &ks, (x0 + kw + 10, ky + 6))?;
         Ok(())
-    })
+    }
 }
 
 /// One curve: its name, colour and points.

@@ -199,30 +199,6 @@ fn thumb_file(rank: usize, what: &str) -> String {
     format!("worst-{:02}-{what}.png", rank + 1)
 }
 
-/// The problems a score document lists under `files`.
-fn file_problems(doc: &ScoreDoc) -> Vec<String> {
-    let f = &doc.files;
-    let mut out: Vec<String> = Vec::new();
-    out.extend(
-        f.missing_predictions
-            .iter()
-            .map(|m| format!("truth without prediction: `{m}`")),
-    );
-    out.extend(
-        f.extra_predictions
-            .iter()
-            .map(|e| format!("prediction without truth: `{e}`")),
-    );
-    out.extend(f.size_mismatches.iter().map(|z| {
-        format!(
-            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
-            z.truth, z.truth_size, z.pred, z.pred_size
-        )
-    }));
-    out.extend(f.skipped.iter().map(|k| format!("skipped: {}", k.reason)));
-    out
-}
-
 fn empty_rule(e: EmptyAs) -> &'static str {
     match e {
         EmptyAs::Skip => "skip: undefined, left out of means",
@@ -240,6 +216,29 @@ pub fn build(
 ) -> Result<Files, ReportError> {
     let mut files = Files::default();
     let mut page = Page::new(&format!("maskprep score report: {}", doc.pred));
+    header(&mut page, doc);
+    summary(&mut page, doc);
+    classes(&mut page, &mut files, doc)?;
+    reductions(&mut page, &mut files, doc)?;
+    if let Some(sw) = &doc.sweep {
+        sweep_section(&mut page, &mut files, sw)?;
+    }
+
+    // Per image.
+    page.h2("per-image", "Per-image IoU");
+    match per_image {
+        Ok((pi, shown)) => per_image_section(&mut page, &mut files, doc, pi, shown)?,
+        Err(why) => page.note(&format!("Skipped: {why}.")),
+    }
+    files.add(INDEX, page.finish().into_bytes());
+    let mut json = serde_json::to_string_pretty(doc).unwrap_or_default();
+    json.push('\n');
+    files.add("score.json", json.into_bytes());
+    Ok(files)
+}
+
+/// The title, what was scored against what, and the table of contents.
+fn header(page: &mut Page, doc: &ScoreDoc) {
     page.h1(&format!(
         "Score report: <code>{}</code> against <code>{}</code>",
         esc(&doc.pred),
@@ -275,7 +274,11 @@ pub fn build(
          <a href=\"#reductions\">reductions</a>{sweep_link}<a href=\"#per-image\">per image</a>\
          <a href=\"#worst\">worst images</a></nav>"
     ));
+}
 
+/// Every mean under its convention, the empty-class rule, warnings and
+/// file problems.
+fn summary(page: &mut Page, doc: &ScoreDoc) {
     let r = &doc.reductions;
     let sm = &doc.summary;
     page.h2("summary", "Summary");
@@ -322,9 +325,11 @@ pub fn build(
         esc(empty_rule(sm.empty_as))
     ));
     page.warnings("Warnings", &doc.warnings);
-    page.warnings("File problems", &file_problems(doc));
+    page.warnings("File problems", &doc.files.problem_lines());
+}
 
-    // Per class.
+/// Per-class metrics: a plot and the table of counts behind it.
+fn classes(page: &mut Page, files: &mut Files, doc: &ScoreDoc) -> Result<(), ReportError> {
     page.h2("classes", "Per class");
     let names: Vec<String> = doc.classes.iter().map(|c| c.name.clone()).collect();
     let series = vec![
@@ -399,8 +404,12 @@ pub fn build(
         ],
         &rows,
     );
+    Ok(())
+}
 
-    // Reductions.
+/// The same metrics under each reduction: a plot and its table.
+fn reductions(page: &mut Page, files: &mut Files, doc: &ScoreDoc) -> Result<(), ReportError> {
+    let r = &doc.reductions;
     page.h2("reductions", "Reductions");
     let reductions = [
         ("macro", &r.macro_),
@@ -481,22 +490,7 @@ pub fn build(
         ],
         &rows,
     );
-
-    if let Some(sw) = &doc.sweep {
-        sweep_section(&mut page, &mut files, sw)?;
-    }
-
-    // Per image.
-    page.h2("per-image", "Per-image IoU");
-    match per_image {
-        Ok((pi, shown)) => per_image_section(&mut page, &mut files, doc, pi, shown)?,
-        Err(why) => page.note(&format!("Skipped: {why}.")),
-    }
-    files.add(INDEX, page.finish().into_bytes());
-    let mut json = serde_json::to_string_pretty(doc).unwrap_or_default();
-    json.push('\n');
-    files.add("score.json", json.into_bytes());
-    Ok(files)
+    Ok(())
 }
 
 /// One curve per class of a sweep, from `f(class, threshold index)`.
@@ -655,7 +649,19 @@ fn per_image_section(
         ),
     }
     page.warnings("Not scored again", &pi.skipped);
+    worst_images(page, files, doc, pi, shown);
+    Ok(())
+}
 
+/// The worst images: a legend, then per image its scores and the four
+/// thumbnails (or why they could not be drawn).
+fn worst_images(
+    page: &mut Page,
+    files: &mut Files,
+    doc: &ScoreDoc,
+    pi: &PerImage,
+    shown: &[Shown<'_>],
+) {
     page.h2("worst", "Worst images");
     let colours = class_colours(&pi.map);
     let legend: Vec<String> = doc
@@ -674,57 +680,69 @@ fn per_image_section(
         swatch_rgb(FP_RGB),
         swatch_rgb(BOTH_RGB)
     ));
-    let mut rows = Vec::new();
-    for (rank, Shown { score: img, planes }) in shown.iter().enumerate() {
-        let ious: Vec<String> = doc
-            .classes
-            .iter()
-            .zip(&img.iou)
-            .map(|(c, v)| format!("{}: {}", esc(&c.name), show(*v)))
-            .collect();
-        let mut cells = vec![Cell::Html(format!(
-            "<code>{}</code><br>mIoU {}<br><small>{}</small>",
-            esc(&img.key),
-            show(img.miou),
-            ious.join("<br>")
-        ))];
-        match planes
-            .as_ref()
-            .map_err(String::clone)
-            .and_then(|(d, photo)| thumbs(&pi.map, d, photo.as_ref()))
-        {
-            Ok(t) => {
-                let tag = |file: &str, alt: &str| {
-                    format!(
-                        "<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">",
-                        esc(file),
-                        t.width,
-                        t.height,
-                        esc(alt)
-                    )
-                };
-                match t.image {
-                    Some(bytes) => {
-                        let f = thumb_file(rank, "image");
-                        cells.push(Cell::Html(tag(&f, "image")));
-                        files.add(f, bytes);
-                    }
-                    None => cells.push(Cell::text("no image")),
-                }
-                for (what, bytes) in [("truth", t.truth), ("pred", t.pred), ("errors", t.errors)] {
-                    let f = thumb_file(rank, what);
-                    cells.push(Cell::Html(tag(&f, what)));
-                    files.add(f, bytes);
-                }
-            }
-            Err(e) => cells.push(Cell::text(e)),
-        }
-        rows.push(Row::new(cells));
-    }
+    let rows: Vec<Row> = shown
+        .iter()
+        .enumerate()
+        .map(|(rank, s)| worst_row(files, doc, pi, rank, s))
+        .collect();
     page.table_class(
         "thumbs",
         &["image", "photo", "truth", "prediction", "errors"],
         &rows,
     );
-    Ok(())
+}
+
+/// One row of the worst images; its thumbnails are added to `files`.
+fn worst_row(
+    files: &mut Files,
+    doc: &ScoreDoc,
+    pi: &PerImage,
+    rank: usize,
+    shown: &Shown<'_>,
+) -> Row {
+    let Shown { score: img, planes } = shown;
+    let ious: Vec<String> = doc
+        .classes
+        .iter()
+        .zip(&img.iou)
+        .map(|(c, v)| format!("{}: {}", esc(&c.name), show(*v)))
+        .collect();
+    let mut cells = vec![Cell::Html(format!(
+        "<code>{}</code><br>mIoU {}<br><small>{}</small>",
+        esc(&img.key),
+        show(img.miou),
+        ious.join("<br>")
+    ))];
+    match planes
+        .as_ref()
+        .map_err(String::clone)
+        .and_then(|(d, photo)| thumbs(&pi.map, d, photo.as_ref()))
+    {
+        Ok(t) => {
+            let tag = |file: &str, alt: &str| {
+                format!(
+                    "<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">",
+                    esc(file),
+                    t.width,
+                    t.height,
+                    esc(alt)
+                )
+            };
+            match t.image {
+                Some(bytes) => {
+                    let f = thumb_file(rank, "image");
+                    cells.push(Cell::Html(tag(&f, "image")));
+                    files.add(f, bytes);
+                }
+                None => cells.push(Cell::text("no image")),
+            }
+            for (what, bytes) in [("truth", t.truth), ("pred", t.pred), ("errors", t.errors)] {
+                let f = thumb_file(rank, what);
+                cells.push(Cell::Html(tag(&f, what)));
+                files.add(f, bytes);
+            }
+        }
+        Err(e) => cells.push(Cell::text(e)),
+    }
+    Row::new(cells)
 }

@@ -10,7 +10,7 @@ use super::{Files, INDEX, ReportError};
 use crate::format::{percent, ratio};
 use crate::stats::doc::{MATRIX_CLASSES, Pair, StatsDoc, TOP_PAIRS};
 use crate::stats::scan::ImageRow;
-use crate::weights::doc::{self as wdoc, WeightsDoc};
+use crate::weights::doc::{self as wdoc, SchemeOut, WeightsDoc};
 use crate::weights::{BETA_GIVEN, Scheme};
 
 /// Where the stats came from.
@@ -255,6 +255,19 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
         wdoc::JSON_FILE,
     ));
     let schemes = wdoc::ordered_schemes(w);
+    let head = weights_head(w, &schemes, lead_weight);
+    let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
+    let rows = weights_rows(s, w, &schemes, lead_weight);
+    page.table(&head_refs, &rows);
+    weights_notes(page, w, &schemes);
+    page.h3("PyTorch");
+    page.code(&wdoc::python_snippet(w, wdoc::SAFETENSORS_FILE));
+    Ok(())
+}
+
+/// The weights table's head: the chosen scheme first and marked, with
+/// `pos_weight` before the schemes or after them (when `weight` leads).
+fn weights_head(w: &WeightsDoc, schemes: &[&SchemeOut], lead_weight: bool) -> Vec<String> {
     let mut head: Vec<String> = vec![
         "index".into(),
         "class".into(),
@@ -264,7 +277,7 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     if !lead_weight {
         head.push("pos_weight".into());
     }
-    for sc in &schemes {
+    for sc in schemes {
         let mark = if sc.name == w.weight.scheme { "*" } else { "" };
         // The beta the column was computed with, in its head (the note
         // under the table says why).
@@ -280,9 +293,17 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
     if lead_weight {
         head.push("pos_weight".into());
     }
-    let head_refs: Vec<&str> = head.iter().map(String::as_str).collect();
-    let rows: Vec<Row> = w
-        .weight
+    head
+}
+
+/// A row per class of the weights table, rare classes flagged.
+fn weights_rows(
+    s: &StatsDoc,
+    w: &WeightsDoc,
+    schemes: &[&SchemeOut],
+    lead_weight: bool,
+) -> Vec<Row> {
+    w.weight
         .classes
         .iter()
         .enumerate()
@@ -315,10 +336,14 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
             cells.extend(values);
             Row::flagged(cells, rare)
         })
-        .collect();
-    page.table(&head_refs, &rows);
+        .collect()
+}
+
+/// Under the weights table: each scheme's setting, the pos_weight footnote,
+/// and the formulas and rules.
+fn weights_notes(page: &mut Page, w: &WeightsDoc, schemes: &[&SchemeOut]) {
     // Each scheme's parameter (effective-number's beta) next to its column.
-    for sc in &schemes {
+    for sc in schemes {
         if let Some(setting) = &sc.setting {
             page.note(&format!("`{}`: {setting}.", sc.name));
         }
@@ -348,9 +373,6 @@ fn weights(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> {
         page.raw(&format!("<li>{}</li>", inline(n)));
     }
     page.raw("</ul></details>");
-    page.h3("PyTorch");
-    page.code(&wdoc::python_snippet(w, wdoc::SAFETENSORS_FILE));
-    Ok(())
 }
 
 /// Class frequency.
@@ -444,7 +466,17 @@ fn classes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), 
     if let Some(foot) = wdoc::pos_weight_footnote(input.weights) {
         page.note(&foot);
     }
+    class_images(page, files, s, &names, &flagged)
+}
 
+/// Masks holding each class: a plot (the numbers are in the class table).
+fn class_images(
+    page: &mut Page,
+    files: &mut Files,
+    s: &StatsDoc,
+    names: &[String],
+    flagged: &[bool],
+) -> Result<(), ReportError> {
     let masks = s.files.masks_read;
     let values: Vec<f64> = s.classes.iter().map(|c| c.images as f64).collect();
     let notes: Vec<String> = s
@@ -464,9 +496,9 @@ fn classes(page: &mut Page, files: &mut Files, input: &Input<'_>) -> Result<(), 
         title: "Masks containing each class",
         subtitle: &format!("{masks} masks read; orange: rare class"),
         x_label: "masks holding at least one pixel of the class",
-        labels: &names,
+        labels: names,
         values: &values,
-        flagged: &flagged,
+        flagged,
         notes: &notes,
         log: false,
         marker: None,
@@ -752,28 +784,7 @@ fn files_section(page: &mut Page, input: &Input<'_>) -> Result<(), ReportError> 
         f.masks_read,
         f.bad.len()
     ));
-    let mut problems: Vec<String> = Vec::new();
-    problems.extend(
-        f.bad
-            .iter()
-            .map(|b| format!("skipped `{}`: {}", b.path, b.reason)),
-    );
-    problems.extend(
-        f.masks_without_images
-            .iter()
-            .map(|m| format!("mask without image: `{m}`")),
-    );
-    problems.extend(
-        f.images_without_masks
-            .iter()
-            .map(|i| format!("image without mask: `{i}`")),
-    );
-    problems.extend(f.size_mismatches.iter().map(|z| {
-        format!(
-            "size mismatch: mask `{}` is {}, image `{}` is {}",
-            z.mask, z.mask_size, z.image, z.image_size
-        )
-    }));
+    let problems = f.problem_lines();
     if problems.is_empty() {
         page.p("Every mask was read; no pairing problem.");
     } else {

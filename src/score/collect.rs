@@ -78,18 +78,11 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
     };
     let prep = prepare(req.truth, req.labels, &req.exports, Partition::WHOLE).with_context(what)?;
     prep.announce(console);
-    let mut pairing = pairs::pair(&prep.dataset, req.pred).with_context(what)?;
-    let mut truth_masks = prep.dataset.items.len() as u64;
-    if let Some(part) = req.partition {
-        // Pairs and unpaired truth masks by their place in the sorted
-        // lists; predictions without truth belong to the first piece.
-        pairing.pairs = piece(std::mem::take(&mut pairing.pairs), part);
-        pairing.missing = piece(std::mem::take(&mut pairing.missing), part);
-        if part.index != 1 {
-            pairing.extra.clear();
-        }
-        truth_masks = (pairing.pairs.len() + pairing.missing.len()) as u64;
-    }
+    let mut pairing = pairs::pair_on(&prep.dataset, req.pred, console).with_context(what)?;
+    let truth_masks = match req.partition {
+        Some(part) => keep_piece(&mut pairing, part),
+        None => prep.dataset.items.len() as u64,
+    };
     let (kind, decision) = decide(req, pairing.pred_file).with_context(what)?;
     let float = pairing.pred_file != PredFile::Png;
     let grid = match req.sweep {
@@ -101,30 +94,11 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
         Some(sw) => Some(sweep_grid(sw, kind).with_context(what)?),
         None => None,
     };
-    // Masks: the joint histogram works per run of equal pixels, so `auto`
-    // keeps them on the CPU; `--backend gpu` sends their planes to the GPU.
-    let choice = match req.backend {
-        Backend::Auto if !float => Backend::Cpu,
-        b => b,
-    };
-    let (scorer, backend_notes) = select(choice, req.gpu).with_context(what)?;
-    let by_scorer = float || scorer.device_batch_bytes().is_some();
+    let (scorer, backend) = scorer(req, float, console).with_context(what)?;
     let rule = if float {
         decision.describe()
     } else {
         "codes resolved through the label map".to_string()
-    };
-    let backend = if by_scorer {
-        for n in &backend_notes {
-            console.note(n);
-        }
-        if float {
-            scorer.name().to_string()
-        } else {
-            format!("{} (label-map planes)", scorer.name())
-        }
-    } else {
-        "cpu (joint histogram)".to_string()
     };
     console.note(&format!(
         "predictions: {} ({}); {rule}",
@@ -143,15 +117,7 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
         sweep: grid.as_ref().map(|(g, _)| g.clone()),
     };
     let scan = scan::scan(&pairing.pairs, &prep.map, scorer.as_ref(), &opts)
-        .map_err(|e| {
-            let stopped = req.strict && !matches!(e, ScoreError::Backend { .. });
-            let e = anyhow::Error::new(e);
-            if stopped {
-                e.context("`--strict` stops at the first pair that cannot be scored")
-            } else {
-                e
-            }
-        })
+        .map_err(|e| scan_error(e, req.strict))
         .with_context(what)?;
     let show = |p: &Path| p.display().to_string();
     let files = Files {
@@ -166,20 +132,7 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
         pred: show(req.pred),
         labels: prep.map.spec.clone(),
         labels_origin: prep.origin.clone(),
-        prediction: Prediction {
-            kind,
-            files: pairing.pred_file,
-            rule,
-            threshold: match decision {
-                Decision::Above(t) if float => Some(t),
-                _ => None,
-            },
-            argmax: float && decision == Decision::Argmax,
-            tensor: req
-                .tensor
-                .map(str::to_string)
-                .filter(|_| pairing.pred_file == PredFile::Safetensors),
-        },
+        prediction: prediction(req, kind, pairing.pred_file, rule, decision),
         backend,
         empty_as: req.empty_as,
     };
@@ -221,16 +174,91 @@ pub fn collect(req: &Request<'_>, console: &Console) -> anyhow::Result<Collected
     })
 }
 
+/// Keeps the pairs and unpaired truth masks of one piece, by their place
+/// in the sorted lists; predictions without truth belong to the first
+/// piece. Returns the piece's truth masks.
+fn keep_piece(pairing: &mut pairs::Pairing, part: Partition) -> u64 {
+    pairing.pairs = piece(std::mem::take(&mut pairing.pairs), part);
+    pairing.missing = piece(std::mem::take(&mut pairing.missing), part);
+    if part.index != 1 {
+        pairing.extra.clear();
+    }
+    (pairing.pairs.len() + pairing.missing.len()) as u64
+}
+
+/// The scorer `req.backend` asks for and the backend as the document names
+/// it; the backend's notes go to the console when it does the scoring.
+fn scorer(
+    req: &Request<'_>,
+    float: bool,
+    console: &Console,
+) -> Result<(Box<dyn super::Scorer>, String), ScoreError> {
+    // Masks: the joint histogram works per run of equal pixels, so `auto`
+    // keeps them on the CPU; `--backend gpu` sends their planes to the GPU.
+    let choice = match req.backend {
+        Backend::Auto if !float => Backend::Cpu,
+        b => b,
+    };
+    let (scorer, backend_notes) = select(choice, req.gpu)?;
+    let by_scorer = float || scorer.device_batch_bytes().is_some();
+    let backend = if by_scorer {
+        for n in &backend_notes {
+            console.note(n);
+        }
+        if float {
+            scorer.name().to_string()
+        } else {
+            format!("{} (label-map planes)", scorer.name())
+        }
+    } else {
+        "cpu (joint histogram)".to_string()
+    };
+    Ok((scorer, backend))
+}
+
+/// A scan's error; under `--strict`, saying that it stopped the run.
+fn scan_error(e: ScoreError, strict: bool) -> anyhow::Error {
+    let stopped = strict && !matches!(e, ScoreError::Backend { .. });
+    let e = anyhow::Error::new(e);
+    if stopped {
+        e.context("`--strict` stops at the first pair that cannot be scored")
+    } else {
+        e
+    }
+}
+
+/// How the predictions were read, as the document states it.
+fn prediction(
+    req: &Request<'_>,
+    kind: PredKind,
+    files: PredFile,
+    rule: String,
+    decision: Decision,
+) -> Prediction {
+    let float = files != PredFile::Png;
+    Prediction {
+        kind,
+        files,
+        rule,
+        threshold: match decision {
+            Decision::Above(t) if float => Some(t),
+            _ => None,
+        },
+        argmax: float && decision == Decision::Argmax,
+        tensor: req
+            .tensor
+            .map(str::to_string)
+            .filter(|_| files == PredFile::Safetensors),
+    }
+}
+
 /// Why no image was scored: the first problem met.
 fn nothing_scored(doc: &ScoreDoc, pred: &Path, dataset: &Dataset) -> String {
     if let Some(k) = doc.files.skipped.first() {
         return k.reason.clone();
     }
     if let Some(z) = doc.files.size_mismatches.first() {
-        return format!(
-            "prediction `{}` is {} but truth `{}` is {}",
-            z.pred, z.pred_size, z.truth, z.truth_size
-        );
+        return z.sentence();
     }
     format!(
         "no prediction under `{}` has the relative path of a truth mask (e.g. `{}`)",

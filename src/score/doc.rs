@@ -11,6 +11,8 @@ use super::metrics::{self, Metrics, MetricsMean, show};
 use super::pairs::PredFile;
 use super::scan::{Scan, SizeMismatch, Skipped};
 use super::{ClassCounts, EmptyAs, PredKind};
+use crate::format::problem;
+use crate::format::table::{Column, Table, Width};
 use crate::labels::LabelSpec;
 use crate::output::Console;
 
@@ -68,7 +70,36 @@ pub struct Files {
     pub skipped: Vec<Skipped>,
 }
 
+/// "truth without prediction: `t.png`".
+fn missing_prediction(truth: &str) -> String {
+    problem::unpaired("truth", "prediction", truth)
+}
+
+/// "prediction without truth: `p.png`".
+fn extra_prediction(pred: &str) -> String {
+    problem::unpaired("prediction", "truth", pred)
+}
+
 impl Files {
+    /// Every file problem, a line each, as the table and the report list
+    /// them: unpaired files, size mismatches, pairs skipped.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        out.extend(
+            self.missing_predictions
+                .iter()
+                .map(|m| missing_prediction(m)),
+        );
+        out.extend(self.extra_predictions.iter().map(|e| extra_prediction(e)));
+        out.extend(self.size_mismatches.iter().map(SizeMismatch::line));
+        out.extend(
+            self.skipped
+                .iter()
+                .map(|k| problem::skipped_reason(&k.reason)),
+        );
+        out
+    }
+
     /// Was every truth mask paired and scored, with no extra prediction?
     pub fn complete(&self) -> bool {
         self.missing_predictions.is_empty()
@@ -312,19 +343,13 @@ impl ScoreDoc {
             console.skipped(&k.pred, &k.reason);
         }
         for z in &f.size_mismatches {
-            console.skipped(
-                &z.pred,
-                &format!(
-                    "prediction is {} but truth `{}` is {}",
-                    z.pred_size, z.truth, z.truth_size
-                ),
-            );
+            console.skipped(&z.pred, &z.reason());
         }
         for m in &f.missing_predictions {
-            console.problem(&format!("truth without prediction: `{m}`"));
+            console.problem(&missing_prediction(m));
         }
         for e in &f.extra_predictions {
-            console.problem(&format!("prediction without truth: `{e}`"));
+            console.problem(&extra_prediction(e));
         }
         if !table_shown {
             for w in &self.warnings {
@@ -383,6 +408,24 @@ fn warnings(files: &Files, pixels: &Pixels, empty: &[String], empty_as: EmptyAs)
 /// The human table.
 pub fn render_table(doc: &ScoreDoc) -> String {
     let mut s = String::new();
+    render_head(&mut s, doc);
+    class_table(doc).write_to(&mut s);
+    render_reductions(&mut s, doc);
+    render_summary(&mut s, doc);
+    for line in doc.files.problem_lines() {
+        let _ = writeln!(s, "{line}");
+    }
+    if let Some(sw) = &doc.sweep {
+        render_sweep(&mut s, doc, sw);
+    }
+    for wmsg in &doc.warnings {
+        let _ = writeln!(s, "warning: {wmsg}");
+    }
+    s
+}
+
+/// What was scored against what, how, and the pixels counted.
+fn render_head(s: &mut String, doc: &ScoreDoc) {
     let p = &doc.prediction;
     let _ = writeln!(
         s,
@@ -411,15 +454,16 @@ pub fn render_table(doc: &ScoreDoc) -> String {
         "pixels: {} total, {} valid, {} ignored, {} undeclared (ignored and undeclared count nowhere)\n",
         px.total, px.valid, px.ignored, px.undeclared
     );
-    let w = doc
-        .classes
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(5)
-        // A width past u16::MAX panics the formatter: names are capped.
-        .clamp(5, crate::labels::MAX_NAME_CHARS);
-    let nw = doc
+}
+
+/// A row per class: its counts and metrics.
+fn class_table(doc: &ScoreDoc) -> Table {
+    let name = Width::Fit {
+        min: 5,
+        max: crate::labels::MAX_NAME_CHARS,
+    };
+    // The four count columns share one width.
+    let count = doc
         .classes
         .iter()
         .flat_map(|c| [c.counts.tp, c.counts.fp, c.counts.fn_, c.counts.tn])
@@ -427,39 +471,43 @@ pub fn render_table(doc: &ScoreDoc) -> String {
         .max()
         .unwrap_or(1)
         .max(2);
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-        "class",
-        "TP",
-        "FP",
-        "FN",
-        "TN",
-        "IoU",
-        "Dice",
-        "precision",
-        "recall",
-        "accuracy",
-        "IoU/image"
+    let count = Width::Fixed(count);
+    let mut columns = vec![Column::left("class", name)];
+    columns.extend(["TP", "FP", "FN", "TN"].map(|h| Column::right(h, count)));
+    columns.extend(
+        [
+            "IoU",
+            "Dice",
+            "precision",
+            "recall",
+            "accuracy",
+            "IoU/image",
+        ]
+        .map(|h| Column::right(h, Width::Fixed(9))),
     );
+    let mut table = Table::new(columns);
     for c in &doc.classes {
         let m = &c.metrics;
-        let _ = writeln!(
-            s,
-            "{:<w$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>nw$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-            c.name,
-            c.counts.tp,
-            c.counts.fp,
-            c.counts.fn_,
-            c.counts.tn,
+        let k = &c.counts;
+        table.row([
+            c.name.clone(),
+            k.tp.to_string(),
+            k.fp.to_string(),
+            k.fn_.to_string(),
+            k.tn.to_string(),
             show(m.iou),
             show(m.dice),
             show(m.precision),
             show(m.recall),
             show(m.accuracy),
-            show(c.per_image_iou)
-        );
+            show(c.per_image_iou),
+        ]);
     }
+    table
+}
+
+/// Each reduction's metrics, with its convention.
+fn render_reductions(s: &mut String, doc: &ScoreDoc) {
     let r = &doc.reductions;
     let _ = writeln!(s, "\nreductions:");
     for (name, red) in [
@@ -481,6 +529,10 @@ pub fn render_table(doc: &ScoreDoc) -> String {
             red.convention
         );
     }
+}
+
+/// The headline means and accuracies.
+fn render_summary(s: &mut String, doc: &ScoreDoc) {
     let sm = &doc.summary;
     let _ = writeln!(
         s,
@@ -501,48 +553,12 @@ pub fn render_table(doc: &ScoreDoc) -> String {
         show(sm.pixel_accuracy),
         sm.pixel_accuracy_convention
     );
-    let f = &doc.files;
-    for m in &f.missing_predictions {
-        let _ = writeln!(s, "truth without prediction: `{m}`");
-    }
-    for e in &f.extra_predictions {
-        let _ = writeln!(s, "prediction without truth: `{e}`");
-    }
-    for z in &f.size_mismatches {
-        let _ = writeln!(
-            s,
-            "size mismatch: truth `{}` is {}, prediction `{}` is {}",
-            z.truth, z.truth_size, z.pred, z.pred_size
-        );
-    }
-    for k in &f.skipped {
-        let _ = writeln!(s, "skipped: {}", k.reason);
-    }
-    if let Some(sw) = &doc.sweep {
-        render_sweep(&mut s, doc, sw);
-    }
-    for wmsg in &doc.warnings {
-        let _ = writeln!(s, "warning: {wmsg}");
-    }
-    s
 }
 
 /// The sweep's table: per class the default threshold's IoU and the best
 /// IoU and Dice thresholds.
 fn render_sweep(s: &mut String, doc: &ScoreDoc, sw: &super::sweep::SweepDoc) {
     let _ = writeln!(s, "\nthreshold sweep: {}; {}", sw.grid, sw.rule);
-    let width = sw
-        .classes
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(5)
-        .max(5);
-    let _ = writeln!(
-        s,
-        "{:<width$}  {:>11}  {:>24}  {:>24}",
-        "class", "default IoU", "best IoU (level, thr.)", "best Dice (level, thr.)"
-    );
     let pick = |p: &Option<super::sweep::Pick>, dice: bool| match p {
         Some(p) => {
             let v = if dice { p.metrics.dice } else { p.metrics.iou };
@@ -550,17 +566,27 @@ fn render_sweep(s: &mut String, doc: &ScoreDoc, sw: &super::sweep::SweepDoc) {
         }
         None => "undefined".to_string(),
     };
+    let name = Width::Fit {
+        min: 5,
+        max: usize::MAX,
+    };
+    let mut table = Table::new(vec![
+        Column::left("class", name),
+        Column::right("default IoU", Width::Fixed(11)),
+        Column::right("best IoU (level, thr.)", Width::Fixed(24)),
+        Column::right("best Dice (level, thr.)", Width::Fixed(24)),
+    ]);
     for (c, row) in sw.classes.iter().zip(&doc.classes) {
-        let _ = writeln!(
-            s,
-            "{:<width$}  {:>11}  {:>24}  {:>24}",
-            c.name,
+        table.row([
+            c.name.clone(),
             show(row.metrics.iou),
             pick(&c.best_iou, false),
-            pick(&c.best_dice, true)
-        );
+            pick(&c.best_dice, true),
+        ]);
     }
+    table.write_to(s);
 }
+
 /// The score document is not one this version reads.
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreJsonError {

@@ -136,6 +136,53 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
         ),
         None => None,
     };
+    let n = first.partial.as_ref().map_or(0, |f| f.partition.count);
+    check_parts(docs, n, grid.as_ref())?;
+    let c = first.classes.len();
+    let mut scan = Scan {
+        total: Confusion {
+            valid: 0,
+            classes: vec![ClassCounts::default(); c],
+        },
+        per_image: PerImage::new(c),
+        ..Scan::default()
+    };
+    let mut files = Files::default();
+    let mut sweep: Option<SweepCounts> = None;
+    for (path, d) in docs {
+        add_part(&mut scan, &mut files, &mut sweep, path, d)?;
+    }
+    check_room(&scan, c)?;
+    scan.size_mismatches.sort();
+    scan.skipped.sort();
+    sort_paths(&mut files.missing_predictions);
+    sort_paths(&mut files.extra_predictions);
+    let meta = Meta {
+        truth: first.truth.clone(),
+        pred: first.pred.clone(),
+        labels: first.labels.clone(),
+        labels_origin: first.labels_origin.clone(),
+        prediction: first.prediction.clone(),
+        backend: first.backend.clone(),
+        empty_as: first.summary.empty_as,
+    };
+    let mut doc = ScoreDoc::new(meta, &scan, files);
+    if let (Some(counts), Some(sw), Some(grid)) = (&sweep, &first.sweep, &grid) {
+        doc.sweep = Some(SweepDoc::new(
+            grid,
+            sw.grid.clone(),
+            first.prediction.kind,
+            counts,
+            &first.labels.classes,
+        ));
+    }
+    Ok(doc)
+}
+
+/// Checks that `docs` are the `n` partitions of one run, each once, each
+/// scored as the first and each consistent ([`check_part`]).
+fn check_parts(docs: &[(PathBuf, ScoreDoc)], n: usize, grid: Option<&Grid>) -> anyhow::Result<()> {
+    let (first_path, first) = &docs[0];
     let mut seen = Vec::new();
     for (path, d) in docs {
         let part = d.partial.as_ref().ok_or_else(|| {
@@ -145,7 +192,6 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
             )
         })?;
         let p = part.partition;
-        let n = first.partial.as_ref().map_or(0, |f| f.partition.count);
         if p.count != n {
             bail!(
                 "`{}` is partition {p}; expected a partition of {n}",
@@ -175,9 +221,8 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
                 path.display()
             );
         }
-        check_part(path, d, grid.as_ref())?;
+        check_part(path, d, grid)?;
     }
-    let n = first.partial.as_ref().map_or(0, |f| f.partition.count);
     // Every index was checked distinct and in 1..=n: missing ones exist
     // exactly when fewer than n were given (n itself may be huge).
     if seen.len() < n {
@@ -196,78 +241,82 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
             missing.join(", ")
         );
     }
-    let c = first.classes.len();
-    let mut scan = Scan {
-        total: Confusion {
-            valid: 0,
-            classes: vec![ClassCounts::default(); c],
-        },
-        per_image: PerImage::new(c),
-        ..Scan::default()
+    Ok(())
+}
+
+/// Adds one part's counts, sums, problems and sweep to the totals; every
+/// addition is checked.
+fn add_part(
+    scan: &mut Scan,
+    files: &mut Files,
+    sweep: &mut Option<SweepCounts>,
+    path: &Path,
+    d: &ScoreDoc,
+) -> anyhow::Result<()> {
+    let add = |a: &mut u64, b: u64, what: &str| {
+        a.checked_add(b).map(|v| *a = v).ok_or_else(|| {
+            anyhow!(
+                "`{}`: the {what} overflow 64 bits when added to the parts before it; \
+                 expected partitions of one run",
+                path.display()
+            )
+        })
     };
-    let mut files = Files::default();
-    let mut sweep: Option<SweepCounts> = None;
-    for (path, d) in docs {
-        let add = |a: &mut u64, b: u64, what: &str| {
-            a.checked_add(b).map(|v| *a = v).ok_or_else(|| {
-                anyhow!(
-                    "`{}`: the {what} overflow 64 bits when added to the parts before it; \
-                     expected partitions of one run",
-                    path.display()
-                )
-            })
-        };
-        add(&mut scan.total.valid, d.pixels.valid, "valid pixels")?;
-        for (k, row) in scan.total.classes.iter_mut().zip(&d.classes) {
-            let r = &row.counts;
-            for (a, b) in [
-                (&mut k.tp, r.tp),
-                (&mut k.fp, r.fp),
-                (&mut k.fn_, r.fn_),
-                (&mut k.tn, r.tn),
-            ] {
-                add(a, b, "class counts")?;
-            }
+    add(&mut scan.total.valid, d.pixels.valid, "valid pixels")?;
+    for (k, row) in scan.total.classes.iter_mut().zip(&d.classes) {
+        let r = &row.counts;
+        for (a, b) in [
+            (&mut k.tp, r.tp),
+            (&mut k.fp, r.fp),
+            (&mut k.fn_, r.fn_),
+            (&mut k.tn, r.tn),
+        ] {
+            add(a, b, "class counts")?;
         }
-        add(&mut scan.pixels, d.pixels.total, "pixels")?;
-        add(&mut scan.tally.ignored, d.pixels.ignored, "ignored pixels")?;
-        add(
-            &mut scan.tally.undeclared,
-            d.pixels.undeclared,
-            "undeclared pixels",
-        )?;
-        add(
-            &mut scan.tally.pred_unlabelled,
-            d.pixels.pred_unlabelled,
-            "unlabelled predictions",
-        )?;
-        if let Some(p) = &d.partial {
-            scan.per_image = scan
-                .per_image
-                .checked_add(&p.per_image)
-                .ok_or_else(|| overflow(path, "per-image sums"))?;
-        }
-        scan.size_mismatches
-            .extend(d.files.size_mismatches.iter().cloned());
-        scan.skipped.extend(d.files.skipped.iter().cloned());
-        if let Some(sw) = &d.sweep {
-            let k = sweep_counts(sw).ok_or_else(|| overflow(path, "sweep counts"))?;
-            sweep = Some(match &sweep {
-                Some(total) => total
-                    .checked_add(&k)
-                    .ok_or_else(|| overflow(path, "sweep counts"))?,
-                None => k,
-            });
-        }
-        add(&mut files.truth_masks, d.files.truth_masks, "truth masks")?;
-        add(&mut files.pairs, d.files.pairs, "pairs")?;
-        files
-            .missing_predictions
-            .extend(d.files.missing_predictions.iter().cloned());
-        files
-            .extra_predictions
-            .extend(d.files.extra_predictions.iter().cloned());
     }
+    add(&mut scan.pixels, d.pixels.total, "pixels")?;
+    add(&mut scan.tally.ignored, d.pixels.ignored, "ignored pixels")?;
+    add(
+        &mut scan.tally.undeclared,
+        d.pixels.undeclared,
+        "undeclared pixels",
+    )?;
+    add(
+        &mut scan.tally.pred_unlabelled,
+        d.pixels.pred_unlabelled,
+        "unlabelled predictions",
+    )?;
+    if let Some(p) = &d.partial {
+        scan.per_image = scan
+            .per_image
+            .checked_add(&p.per_image)
+            .ok_or_else(|| overflow(path, "per-image sums"))?;
+    }
+    scan.size_mismatches
+        .extend(d.files.size_mismatches.iter().cloned());
+    scan.skipped.extend(d.files.skipped.iter().cloned());
+    if let Some(sw) = &d.sweep {
+        let k = sweep_counts(sw).ok_or_else(|| overflow(path, "sweep counts"))?;
+        *sweep = Some(match &*sweep {
+            Some(total) => total
+                .checked_add(&k)
+                .ok_or_else(|| overflow(path, "sweep counts"))?,
+            None => k,
+        });
+    }
+    add(&mut files.truth_masks, d.files.truth_masks, "truth masks")?;
+    add(&mut files.pairs, d.files.pairs, "pairs")?;
+    files
+        .missing_predictions
+        .extend(d.files.missing_predictions.iter().cloned());
+    files
+        .extra_predictions
+        .extend(d.files.extra_predictions.iter().cloned());
+    Ok(())
+}
+
+/// Refuses merged counts too large for the metrics derived from them.
+fn check_room(scan: &Scan, c: usize) -> anyhow::Result<()> {
     // The metrics add counts over classes (micro) and double TP (Dice):
     // the merged counts must leave room for that.
     let room = (2 * c.max(1)) as u64;
@@ -281,30 +330,7 @@ pub fn merge(docs: &[(PathBuf, ScoreDoc)]) -> anyhow::Result<ScoreDoc> {
             scan.per_image.images
         );
     }
-    scan.size_mismatches.sort();
-    scan.skipped.sort();
-    sort_paths(&mut files.missing_predictions);
-    sort_paths(&mut files.extra_predictions);
-    let meta = Meta {
-        truth: first.truth.clone(),
-        pred: first.pred.clone(),
-        labels: first.labels.clone(),
-        labels_origin: first.labels_origin.clone(),
-        prediction: first.prediction.clone(),
-        backend: first.backend.clone(),
-        empty_as: first.summary.empty_as,
-    };
-    let mut doc = ScoreDoc::new(meta, &scan, files);
-    if let (Some(counts), Some(sw), Some(grid)) = (&sweep, &first.sweep, &grid) {
-        doc.sweep = Some(SweepDoc::new(
-            grid,
-            sw.grid.clone(),
-            first.prediction.kind,
-            counts,
-            &first.labels.classes,
-        ));
-    }
-    Ok(doc)
+    Ok(())
 }
 
 fn overflow(path: &Path, what: &str) -> anyhow::Error {

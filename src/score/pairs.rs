@@ -1,7 +1,9 @@
 //! Pairing: each truth mask with its prediction, by relative path without
 //! extension (`val/0001.png` ↔ `val/0001.npy`), as `source` pairs masks
 //! with images. Truth without a prediction and predictions without truth
-//! are listed, never silently dropped. Everything is sorted by key.
+//! are listed, never silently dropped. Everything is sorted by key. The
+//! folder is listed by [`crate::source::list`] (local or object store),
+//! and every file left out is said on the console.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,7 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::annotations::results;
-use crate::source::Dataset;
+use crate::output::Console;
+use crate::source::{self, Dataset, SourceError};
 
 /// The file type of the predictions (one type per folder).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -94,19 +97,23 @@ pub enum PairError {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot list `{path}`")]
-    Walk {
-        path: PathBuf,
-        #[source]
-        source: walkdir::Error,
-    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
 }
 
 /// Pairs the masks of `truth` with the predictions under `pred_dir` (or in
-/// the COCO results file `pred_dir`).
+/// the COCO results file `pred_dir`), as [`pair_on`] does on a console that
+/// is not quiet.
 pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
+    pair_on(truth, pred_dir, &Console::new(false))
+}
+
+/// Pairs the masks of `truth` with the predictions under `pred_dir` (or in
+/// the COCO results file `pred_dir`). Each file left out is said on
+/// `console` as it is met (shown even when quiet: the exit code says so).
+pub fn pair_on(truth: &Dataset, pred_dir: &Path, console: &Console) -> Result<Pairing, PairError> {
     if is_results_file(pred_dir) {
-        return pair_results(truth, pred_dir);
+        return pair_results(truth, pred_dir, console);
     }
     match crate::store::dir_status(pred_dir) {
         Ok(true) => {}
@@ -120,51 +127,13 @@ pub fn pair(truth: &Dataset, pred_dir: &Path) -> Result<Pairing, PairError> {
     }
     // Predictions that cannot be taken (dangling symlinks, loops, unreadable
     // folders, a second file with one key) are listed as extra, never dropped.
+    let listing = source::list(pred_dir)?;
     let mut unusable = Vec::new();
-    let files: Vec<PathBuf> = if crate::store::is_url(pred_dir) {
-        crate::store::list(pred_dir)
-            .map_err(|source| PairError::List {
-                path: pred_dir.to_path_buf(),
-                source,
-            })?
-            .into_iter()
-            .map(|(k, _)| pred_dir.join(k))
-            .collect()
-    } else {
-        walk(pred_dir, &mut unusable)?
-    };
-    pair_files(truth, pred_dir, &files, unusable)
-}
-
-/// The files under `pred_dir`, sorted; what cannot be taken goes to
-/// `unusable` (and is said on stderr).
-fn walk(pred_dir: &Path, unusable: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>, PairError> {
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(pred_dir)
-        .sort_by_file_name()
-        .follow_links(true)
-    {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(source) if source.depth() == 0 => {
-                return Err(PairError::Walk {
-                    path: pred_dir.to_path_buf(),
-                    source,
-                });
-            }
-            Err(e) => {
-                if let Some(p) = e.path() {
-                    eprintln!("maskprep: skipped `{}`: {e}", p.display());
-                    unusable.push(p.to_path_buf());
-                }
-                continue;
-            }
-        };
-        if entry.file_type().is_file() {
-            files.push(entry.into_path());
-        }
+    for (path, reason) in listing.unreadable {
+        console.skipped(&path.display().to_string(), &reason);
+        unusable.push(path);
     }
-    Ok(files)
+    pair_files(truth, pred_dir, &listing.files, unusable, console)
 }
 
 /// Pairs the masks of `truth` with the prediction `files` of `pred_dir`.
@@ -173,6 +142,7 @@ fn pair_files(
     pred_dir: &Path,
     files: &[PathBuf],
     mut unusable: Vec<PathBuf>,
+    console: &Console,
 ) -> Result<Pairing, PairError> {
     let mut preds: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut first: Option<(PredFile, PathBuf)> = None;
@@ -198,12 +168,14 @@ fn pair_files(
             }
             Some(_) => {}
         }
-        let k = key(pred_dir, path);
+        let k = source::key_of(pred_dir, path);
         if let Some(first) = preds.get(&k) {
-            eprintln!(
-                "maskprep: skipped `{}`: has the same name as `{}` (key `{k}`); expected one file per name",
-                path.display(),
-                first.display()
+            console.skipped(
+                &path.display().to_string(),
+                &format!(
+                    "has the same name as `{}` (key `{k}`); expected one file per name",
+                    first.display()
+                ),
             );
             unusable.push(path.to_path_buf());
             continue;
@@ -221,7 +193,7 @@ fn pair_files(
         .filter(|s| s.path.starts_with(&truth.mask_dir));
     let mut missing: Vec<PathBuf> = masks.clone().map(|s| s.path.clone()).collect();
     for s in masks {
-        eprintln!("maskprep: skipped `{}`: {}", s.path.display(), s.reason);
+        console.skipped(&s.path.display().to_string(), &s.reason);
     }
     for item in &truth.items {
         match preds.remove(&item.key) {
@@ -253,7 +225,7 @@ fn is_results_file(path: &Path) -> bool {
 /// a COCO results file, by image id: an image with no detection predicts
 /// nothing (it is paired, with all-zero scores); detections of images the
 /// truth does not hold are extra.
-fn pair_results(truth: &Dataset, file: &Path) -> Result<Pairing, PairError> {
+fn pair_results(truth: &Dataset, file: &Path, console: &Console) -> Result<Pairing, PairError> {
     let bad = |message: String| PairError::Results {
         path: file.to_path_buf(),
         message,
@@ -264,10 +236,10 @@ fn pair_results(truth: &Dataset, file: &Path) -> Result<Pairing, PairError> {
     })?;
     let results = results::load(&copy.path, file).map_err(|e| bad(format!("{e:#}")))?;
     for (id, why) in &results.problems {
-        eprintln!(
-            "maskprep: skipped a detection of image {id} in `{}`: {why}",
+        console.problem(&format!(
+            "skipped a detection of image {id} in `{}`: {why}",
             file.display()
-        );
+        ));
     }
     let results = std::sync::Arc::new(results);
     results::register(results.clone());
@@ -327,13 +299,4 @@ pub fn coco_scores(
         out,
     )
     .map_err(|why| format!("`{}`: {why}", pred.display()))
-}
-
-/// `dir/a/b.npy` → `a/b`.
-fn key(dir: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(dir).unwrap_or(path).with_extension("");
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }

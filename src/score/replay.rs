@@ -14,6 +14,7 @@ use super::pairs::{self, PredFile};
 use super::scan::{self, ImageRow, ScanOptions};
 use crate::decode;
 use crate::labels::LabelMap;
+use crate::output::Console;
 use crate::source::{self, Dataset};
 use crate::tensors;
 
@@ -125,7 +126,8 @@ fn resolve(p: &str, base: Option<&Path>) -> Option<PathBuf> {
 
 /// Scores the files a document names again (CPU scorer, the document's
 /// label map and decision) for their per-image rows; `Err` says why not.
-pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> {
+/// Files left out of the pairing are said on `console`.
+pub fn rescore(doc: &ScoreDoc, base: Option<&Path>, console: &Console) -> Result<PerImage, String> {
     let find = |what: &str, p: &str| {
         resolve(p, base).ok_or_else(|| {
             format!(
@@ -144,7 +146,7 @@ pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> 
         Ok(None) => source::discover(&truth).map_err(|e| e.to_string())?,
         Err(e) => return Err(format!("{e:#}")),
     };
-    let pairing = pairs::pair(&dataset, &pred).map_err(|e| e.to_string())?;
+    let pairing = pairs::pair_on(&dataset, &pred, console).map_err(|e| e.to_string())?;
     let reader = PredReader::of(doc);
     let opts = ScanOptions {
         pred_file: pairing.pred_file,
@@ -168,12 +170,7 @@ pub fn rescore(doc: &ScoreDoc, base: Option<&Path>) -> Result<PerImage, String> 
     per_image.skipped = scan.skipped.iter().map(|k| k.reason.clone()).collect();
     per_image
         .skipped
-        .extend(scan.size_mismatches.iter().map(|z| {
-            format!(
-                "prediction `{}` is {} but truth `{}` is {}",
-                z.pred, z.pred_size, z.truth, z.truth_size
-            )
-        }));
+        .extend(scan.size_mismatches.iter().map(|z| z.sentence()));
     Ok(per_image)
 }
 

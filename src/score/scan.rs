@@ -16,6 +16,7 @@ use super::pairs::{self, Pair, PredFile};
 use super::sweep::{Grid, SweepCounts};
 use super::{Confusion, Decision, EmptyAs, Pred, Sample, ScoreError, Scorer, Truth};
 use crate::decode::{self, Frame, MaskFormat};
+use crate::format::problem;
 use crate::labels::{LabelMap, Resolved};
 use crate::output::{error_chain, progress};
 use crate::tensors::{self, Array};
@@ -28,6 +29,42 @@ pub struct SizeMismatch {
     /// `WxH`.
     pub truth_size: String,
     pub pred_size: String,
+}
+
+impl SizeMismatch {
+    fn sides(&self) -> (problem::Sized<'_>, problem::Sized<'_>) {
+        (
+            problem::Sized {
+                role: "truth",
+                path: &self.truth,
+                size: &self.truth_size,
+            },
+            problem::Sized {
+                role: "prediction",
+                path: &self.pred,
+                size: &self.pred_size,
+            },
+        )
+    }
+
+    /// In a list: "size mismatch: truth `t` is 4x4, prediction `p` is 8x8".
+    pub fn line(&self) -> String {
+        let (truth, pred) = self.sides();
+        problem::size_mismatch_line(truth, pred)
+    }
+
+    /// As a sentence: "prediction `p` is 8x8 but truth `t` is 4x4".
+    pub fn sentence(&self) -> String {
+        let (truth, pred) = self.sides();
+        problem::size_mismatch(pred, truth)
+    }
+
+    /// Why the prediction was skipped: "prediction is 8x8 but truth `t`
+    /// is 4x4".
+    pub fn reason(&self) -> String {
+        let (truth, pred) = self.sides();
+        problem::size_mismatch_reason(pred, truth)
+    }
 }
 
 /// A pair that could not be scored, and why (the message names the file).

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::{Dims, Format, Geometry};
+use crate::format::table::{Column, Table, Width};
 use crate::format::{percent, ratio};
 use crate::labels::{LabelMap, LabelSpec};
 use crate::stats::doc::StatsDoc;
@@ -194,33 +195,33 @@ pub fn split_report(
 pub fn render_split_report(m: &Manifest) -> String {
     let mut s = String::new();
     let names: Vec<&String> = order(m);
+    // Measured in bytes, not characters (as it always was): a name with
+    // non-ASCII letters gets a column a little wider than it needs.
     let w = m
         .split_report
         .iter()
         .map(|r| r.class.len())
         .max()
         .unwrap_or(5)
-        // A width past u16::MAX panics the formatter: names are capped.
         .clamp(5, crate::labels::MAX_NAME_CHARS);
     let _ = writeln!(s, "split report: each class's images and pixels per split");
-    let _ = write!(s, "{:<w$}", "class");
-    for n in &names {
+    let mut columns = vec![Column::left("class", Width::Fixed(w))];
+    columns.extend(names.iter().map(|n| {
         let head = format!("{n} ({})", m.splits[*n].samples);
-        let _ = write!(s, "  {head:>24}");
-    }
-    s.push('\n');
+        Column::right(head, Width::Fixed(24))
+    }));
+    let mut table = Table::new(columns);
     for r in &m.split_report {
-        let _ = write!(s, "{:<w$}", r.class);
-        for n in &names {
-            let cell = format!(
+        let cells = names.iter().map(|n| {
+            format!(
                 "{} img, {} px",
                 r.images.get(*n).copied().unwrap_or(0),
                 percent(r.pixel_share.get(*n).copied().unwrap_or(0.0))
-            );
-            let _ = write!(s, "  {cell:>24}");
-        }
-        s.push('\n');
+            )
+        });
+        table.row(std::iter::once(r.class.clone()).chain(cells));
     }
+    table.write_to(&mut s);
     s
 }
 

@@ -528,73 +528,8 @@ fn write_shard(
         }
     };
     let (bytes, sha) = match cfg.format {
-        Format::Webdataset => {
-            let mut result = (0, String::new());
-            write_owned(path, |w| -> anyhow::Result<()> {
-                let mut hw = Hashing {
-                    inner: w,
-                    sha: Sha256::new(),
-                    bytes: 0,
-                };
-                encode_in_order(ctx, plan, shard, |i, r| {
-                    let Some(e) = settle(i, r)? else {
-                        return Ok(());
-                    };
-                    let ext = &plan.sources[i].image_ext;
-                    for s in &e.samples {
-                        let json = serde_json::to_vec(&s.info)?;
-                        wds::append_sample(&mut hw, &s.info.key, ext, &s.image, &json, &s.mask)?;
-                        abort.tick();
-                    }
-                    Ok(())
-                })?;
-                wds::finish(&mut hw)?;
-                hw.flush()?;
-                result = (hw.bytes, hex(&hw.sha.finalize()));
-                Ok(())
-            })?;
-            result
-        }
-        Format::Safetensors => {
-            let dims = plan.sample_dims.unwrap_or(super::Dims {
-                width: 1,
-                height: 1,
-            });
-            let (w, h) = (dims.width as usize, dims.height as usize);
-            let planned: usize = shard.samples;
-            let mut images = Vec::with_capacity(planned * 3 * w * h);
-            let mut masks = Vec::with_capacity(planned * c * w * h);
-            let mut infos = Vec::with_capacity(planned);
-            encode_in_order(ctx, plan, shard, |i, r| {
-                let Some(e) = settle(i, r)? else {
-                    return Ok(());
-                };
-                for s in e.samples {
-                    images.extend_from_slice(&s.image);
-                    masks.extend_from_slice(&s.mask);
-                    infos.push(s.info);
-                    abort.tick();
-                }
-                Ok(())
-            })?;
-            let n = infos.len();
-            let mut tensors = std::collections::BTreeMap::new();
-            tensors.insert(
-                "images".to_string(),
-                TensorOut::u8(vec![n, 3, h, w], &images),
-            );
-            tensors.insert("masks".to_string(), TensorOut::u8(vec![n, c, h, w], &masks));
-            let mut meta = std::collections::BTreeMap::new();
-            meta.insert("format".to_string(), FORMAT.to_string());
-            meta.insert("classes".to_string(), serde_json::to_string(map.classes())?);
-            meta.insert("mask_layout".to_string(), MASK_LAYOUT.to_string());
-            meta.insert("samples".to_string(), serde_json::to_string(&infos)?);
-            let bytes = safetensors_bytes(&tensors, &meta);
-            drop(tensors);
-            drop((images, masks));
-            write_owned_bytes(path, &bytes)?;
-            (bytes.len() as u64, hex(&Sha256::digest(&bytes)))
-        }
+        Format::Webdataset => write_tar(ctx, plan, shard, path, abort, &mut settle)?,
+        Format::Safetensors => write_safetensors(ctx, plan, shard, map, path, abort, &mut settle)?,
     };
     let stats = stats_doc(prep, &shard.name, &counts, pairs + skipped.len() as u64);
     Ok(ShardRecord {
@@ -611,6 +546,95 @@ fn write_shard(
         skipped,
         sources,
     })
+}
+
+/// Writes a WebDataset tar shard of the pairs `settle` keeps; its size and
+/// SHA-256.
+fn write_tar(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    shard: &ShardPlan,
+    path: &Path,
+    abort: &mut Abort,
+    settle: &mut (impl FnMut(usize, Result<Encoded, BadFile>) -> anyhow::Result<Option<Encoded>> + Send),
+) -> anyhow::Result<(u64, String)> {
+    let mut result = (0, String::new());
+    write_owned(path, |w| -> anyhow::Result<()> {
+        let mut hw = Hashing {
+            inner: w,
+            sha: Sha256::new(),
+            bytes: 0,
+        };
+        encode_in_order(ctx, plan, shard, |i, r| {
+            let Some(e) = settle(i, r)? else {
+                return Ok(());
+            };
+            let ext = &plan.sources[i].image_ext;
+            for s in &e.samples {
+                let json = serde_json::to_vec(&s.info)?;
+                wds::append_sample(&mut hw, &s.info.key, ext, &s.image, &json, &s.mask)?;
+                abort.tick();
+            }
+            Ok(())
+        })?;
+        wds::finish(&mut hw)?;
+        hw.flush()?;
+        result = (hw.bytes, hex(&hw.sha.finalize()));
+        Ok(())
+    })?;
+    Ok(result)
+}
+
+/// Writes a safetensors shard (`images`, `masks` and the samples in its
+/// metadata) of the pairs `settle` keeps; its size and SHA-256.
+fn write_safetensors(
+    ctx: &Ctx<'_>,
+    plan: &Plan,
+    shard: &ShardPlan,
+    map: &LabelMap,
+    path: &Path,
+    abort: &mut Abort,
+    settle: &mut (impl FnMut(usize, Result<Encoded, BadFile>) -> anyhow::Result<Option<Encoded>> + Send),
+) -> anyhow::Result<(u64, String)> {
+    let c = map.num_classes();
+    let dims = plan.sample_dims.unwrap_or(super::Dims {
+        width: 1,
+        height: 1,
+    });
+    let (w, h) = (dims.width as usize, dims.height as usize);
+    let planned: usize = shard.samples;
+    let mut images = Vec::with_capacity(planned * 3 * w * h);
+    let mut masks = Vec::with_capacity(planned * c * w * h);
+    let mut infos = Vec::with_capacity(planned);
+    encode_in_order(ctx, plan, shard, |i, r| {
+        let Some(e) = settle(i, r)? else {
+            return Ok(());
+        };
+        for s in e.samples {
+            images.extend_from_slice(&s.image);
+            masks.extend_from_slice(&s.mask);
+            infos.push(s.info);
+            abort.tick();
+        }
+        Ok(())
+    })?;
+    let n = infos.len();
+    let mut tensors = std::collections::BTreeMap::new();
+    tensors.insert(
+        "images".to_string(),
+        TensorOut::u8(vec![n, 3, h, w], &images),
+    );
+    tensors.insert("masks".to_string(), TensorOut::u8(vec![n, c, h, w], &masks));
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("classes".to_string(), serde_json::to_string(map.classes())?);
+    meta.insert("mask_layout".to_string(), MASK_LAYOUT.to_string());
+    meta.insert("samples".to_string(), serde_json::to_string(&infos)?);
+    let bytes = safetensors_bytes(&tensors, &meta);
+    drop(tensors);
+    drop((images, masks));
+    write_owned_bytes(path, &bytes)?;
+    Ok((bytes.len() as u64, hex(&Sha256::digest(&bytes))))
 }
 
 fn stats_doc(prep: &Prepared, what: &str, counts: &Counts, found: u64) -> StatsDoc {

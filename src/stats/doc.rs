@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::scan::SizeMismatch;
 use super::{BadFile, Counts, LISTED, LISTED_PARTITION, Undeclared, UndeclaredRest};
 use crate::decode::MaskFormat;
-use crate::format::{percent, ratio};
+use crate::format::table::{Column, Table, Width};
+use crate::format::{percent, problem, ratio};
 use crate::labels::evidence::{Confidence, Detection};
 use crate::labels::{Kind, LabelMap, LabelSpec, parse_hex};
 use crate::output::Console;
@@ -42,6 +43,31 @@ pub struct Files {
     pub masks_without_images: Vec<String>,
     pub images_without_masks: Vec<String>,
     pub size_mismatches: Vec<SizeMismatch>,
+}
+
+impl Files {
+    /// Every file problem, a line each, as the table and the report list
+    /// them: masks skipped, unpaired files, size mismatches.
+    pub fn problem_lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        out.extend(
+            self.bad
+                .iter()
+                .map(|b| problem::skipped(&b.path, &b.reason)),
+        );
+        out.extend(
+            self.masks_without_images
+                .iter()
+                .map(|m| problem::unpaired("mask", "image", m)),
+        );
+        out.extend(
+            self.images_without_masks
+                .iter()
+                .map(|i| problem::unpaired("image", "mask", i)),
+        );
+        out.extend(self.size_mismatches.iter().map(SizeMismatch::line));
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -404,10 +430,7 @@ impl StatsDoc {
             ));
         }
         for z in &f.size_mismatches {
-            console.warn(&format!(
-                "mask `{}` is {} but image `{}` is {}",
-                z.mask, z.mask_size, z.image, z.image_size
-            ));
+            console.warn(&z.sentence());
         }
     }
 }
@@ -514,6 +537,50 @@ fn verdict(d: &[u64; 4], valid: u64, kind: Kind, has_ignore: bool) -> Verdict {
 /// The human table.
 pub fn render_table(doc: &StatsDoc) -> String {
     let mut s = String::new();
+    render_head(&mut s, doc);
+    let table = class_table(doc);
+    table.write_to(&mut s);
+    if doc
+        .classes
+        .iter()
+        .any(|c| marked(c.pixels, doc.pixels.valid))
+    {
+        let _ = writeln!(s, "{}", rules::MARKED);
+    }
+    let p = &doc.pixels;
+    let d = &doc.label_degree;
+    let _ = writeln!(
+        s,
+        "\nlabels per valid pixel: 0: {} ({}), 1: {} ({}), 2: {} ({}), 3+: {} ({})",
+        d.zero,
+        percent(ratio(d.zero, p.valid)),
+        d.one,
+        percent(ratio(d.one, p.valid)),
+        d.two,
+        percent(ratio(d.two, p.valid)),
+        d.three_plus,
+        percent(ratio(d.three_plus, p.valid)),
+    );
+    render_cooccurrence(&mut s, doc);
+    let sizes: Vec<String> = doc
+        .image_sizes
+        .iter()
+        .map(|z| format!("{}x{}: {}", z.width, z.height, z.masks))
+        .collect();
+    let _ = writeln!(s, "\nmask sizes: {}", sizes.join(", "));
+    render_undeclared(&mut s, doc);
+    for line in doc.files.problem_lines() {
+        let _ = writeln!(s, "{line}");
+    }
+    for wmsg in &doc.warnings {
+        let _ = writeln!(s, "warning: {wmsg}");
+    }
+    let _ = writeln!(s, "\nverdict: {}", doc.verdict.reason);
+    s
+}
+
+/// The dataset, the masks read and the pixels counted.
+fn render_head(s: &mut String, doc: &StatsDoc) {
     let m = &doc.meta;
     let part = m
         .partition
@@ -534,82 +601,61 @@ pub fn render_table(doc: &StatsDoc) -> String {
         "pixels: {} total, {} valid, {} ignored, {} undeclared\n",
         p.total, p.valid, p.ignored, p.undeclared
     );
-    let w = doc
-        .classes
+}
+
+/// Width of the class column: the longest name, at least 5 characters.
+fn name_width(doc: &StatsDoc) -> usize {
+    doc.classes
         .iter()
         .map(|c| c.name.chars().count())
         .max()
         .unwrap_or(5)
-        // A width past u16::MAX panics the formatter: names are capped.
-        .clamp(5, crate::labels::MAX_NAME_CHARS);
-    let _ = writeln!(
-        s,
-        "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}",
-        "class", "pixels", "frequency", "images", "pos_weight"
-    );
-    let mut marked = false;
+        .clamp(5, crate::labels::MAX_NAME_CHARS)
+}
+
+/// Whether a class's pos_weight is set by a rule (marked `†`), not the
+/// formula.
+fn marked(pixels: u64, valid: u64) -> bool {
+    written_pos_weight(pixels, valid).1 != PosWeightRule::Formula
+}
+
+/// A row per class: pixels, frequency, images and pos_weight as `maskprep
+/// weights` writes it (1, marked `†`, where a rule sets it).
+fn class_table(doc: &StatsDoc) -> Table {
+    let mut table = Table::new(vec![
+        Column::left("class", Width::Fixed(name_width(doc))),
+        Column::right("pixels", Width::Fixed(14)),
+        Column::right("frequency", Width::Fixed(10)),
+        Column::right("images", Width::Fixed(8)),
+        Column::right("pos_weight", Width::Fixed(12)),
+        Column::left("", Width::Fixed(0)),
+    ]);
     for c in &doc.classes {
-        // What `maskprep weights` writes: 1, marked, where a rule sets it.
-        let (v, rule) = written_pos_weight(c.pixels, p.valid);
-        let mark = if rule == PosWeightRule::Formula {
-            ""
-        } else {
-            marked = true;
+        let (v, _) = written_pos_weight(c.pixels, doc.pixels.valid);
+        let mark = if marked(c.pixels, doc.pixels.valid) {
             "†"
+        } else {
+            ""
         };
-        let pw = format!("{:.4}{mark}", v as f32);
-        let rare = if c.rare { "  rare" } else { "" };
-        let _ = writeln!(
-            s,
-            "{:<w$}  {:>14}  {:>10}  {:>8}  {:>12}{rare}",
-            c.name,
-            c.pixels,
+        table.row([
+            c.name.clone(),
+            c.pixels.to_string(),
             percent(c.frequency),
-            c.images,
-            pw
-        );
+            c.images.to_string(),
+            format!("{:.4}{mark}", v as f32),
+            if c.rare { "rare" } else { "" }.to_string(),
+        ]);
     }
-    if marked {
-        let _ = writeln!(s, "{}", rules::MARKED);
-    }
-    let d = &doc.label_degree;
-    let _ = writeln!(
-        s,
-        "\nlabels per valid pixel: 0: {} ({}), 1: {} ({}), 2: {} ({}), 3+: {} ({})",
-        d.zero,
-        percent(ratio(d.zero, p.valid)),
-        d.one,
-        percent(ratio(d.one, p.valid)),
-        d.two,
-        percent(ratio(d.two, p.valid)),
-        d.three_plus,
-        percent(ratio(d.three_plus, p.valid)),
-    );
+    table
+}
+
+/// Which classes share pixels: the matrix when it fits, else the top pairs.
+fn render_cooccurrence(s: &mut String, doc: &StatsDoc) {
     if doc.verdict.kind != "multi-label" {
         let _ = writeln!(s, "\nco-occurrence: none (no pixel carries two classes)");
     } else if doc.classes.len() <= MATRIX_CLASSES {
         let _ = writeln!(s, "\nco-occurrence (pixels carrying both):");
-        let cw = doc
-            .cooccurrence
-            .iter()
-            .flatten()
-            .map(|v| v.to_string().len())
-            .max()
-            .unwrap_or(1)
-            .max(w.min(12));
-        let _ = write!(s, "{:<w$}", "");
-        for c in &doc.classes {
-            let name: String = c.name.chars().take(cw).collect();
-            let _ = write!(s, "  {name:>cw$}");
-        }
-        s.push('\n');
-        for (c, row) in doc.classes.iter().zip(&doc.cooccurrence) {
-            let _ = write!(s, "{:<w$}", c.name);
-            for v in row {
-                let _ = write!(s, "  {v:>cw$}");
-            }
-            s.push('\n');
-        }
+        cooccurrence_matrix(doc).write_to(s);
     } else {
         let pairs = doc.top_pairs();
         let _ = writeln!(
@@ -625,57 +671,57 @@ pub fn render_table(doc: &StatsDoc) -> String {
             );
         }
     }
-    let sizes: Vec<String> = doc
-        .image_sizes
+}
+
+/// The co-occurrence matrix, its column heads cut to the column width.
+fn cooccurrence_matrix(doc: &StatsDoc) -> Table {
+    let w = name_width(doc);
+    let cw = doc
+        .cooccurrence
         .iter()
-        .map(|z| format!("{}x{}: {}", z.width, z.height, z.masks))
-        .collect();
-    let _ = writeln!(s, "\nmask sizes: {}", sizes.join(", "));
-    if !doc.undeclared.is_empty() {
-        let _ = writeln!(s, "\nundeclared codes:");
-        for u in &doc.undeclared {
-            let near = u
-                .nearest
-                .as_ref()
-                .map(|n| format!(", nearest {n}"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "  {}: {} pixels in {} masks{near}, e.g. `{}`",
-                u.code,
-                u.pixels,
-                u.images,
-                u.examples.first().map(String::as_str).unwrap_or("")
-            );
-        }
-        if let Some(r) = &doc.undeclared_rest {
-            let _ = writeln!(
-                s,
-                "  and {} more code(s): {} pixels, {} mask occurrences (summed per code)",
-                r.codes, r.pixels, r.masks
-            );
-        }
+        .flatten()
+        .map(|v| v.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(w.min(12));
+    let mut columns = vec![Column::left("", Width::Fixed(w))];
+    columns.extend(doc.classes.iter().map(|c| {
+        let name: String = c.name.chars().take(cw).collect();
+        Column::right(name, Width::Fixed(cw))
+    }));
+    let mut table = Table::new(columns);
+    for (c, row) in doc.classes.iter().zip(&doc.cooccurrence) {
+        table.row(std::iter::once(c.name.clone()).chain(row.iter().map(u64::to_string)));
     }
-    let f = &doc.files;
-    for b in &f.bad {
-        let _ = writeln!(s, "skipped `{}`: {}", b.path, b.reason);
+    table
+}
+
+/// Codes the label map does not declare, the largest first.
+fn render_undeclared(s: &mut String, doc: &StatsDoc) {
+    if doc.undeclared.is_empty() {
+        return;
     }
-    for m in &f.masks_without_images {
-        let _ = writeln!(s, "mask without image: `{m}`");
-    }
-    for i in &f.images_without_masks {
-        let _ = writeln!(s, "image without mask: `{i}`");
-    }
-    for z in &f.size_mismatches {
+    let _ = writeln!(s, "\nundeclared codes:");
+    for u in &doc.undeclared {
+        let near = u
+            .nearest
+            .as_ref()
+            .map(|n| format!(", nearest {n}"))
+            .unwrap_or_default();
         let _ = writeln!(
             s,
-            "size mismatch: mask `{}` is {}, image `{}` is {}",
-            z.mask, z.mask_size, z.image, z.image_size
+            "  {}: {} pixels in {} masks{near}, e.g. `{}`",
+            u.code,
+            u.pixels,
+            u.images,
+            u.examples.first().map(String::as_str).unwrap_or("")
         );
     }
-    for wmsg in &doc.warnings {
-        let _ = writeln!(s, "warning: {wmsg}");
+    if let Some(r) = &doc.undeclared_rest {
+        let _ = writeln!(
+            s,
+            "  and {} more code(s): {} pixels, {} mask occurrences (summed per code)",
+            r.codes, r.pixels, r.masks
+        );
     }
-    let _ = writeln!(s, "\nverdict: {}", doc.verdict.reason);
-    s
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{BadFile, Counts};
 use crate::decode::{self, MaskHist, Scratch};
+use crate::format::problem;
 use crate::labels::LabelMap;
 use crate::labels::evidence::{PhotoEvidence, photo_evidence, weak_photo_reason};
 use crate::output::{error_chain, progress};
@@ -25,6 +26,35 @@ pub struct SizeMismatch {
     pub mask_size: String,
     /// `WxH` of the image, or why it could not be read.
     pub image_size: String,
+}
+
+impl SizeMismatch {
+    fn sides(&self) -> (problem::Sized<'_>, problem::Sized<'_>) {
+        (
+            problem::Sized {
+                role: "mask",
+                path: &self.mask,
+                size: &self.mask_size,
+            },
+            problem::Sized {
+                role: "image",
+                path: &self.image,
+                size: &self.image_size,
+            },
+        )
+    }
+
+    /// In a list: "size mismatch: mask `a` is 4x4, image `b` is 8x8".
+    pub fn line(&self) -> String {
+        let (mask, image) = self.sides();
+        problem::size_mismatch_line(mask, image)
+    }
+
+    /// As a sentence: "mask `a` is 4x4 but image `b` is 8x8".
+    pub fn sentence(&self) -> String {
+        let (mask, image) = self.sides();
+        problem::size_mismatch(mask, image)
+    }
 }
 
 /// One mask's row of the per-image table.

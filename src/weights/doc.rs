@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::{BETA_GIVEN, BETA_RULE, Input, LabelKind, Options, Scheme, Weights, compute, rules};
+use crate::format::table::{Column, Table, Width};
 use crate::format::{percent, ratio};
 use crate::labels::{CodeRef, Kind, LabelSpec};
 use crate::stats::BadFile;
@@ -507,57 +508,7 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         n.undeclared_pixels,
         doc.source.labels_origin
     );
-    let w = doc
-        .weight
-        .classes
-        .iter()
-        .map(|c| c.chars().count())
-        .max()
-        .unwrap_or(5)
-        // A width past u16::MAX panics the formatter: names are capped.
-        .clamp(5, crate::labels::MAX_NAME_CHARS);
-    let lead_weight = leads_with_weight(doc);
-    let schemes = ordered_schemes(doc);
-    let _ = write!(s, "{:<w$}  {:>14}  {:>10}", "class", "pixels", "frequency");
-    if !lead_weight {
-        let _ = write!(s, "  {:>12}", "pos_weight");
-    }
-    for sc in &schemes {
-        let mark = if sc.name == doc.weight.scheme {
-            "*"
-        } else {
-            ""
-        };
-        let head = format!(
-            "{mark}{}",
-            sc.name.parse::<Scheme>().map(Scheme::short).unwrap_or("")
-        );
-        let _ = write!(s, "  {head:>11}");
-    }
-    if lead_weight {
-        let _ = write!(s, "  {:>12}", "pos_weight");
-    }
-    s.push('\n');
-    for (i, name) in doc.weight.classes.iter().enumerate() {
-        let pixels = doc.weight.pixels.get(i).copied().unwrap_or(0);
-        let pos = pos_weight_cell(doc, i);
-        let _ = write!(
-            s,
-            "{name:<w$}  {pixels:>14}  {:>10}",
-            percent(ratio(pixels, n.valid_pixels))
-        );
-        if !lead_weight {
-            let _ = write!(s, "  {pos:>12}");
-        }
-        for sc in &schemes {
-            let v = sc.values.get(i).copied().unwrap_or(f32::NAN);
-            let _ = write!(s, "  {v:>11.4}");
-        }
-        if lead_weight {
-            let _ = write!(s, "  {pos:>12}");
-        }
-        s.push('\n');
-    }
+    class_table(doc).write_to(&mut s);
     if let Some(foot) = pos_weight_footnote(doc) {
         let _ = writeln!(s, "{foot}");
     }
@@ -595,6 +546,66 @@ pub fn render_table(doc: &WeightsDoc) -> String {
         );
     }
     s
+}
+
+/// A row per class: pixels, frequency, pos_weight and every scheme's
+/// weight, the chosen scheme first and marked `*`; pos_weight after the
+/// schemes when `weight` leads.
+fn class_table(doc: &WeightsDoc) -> Table {
+    let lead_weight = leads_with_weight(doc);
+    let schemes = ordered_schemes(doc);
+    let pos_weight = || Column::right("pos_weight", Width::Fixed(12));
+    let mut columns = vec![
+        Column::left(
+            "class",
+            Width::Fit {
+                min: 5,
+                max: crate::labels::MAX_NAME_CHARS,
+            },
+        ),
+        Column::right("pixels", Width::Fixed(14)),
+        Column::right("frequency", Width::Fixed(10)),
+    ];
+    if !lead_weight {
+        columns.push(pos_weight());
+    }
+    for sc in &schemes {
+        let mark = if sc.name == doc.weight.scheme {
+            "*"
+        } else {
+            ""
+        };
+        let head = format!(
+            "{mark}{}",
+            sc.name.parse::<Scheme>().map(Scheme::short).unwrap_or("")
+        );
+        columns.push(Column::right(head, Width::Fixed(11)));
+    }
+    if lead_weight {
+        columns.push(pos_weight());
+    }
+    let mut table = Table::new(columns);
+    for (i, name) in doc.weight.classes.iter().enumerate() {
+        let pixels = doc.weight.pixels.get(i).copied().unwrap_or(0);
+        let pos = pos_weight_cell(doc, i);
+        let mut row = vec![
+            name.clone(),
+            pixels.to_string(),
+            percent(ratio(pixels, doc.counts.valid_pixels)),
+        ];
+        if !lead_weight {
+            row.push(pos.clone());
+        }
+        for sc in &schemes {
+            let v = sc.values.get(i).copied().unwrap_or(f32::NAN);
+            row.push(format!("{v:.4}"));
+        }
+        if lead_weight {
+            row.push(pos);
+        }
+        table.row(row);
+    }
+    table
 }
 
 /// The schemes, the chosen one first.

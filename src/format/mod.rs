@@ -1,5 +1,10 @@
-//! Numbers in words for people: shares as percentages. Below every
-//! stage, so labels, stats, weights, score and report word them alike.
+//! Numbers and problems in words for people: shares as percentages, file
+//! problems ([`problem`]) and text tables ([`table`]). Below every stage,
+//! so labels, stats, weights, score, shards and report word and lay them
+//! out alike.
+
+pub mod problem;
+pub mod table;
 
 /// A ratio that is 0 (not NaN) when the denominator is 0.
 pub fn ratio(a: u64, b: u64) -> f64 {
