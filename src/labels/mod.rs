@@ -374,26 +374,6 @@ impl LabelMap {
         planes.resize(self.num_classes() * hw, 0);
         excluded.clear();
         excluded.resize(hw, 0);
-        if let Rule::RgbBits {
-            threshold,
-            channels,
-        } = &self.rule
-            && let Some(stride) = match frame.format {
-                crate::decode::MaskFormat::Rgb => Some(3),
-                crate::decode::MaskFormat::Rgba => Some(4),
-                _ => None,
-            }
-        {
-            // Channel c (R, G, B, A) is sample byte c and class c: one
-            // compare per sample, no run to find (nothing is ignored).
-            for (c, plane) in planes.chunks_exact_mut(hw).take(*channels).enumerate() {
-                let samples = frame.data().chunks_exact(stride);
-                for (out, px) in plane.iter_mut().zip(samples) {
-                    *out = u8::from(px[c] >= *threshold);
-                }
-            }
-            return;
-        }
         let mut at = 0usize;
         frame.runs(|code, run| {
             let run = run as usize;
@@ -993,9 +973,8 @@ mod tests {
         }
     }
 
-    /// The per-sample path of rgb-bits planes equals resolving each run,
-    /// for RGB and RGBA samples, 1 to 4 channels, values around the
-    /// threshold.
+    /// rgb-bits planes equal resolving each pixel on its own, for RGB and
+    /// RGBA samples, 1 to 4 channels, values around the threshold.
     #[test]
     fn rgb_bits_planes_equal_resolving_each_pixel() {
         use crate::decode::{Frame, MaskFormat};
