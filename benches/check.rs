@@ -13,8 +13,10 @@
 //! summaries, not planes). `MASKPREP_BENCH_N` (default 2000) and
 //! `MASKPREP_BENCH_RUNS` (default 5) change the size.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use maskprep::check::splits::Splits;
@@ -22,14 +24,6 @@ use maskprep::check::{self, Connectivity, Options};
 use maskprep::dataset::prepare;
 use maskprep::source::Partition;
 use maskprep::stats::scan::{ScanOptions, scan};
-use rayon::prelude::*;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Peak resident memory of this process in MiB (Linux), else 0.
 fn peak_mib() -> f64 {
@@ -46,14 +40,14 @@ fn peak_mib() -> f64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let n = env("MASKPREP_BENCH_N", 2000);
-    let runs = env("MASKPREP_BENCH_RUNS", 5);
+    let n = common::env("MASKPREP_BENCH_N", 2000);
+    let runs = common::env("MASKPREP_BENCH_RUNS", 5);
     let side = 512u32;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target")
         .join("bench-data")
         .join(format!("rgb-v2-{n}x{side}"));
-    generate(&dir, n, side);
+    common::generate(&dir, n, side, false);
     let prep = prepare(&dir, None, &Default::default(), Partition::WHOLE).expect("prepare");
     let splits = Splits::found(&prep.dataset);
     let scan_opts = ScanOptions {
@@ -108,55 +102,4 @@ fn main() {
         "  peak resident memory after each run (MiB, flat when it does not grow): {:?}",
         peaks.iter().map(|m| m.round()).collect::<Vec<_>>()
     );
-}
-
-/// Writes `n` masks of flat shapes (plate, code, chips), deterministic:
-/// the generator of `benches/stats.rs`, so both benches share the files.
-fn generate(dir: &Path, n: usize, side: u32) {
-    if dir.is_dir() && std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) == n {
-        return;
-    }
-    std::fs::create_dir_all(dir).expect("mkdir");
-    (0..n).into_par_iter().for_each(|k| {
-        let mut seed = (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut rnd = |m: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % u64::from(m)) as u32
-        };
-        let s = side;
-        let (px0, py0) = (rnd(s / 4), rnd(s / 4));
-        let (px1, py1) = (s - rnd(s / 4), s - rnd(s / 4));
-        let (qx, qy, qs) = (px0 + rnd(s / 3), py0 + rnd(s / 3), 20 + rnd(s / 6));
-        let chips: Vec<(u32, u32, u32)> =
-            (0..rnd(6)).map(|_| (rnd(s), rnd(s), 2 + rnd(10))).collect();
-        let mut data = vec![0u8; (s * s * 3) as usize];
-        for y in 0..s {
-            for x in 0..s {
-                let i = ((y * s + x) * 3) as usize;
-                if x >= px0 && x < px1 && y >= py0 && y < py1 {
-                    data[i + 2] = 255;
-                }
-                if x >= qx && x < qx + qs && y >= qy && y < qy + qs {
-                    data[i] = 255;
-                }
-                if chips
-                    .iter()
-                    .any(|&(cx, cy, r)| x.abs_diff(cx) < r && y.abs_diff(cy) < r)
-                {
-                    data[i + 1] = 255;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut out, s, s);
-            enc.set_color(png::ColorType::Rgb);
-            enc.set_depth(png::BitDepth::Eight);
-            let mut w = enc.write_header().expect("header");
-            w.write_image_data(&data).expect("data");
-        }
-        std::fs::write(dir.join(format!("{k:06}.png")), out).expect("write");
-    });
 }
