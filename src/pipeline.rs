@@ -275,8 +275,7 @@ pub fn load(path: &Path) -> anyhow::Result<Pipeline> {
         ));
     }
     if let Some(c) = &p.check
-        && c.connectivity != 4
-        && c.connectivity != 8
+        && crate::check::Connectivity::from_number(c.connectivity).is_none()
     {
         return Err(bad(format!(
             "[check] connectivity = {}: expected 4 or 8",

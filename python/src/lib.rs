@@ -615,15 +615,15 @@ fn score<'py>(
         strict: false,
     };
     let inputs = [truth.as_path(), pred.as_path()];
-    let doc = py
+    let (doc, decision) = py
         .detach(|| {
             maskprep::store::with_workers(&inputs, || {
-                score_collect(&request, &Console::new(true)).map(|c| c.doc)
+                score_collect(&request, &Console::new(true)).map(|c| (c.doc, c.reader.decision))
             })
         })
         .map_err(fail)?;
     let out: Bound<'py, PyDict> = to_py(py, &pretty(&doc)?)?.cast_into()?;
-    if let (Some(sd), Decision::Above(default)) = (&doc.sweep, doc_decision(&doc)) {
+    if let (Some(sd), Decision::Above(default)) = (&doc.sweep, decision) {
         let np = py.import("numpy")?;
         let chosen = PyDict::new(py);
         for (key, dice) in [("iou", false), ("dice", true)] {
@@ -634,14 +634,6 @@ fn score<'py>(
         out.set_item("thresholds", chosen)?;
     }
     Ok(out)
-}
-
-/// How a float set was decided, read back from its document.
-fn doc_decision(doc: &maskprep::score::doc::ScoreDoc) -> Decision {
-    match doc.prediction.threshold {
-        Some(t) if !doc.prediction.argmax => Decision::Above(t),
-        _ => Decision::Argmax,
-    }
 }
 
 /// Dataset health: the document `check --json` prints (objects per class
@@ -667,15 +659,9 @@ fn check<'py>(
     crowd: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     use maskprep::check::{Connectivity, LISTED, Options};
-    let connectivity = match connectivity {
-        4 => Connectivity::Four,
-        8 => Connectivity::Eight,
-        n => {
-            return Err(MaskprepError::new_err(format!(
-                "`connectivity={n}`: expected 4 or 8"
-            )));
-        }
-    };
+    let connectivity = Connectivity::from_number(connectivity).ok_or_else(|| {
+        MaskprepError::new_err(format!("`connectivity={connectivity}`: expected 4 or 8"))
+    })?;
     let splits: Vec<(String, PathBuf)> = match splits {
         Some(d) => d
             .iter()

@@ -46,6 +46,15 @@ impl Connectivity {
         }
     }
 
+    /// 4 or 8, as `--connectivity` and the pipeline's `connectivity` take it.
+    pub fn from_number(n: u8) -> Option<Self> {
+        match n {
+            4 => Some(Self::Four),
+            8 => Some(Self::Eight),
+            _ => None,
+        }
+    }
+
     pub fn number(self) -> u8 {
         match self {
             Self::Four => 4,

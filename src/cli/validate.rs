@@ -122,11 +122,8 @@ fn stats_config(a: StatsArgs, quiet: bool) -> Result<StatsConfig, UsageError> {
 }
 
 fn check_config(a: CheckArgs, quiet: bool) -> Result<CheckConfig, UsageError> {
-    let connectivity = match a.connectivity {
-        4 => crate::check::Connectivity::Four,
-        8 => crate::check::Connectivity::Eight,
-        n => return Err(UsageError::Connectivity(n)),
-    };
+    let connectivity = crate::check::Connectivity::from_number(a.connectivity)
+        .ok_or(UsageError::Connectivity(a.connectivity))?;
     let mut names: Vec<&str> = a.split.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {

@@ -180,11 +180,8 @@ fn check(
         return Ok(0);
     }
     let options = check::Options {
-        connectivity: if ck.connectivity == 4 {
-            check::Connectivity::Four
-        } else {
-            check::Connectivity::Eight
-        },
+        // Checked when the pipeline was loaded.
+        connectivity: check::Connectivity::from_number(ck.connectivity).unwrap_or_default(),
         min_object: ck.min_object,
         photos: ck.photos,
         listed: check::LISTED,
